@@ -1,0 +1,136 @@
+/**
+ * The HTTP application: Fastify with its official plugins, one encapsulated plugin per feature.
+ * `buildApp` takes everything from its context, so tests build as many instances as they like.
+ */
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import fastifyCookie from "@fastify/cookie";
+import fastifyHelmet from "@fastify/helmet";
+import fastifyStatic from "@fastify/static";
+import fastifySwagger from "@fastify/swagger";
+import fastifySwaggerUi from "@fastify/swagger-ui";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from "fastify";
+import { auditRoutes } from "./audit/routes.js";
+import { authRoutes } from "./auth/routes.js";
+import type { AppContext } from "./context.js";
+import { AppError, registerErrorHandler } from "./http/errors.js";
+import { opsRoutes } from "./http/ops-routes.js";
+import { makeGuards, requestOrigin, resolveAgency } from "./http/request-context.js";
+import { ErrorResponse } from "./http/schemas.js";
+import { MFA_COOKIE } from "./mfa/challenges.js";
+import { SESSION_COOKIE } from "./sessions/sessions.js";
+import { adminUserRoutes } from "./users/routes.js";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** Built pages: dist/web next to the compiled server, or from the sources' point of view. */
+export const WEB_DIR = here.endsWith(`${path.sep}dist${path.sep}src`)
+  ? path.resolve(here, "../web")
+  : path.resolve(here, "../dist/web");
+
+const UNSAFE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+/** Paths whose handlers need to know the host's agency. */
+function needsAgency(url: string): boolean {
+  return url.startsWith("/api/") || url.startsWith("/login/sso");
+}
+
+/**
+ * SPEC §11: cookie-authenticated requests that change state are refused unless their Origin is
+ * the agency's own origin. Bearer-token API calls carry no cookie and are not affected; a
+ * browser request that carries our cookies must prove it comes from our own pages.
+ */
+function checkOrigin(request: FastifyRequest): void {
+  if (!UNSAFE_METHODS.has(request.method)) return;
+  if (request.headers.authorization?.startsWith("Bearer ")) return;
+  const cookieAuthenticated = Boolean(request.cookies[SESSION_COOKIE] || request.cookies[MFA_COOKIE]);
+  const origin = request.headers.origin;
+  if (!origin && !cookieAuthenticated) return;
+  if (origin !== requestOrigin(request)) {
+    throw new AppError(403, "bad_origin", "This request must come from the agency's own sign-in pages");
+  }
+}
+
+export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: ctx.log as FastifyBaseLogger,
+    trustProxy: ctx.config.trustProxy,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: false } },
+    bodyLimit: 256 * 1024,
+  });
+  registerErrorHandler(app);
+
+  await app.register(fastifyCookie);
+  await app.register(fastifyHelmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        imgSrc: ["'self'", "data:"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        scriptSrc: ["'self'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+        upgradeInsecureRequests: null,
+      },
+    },
+    // Sign-in pages must not leak the callback URL's code to the next site.
+    referrerPolicy: { policy: "no-referrer" },
+    hsts: ctx.config.publicUrl.protocol === "https:",
+  });
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: {
+        title: "CoPilot SSO API",
+        version: "1.0.0",
+        description: "Sign-in, SSO configuration, administration and provisioning of CoPilot agencies.",
+      },
+      components: {
+        securitySchemes: {
+          session: { type: "apiKey", in: "cookie", name: SESSION_COOKIE },
+          integrationToken: {
+            type: "http",
+            scheme: "bearer",
+            description: "Private integration token (pit_…)",
+          },
+        },
+      },
+    },
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: "/docs" });
+  app.addSchema(ErrorResponse);
+
+  app.decorateRequest("agency", null);
+  app.decorateRequest("auth", null);
+  app.addHook("onRequest", async (request) => {
+    if (needsAgency(request.url)) request.agency = await resolveAgency(ctx, request);
+    checkOrigin(request);
+  });
+  app.addHook("onResponse", async (request, reply) => {
+    ctx.metrics.observeHttp(
+      request.method,
+      request.routeOptions.url ?? "unmatched",
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  const guards = makeGuards(ctx);
+  await app.register(opsRoutes(ctx));
+  await app.register(authRoutes(ctx, guards));
+  await app.register(adminUserRoutes(ctx, guards));
+  await app.register(auditRoutes(ctx, guards));
+
+  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+
+  if (existsSync(path.join(WEB_DIR, "index.html"))) {
+    await app.register(fastifyStatic, { root: WEB_DIR, wildcard: false, index: false });
+    // The pages are one application: every non-API GET that is not a file gets index.html.
+    app.setNotFoundHandler((request, reply) => {
+      const isPage = request.method === "GET" && !request.url.startsWith("/api/");
+      if (isPage) return reply.type("text/html").sendFile("index.html");
+      return reply.status(404).send({ error: { code: "not_found", message: "Not found" } });
+    });
+  }
+  return app;
+}

@@ -1,0 +1,44 @@
+/**
+ * The audit log writer (SPEC §10): every configuration change, test, sign-in success and
+ * failure (with its precise cause), break-glass use, token and user change. `details` must
+ * never hold a secret, token, code or password: callers pass causes and claim NAMES only.
+ */
+import type { Db } from "../db/database.js";
+import type { AuditLogTable } from "../db/schema.js";
+
+export interface Actor {
+  type: AuditLogTable["actor_type"];
+  id?: string | null;
+  label?: string | null;
+}
+
+export interface AuditEntry {
+  agencyId: string | null;
+  action: string;
+  outcome?: "success" | "failure";
+  actor: Actor;
+  target?: { type: string; id: string } | null;
+  ip?: string | null;
+  details?: Record<string, unknown>;
+}
+
+export const SYSTEM: Actor = { type: "system", label: "system" };
+export const ANONYMOUS: Actor = { type: "anonymous" };
+
+export async function audit(db: Db, entry: AuditEntry): Promise<void> {
+  await db
+    .insertInto("audit_log")
+    .values({
+      agency_id: entry.agencyId,
+      action: entry.action,
+      outcome: entry.outcome ?? "success",
+      actor_type: entry.actor.type,
+      actor_id: entry.actor.id ?? null,
+      actor_label: entry.actor.label ?? null,
+      target_type: entry.target?.type ?? null,
+      target_id: entry.target?.id ?? null,
+      ip: entry.ip ?? null,
+      details: JSON.stringify(entry.details ?? {}),
+    })
+    .execute();
+}

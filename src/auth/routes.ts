@@ -1,0 +1,295 @@
+/**
+ * Password sign-in, sign-out, "who am I", the login page's methods, and home-realm discovery
+ * (SPEC §2, §11). Hide-other-methods is enforced here, server-side, with the audited
+ * break-glass path for agency admins.
+ */
+import { Type } from "@sinclair/typebox";
+import type { FastifyInstance } from "fastify";
+import { agencyApi, agencyOrigin } from "../agencies/agencies.js";
+import { audit } from "../audit/audit.js";
+import type { AppContext } from "../context.js";
+import { AppError, notFound } from "../http/errors.js";
+import type { Guards } from "../http/request-context.js";
+import { ErrorResponse, UserSchema } from "../http/schemas.js";
+import { enforce, hit, LIMITS, reset } from "../http/throttle.js";
+import { clearCookie, revokeSession, SESSION_COOKIE } from "../sessions/sessions.js";
+import { completeSignIn } from "../sessions/sign-in.js";
+import { findUserByEmail, userApi, verifyPassword } from "../users/users.js";
+import { listSignInConnections } from "./methods.js";
+
+export const INVALID_CREDENTIALS = "Invalid email or password";
+
+export function authRoutes(ctx: AppContext, guards: Guards) {
+  return async (app: FastifyInstance) => {
+    app.get(
+      "/api/auth/methods",
+      {
+        schema: {
+          tags: ["auth"],
+          summary: "The sign-in methods of this host's agency",
+          response: {
+            200: Type.Object({
+              agency: Type.Union([Type.Object({ name: Type.String(), slug: Type.String() }), Type.Null()]),
+              homeRealmDiscovery: Type.Boolean(),
+              password: Type.Boolean(),
+              google: Type.Boolean(),
+              sso: Type.Array(Type.Object({ id: Type.String(), name: Type.String(), type: Type.String() })),
+              hideOtherLoginMethods: Type.Boolean(),
+            }),
+            404: ErrorResponse,
+          },
+        },
+      },
+      async (request) => {
+        const agency = request.agency;
+        if (!agency) {
+          if (request.hostname.toLowerCase() !== ctx.config.publicUrl.hostname.toLowerCase()) {
+            throw notFound("No agency is configured for this host");
+          }
+          return {
+            agency: null,
+            homeRealmDiscovery: true,
+            password: false,
+            google: false,
+            sso: [],
+            hideOtherLoginMethods: false,
+          };
+        }
+        const sso = await listSignInConnections(ctx, agency);
+        const hide = agency.ssoEnabled && agency.ssoHideOtherMethods && sso.length > 0;
+        return {
+          agency: { name: agency.name, slug: agency.slug },
+          homeRealmDiscovery: false,
+          password: !hide,
+          google: !hide && ctx.config.googleClientId !== null,
+          sso,
+          hideOtherLoginMethods: hide,
+        };
+      },
+    );
+
+    app.post(
+      "/api/auth/lookup",
+      {
+        schema: {
+          tags: ["auth"],
+          summary: "Home-realm discovery: which agency host to continue signing in on",
+          body: Type.Object(
+            { email: Type.String({ format: "email", maxLength: 320 }) },
+            { additionalProperties: false },
+          ),
+          response: { 200: Type.Object({ url: Type.String() }) },
+        },
+      },
+      async (request) => {
+        const { email } = request.body as { email: string };
+        const domain = await agencyDomainForEmail(ctx, email);
+        const target = domain
+          ? agencyOrigin(domain, { protocol: `${request.protocol}:`, port: portOf(request.host) })
+          : `${request.protocol}://${request.host}`;
+        const url = new URL("/login", target);
+        url.searchParams.set("email", email);
+        if (!domain) url.searchParams.set("method", "password");
+        return { url: url.toString() };
+      },
+    );
+
+    app.post(
+      "/api/auth/login",
+      {
+        schema: {
+          tags: ["auth"],
+          summary: "Sign in with email and password",
+          body: Type.Object(
+            {
+              email: Type.String({ maxLength: 320 }),
+              password: Type.String({ maxLength: 512 }),
+              breakGlass: Type.Optional(Type.Boolean()),
+              returnTo: Type.Optional(Type.String({ maxLength: 2048 })),
+            },
+            { additionalProperties: false },
+          ),
+          response: {
+            200: Type.Object({
+              user: Type.Optional(UserSchema),
+              mfaRequired: Type.Optional(Type.Boolean()),
+              mfaEnrollmentRequired: Type.Optional(Type.Boolean()),
+            }),
+            401: ErrorResponse,
+            403: ErrorResponse,
+            404: ErrorResponse,
+            429: ErrorResponse,
+          },
+        },
+      },
+      async (request, reply) => {
+        const agency = await guards.requireAgency(request);
+        const body = request.body as { email: string; password: string; breakGlass?: boolean };
+        const email = body.email.trim().toLowerCase();
+        const ipKey = `signin:ip:${request.ip}`;
+        const accountKey = `signin:account:${agency.id}:${email}`;
+        await enforce(ctx, [
+          [ipKey, LIMITS.signInPerIp],
+          [accountKey, LIMITS.signInPerAccount],
+        ]);
+        await hit(ctx, ipKey, LIMITS.signInPerIp);
+
+        const row = await findUserByEmail(ctx.db, agency.id, email);
+        const ok = await verifyPassword(row?.password_hash ?? null, body.password);
+        if (!row || !ok) {
+          await hit(ctx, accountKey, LIMITS.signInPerAccount);
+          ctx.metrics.signIn("password", "failure");
+          await audit(ctx.db, {
+            agencyId: agency.id,
+            action: "auth.sign_in",
+            outcome: "failure",
+            actor: { type: "anonymous", label: email },
+            target: row ? { type: "user", id: row.id } : null,
+            ip: request.ip,
+            details: { method: "password", cause: row ? "wrong password" : "no such user" },
+          });
+          throw new AppError(401, "invalid_credentials", INVALID_CREDENTIALS);
+        }
+
+        // Hide other login methods (SPEC §2): password sign-in is refused for the agency's users,
+        // except the break-glass sign-in of an agency admin, which is always audited.
+        let method: "password" | "break-glass" = "password";
+        const hidden = agency.ssoEnabled && agency.ssoHideOtherMethods;
+        if (hidden) {
+          if (!(body.breakGlass && row.role === "admin")) {
+            ctx.metrics.signIn("password", "refused");
+            await audit(ctx.db, {
+              agencyId: agency.id,
+              action: "auth.sign_in",
+              outcome: "failure",
+              actor: { type: "user", id: row.id, label: row.email },
+              ip: request.ip,
+              details: {
+                method: "password",
+                cause: "password sign-in is hidden: the agency signs in with SSO",
+              },
+            });
+            throw new AppError(
+              403,
+              "method_disabled",
+              "Your organization signs in with SSO. Please use the SSO button.",
+            );
+          }
+          method = "break-glass";
+          await audit(ctx.db, {
+            agencyId: agency.id,
+            action: "auth.break_glass",
+            actor: { type: "user", id: row.id, label: row.email },
+            ip: request.ip,
+            details: { note: "password sign-in while other login methods are hidden" },
+          });
+        }
+        await reset(ctx, accountKey);
+        const outcome = await completeSignIn(ctx, request, reply, {
+          agency,
+          userId: row.id,
+          method,
+          returnTo: (request.body as { returnTo?: string }).returnTo ?? null,
+        });
+        switch (outcome.kind) {
+          case "session":
+            return { user: userApi(outcome.user) };
+          case "mfa":
+            return { mfaRequired: true };
+          case "enroll":
+            return { mfaEnrollmentRequired: true };
+          case "refused":
+            throw new AppError(
+              403,
+              "not_authorized",
+              "You are not authorized to access this account. Please contact your admin.",
+            );
+        }
+      },
+    );
+
+    app.post(
+      "/api/auth/logout",
+      { schema: { tags: ["auth"], summary: "Sign out (ends this session)", response: { 204: Type.Null() } } },
+      async (request, reply) => {
+        const token = request.cookies[SESSION_COOKIE];
+        if (token) {
+          await guards.loadSession(request);
+          await revokeSession(ctx.db, token);
+          if (request.auth) {
+            await audit(ctx.db, {
+              agencyId: request.auth.user.agencyId,
+              action: "auth.sign_out",
+              actor: { type: "user", id: request.auth.user.id, label: request.auth.user.email },
+              ip: request.ip,
+            });
+          }
+        }
+        clearCookie(reply, request, SESSION_COOKIE);
+        return reply.status(204).send();
+      },
+    );
+
+    app.get(
+      "/api/auth/me",
+      {
+        preHandler: guards.requireSession,
+        schema: {
+          tags: ["auth"],
+          summary: "Who am I",
+          response: {
+            200: Type.Object({
+              user: UserSchema,
+              agency: Type.Object({
+                id: Type.String(),
+                name: Type.String(),
+                slug: Type.String(),
+                plan: Type.String(),
+                domain: Type.Union([Type.String(), Type.Null()]),
+              }),
+            }),
+            401: ErrorResponse,
+          },
+        },
+      },
+      async (request) => ({ user: userApi(request.auth!.user), agency: agencyApi(request.agency!) }),
+    );
+  };
+}
+
+function portOf(host: string): string {
+  const m = /:(\d+)$/.exec(host);
+  return m ? m[1]! : "";
+}
+
+/**
+ * Home-realm discovery without enumeration: an email known in exactly one agency goes there;
+ * otherwise its domain decides (the agency most of whose users share it), so an unknown address
+ * at acme.com goes to the same place as a known one.
+ */
+async function agencyDomainForEmail(ctx: AppContext, email: string): Promise<string | null> {
+  const exact = await ctx.db
+    .selectFrom("users")
+    .innerJoin("agencies", "agencies.id", "users.agency_id")
+    .select("agencies.domain")
+    .where((eb) => eb(eb.fn("lower", ["users.email"]), "=", email.toLowerCase()))
+    .where("agencies.domain", "is not", null)
+    .limit(2)
+    .execute();
+  if (exact.length === 1) return exact[0]!.domain;
+  const at = email.lastIndexOf("@");
+  const emailDomain = email.slice(at + 1).toLowerCase();
+  const byDomain = await ctx.db
+    .selectFrom("users")
+    .innerJoin("agencies", "agencies.id", "users.agency_id")
+    .select(["agencies.domain", (eb) => eb.fn.countAll<number>().as("n")])
+    .where((eb) => eb(eb.fn("lower", ["users.email"]), "like", `%@${emailDomain.replace(/[\\%_]/g, "\\$&")}`))
+    .where("agencies.domain", "is not", null)
+    .groupBy("agencies.domain")
+    .orderBy("n", "desc")
+    .limit(2)
+    .execute();
+  if (byDomain.length === 0) return null;
+  if (byDomain.length === 2 && Number(byDomain[0]!.n) === Number(byDomain[1]!.n)) return null;
+  return byDomain[0]!.domain;
+}

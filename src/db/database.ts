@@ -1,0 +1,130 @@
+/**
+ * Opens the database: a real PostgreSQL server when DATABASE_URL is set, otherwise embedded
+ * PGlite persisted in DATA_DIR/pgdata. PGlite's files may be opened by one process only, so the
+ * opener holds DATA_DIR/pglite.lock (with its pid) for as long as the database is open; a second
+ * process gets a DatabaseLockedError naming the holder (the CLI then talks to that server).
+ */
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import path from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import { Kysely, PostgresDialect } from "kysely";
+import pg from "pg";
+import { migrateToLatest } from "./migrate.js";
+import { PGliteDialect } from "./pglite-dialect.js";
+import type { Database } from "./schema.js";
+
+export type Db = Kysely<Database>;
+
+export interface OpenedDatabase {
+  db: Db;
+  kind: "pglite" | "postgres";
+  close(): Promise<void>;
+}
+
+export class DatabaseLockedError extends Error {
+  constructor(
+    readonly lockFile: string,
+    readonly pid: number,
+  ) {
+    super(
+      `The embedded database in ${path.dirname(lockFile)} is in use by process ${pid}. ` +
+        "Stop that process, or run CLI commands while it runs (they are sent to it).",
+    );
+  }
+}
+
+export function lockFilePath(dataDir: string): string {
+  return path.join(dataDir, "pglite.lock");
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** The pid holding the embedded database of dataDir, or null when it is free. */
+export function lockHolder(dataDir: string): number | null {
+  try {
+    const pid = Number(JSON.parse(readFileSync(lockFilePath(dataDir), "utf8")).pid);
+    return Number.isInteger(pid) && pid !== process.pid && isAlive(pid) ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Takes the lock (removing a stale one left by a dead process) or throws DatabaseLockedError. */
+function acquireLock(dataDir: string): () => void {
+  const file = lockFilePath(dataDir);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(file, "wx", 0o600);
+      writeSync(fd, JSON.stringify({ pid: process.pid, since: new Date().toISOString() }));
+      closeSync(fd);
+      return () => rmSync(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      const holder = lockHolder(dataDir);
+      if (holder !== null) throw new DatabaseLockedError(file, holder);
+      rmSync(file, { force: true });
+    }
+  }
+  throw new Error(`Could not take the database lock ${file}`);
+}
+
+export interface OpenOptions {
+  databaseUrl: string | null;
+  dataDir: string;
+  /** Skip running migrations (tests that copy an already migrated template). */
+  migrate?: boolean;
+  poolSize?: number;
+}
+
+export async function openDatabase(options: OpenOptions): Promise<OpenedDatabase> {
+  let opened: OpenedDatabase;
+  if (options.databaseUrl) {
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 10 });
+    // An idle connection the server closes (restart, failover) must not crash the process: the
+    // pool drops it and the next query opens a new one.
+    pool.on("error", () => {});
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    opened = { db, kind: "postgres", close: () => db.destroy() };
+  } else {
+    mkdirSync(options.dataDir, { recursive: true });
+    const release = acquireLock(options.dataDir);
+    try {
+      const client = await PGlite.create(path.join(options.dataDir, "pgdata"));
+      const db = new Kysely<Database>({ dialect: new PGliteDialect(client) });
+      opened = {
+        db,
+        kind: "pglite",
+        close: async () => {
+          await db.destroy();
+          release();
+        },
+      };
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+  if (options.migrate !== false) {
+    try {
+      await migrateToLatest(opened.db);
+    } catch (err) {
+      await opened.close();
+      throw err;
+    }
+  }
+  return opened;
+}
+
+/** PostgreSQL error code of a unique violation, for both drivers. */
+export function isUniqueViolation(err: unknown, constraint?: string): boolean {
+  const e = err as { code?: string; constraint?: string } | null;
+  if (e?.code !== "23505") return false;
+  return constraint === undefined || e.constraint === constraint;
+}

@@ -1,0 +1,1 @@
+/** Feature modules that register CLI commands. Imported by the CLI and the server. */

@@ -1,0 +1,50 @@
+/** Shared JSON schemas: the contract of the API and the source of /openapi.json. */
+import { type TSchema, Type } from "@sinclair/typebox";
+
+export const ErrorResponse = Type.Object(
+  {
+    error: Type.Object({
+      code: Type.String(),
+      message: Type.String(),
+      field: Type.Optional(Type.String()),
+      existingUserId: Type.Optional(Type.String()),
+    }),
+  },
+  { $id: "ErrorResponse", description: "Every error of the API" },
+);
+
+export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+
+export const UserSchema = Type.Object(
+  {
+    id: Type.String(),
+    email: Type.String(),
+    name: Type.String(),
+    role: Type.Union([Type.Literal("admin"), Type.Literal("analyst")]),
+    externalUserId: Nullable(Type.String()),
+    platformLanguage: Type.String(),
+    subAccountIds: Type.Array(Type.String()),
+    active: Type.Boolean(),
+    twoFactorEnabled: Type.Boolean(),
+    hasPassword: Type.Boolean(),
+    createdAt: Type.String({ format: "date-time" }),
+    updatedAt: Type.String({ format: "date-time" }),
+  },
+  { description: "A person of the agency" },
+);
+
+/** Input of user create/update (admin API and provisioning API share it). */
+export const UserInputSchema = Type.Object(
+  {
+    email: Type.Optional(Type.String({ maxLength: 320 })),
+    name: Type.Optional(Type.String({ maxLength: 200 })),
+    role: Type.Optional(Type.Union([Type.Literal("admin"), Type.Literal("analyst")])),
+    externalUserId: Type.Optional(Nullable(Type.String({ maxLength: 512 }))),
+    platformLanguage: Type.Optional(Type.String({ maxLength: 35 })),
+    subAccountIds: Type.Optional(Type.Array(Type.String())),
+    password: Type.Optional(Nullable(Type.String({ maxLength: 512 }))),
+  },
+  { additionalProperties: false },
+);
+
+export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });

@@ -1,0 +1,62 @@
+/**
+ * Attempt counters kept in the database, so every node of a cluster sees the same count
+ * (SPEC §6 and §10: sign-in attempts are limited per account and per IP). A fixed window per
+ * key; past the limit the key is blocked until the window ends.
+ */
+import { sql } from "kysely";
+import type { AppContext } from "../context.js";
+import { AppError } from "./errors.js";
+
+export interface Limit {
+  max: number;
+  windowSeconds: number;
+}
+
+export const LIMITS = {
+  signInPerIp: { max: 30, windowSeconds: 60 },
+  signInPerAccount: { max: 10, windowSeconds: 15 * 60 },
+  mfaPerAccount: { max: 15, windowSeconds: 15 * 60 },
+  mfaPerIp: { max: 30, windowSeconds: 60 },
+} satisfies Record<string, Limit>;
+
+/** Seconds to wait when the key is over its limit, else 0. Does not count. */
+export async function retryAfter(ctx: AppContext, key: string, limit: Limit): Promise<number> {
+  const row = await ctx.db.selectFrom("throttle").selectAll().where("key", "=", key).executeTakeFirst();
+  if (!row) return 0;
+  const now = ctx.now().getTime();
+  const windowEnd = row.window_start.getTime() + limit.windowSeconds * 1000;
+  if (windowEnd <= now || row.count < limit.max) return 0;
+  return Math.max(1, Math.ceil((windowEnd - now) / 1000));
+}
+
+/** Counts one attempt against the key. */
+export async function hit(ctx: AppContext, key: string, limit: Limit): Promise<void> {
+  const now = ctx.now();
+  const windowStart = new Date(now.getTime() - limit.windowSeconds * 1000);
+  await ctx.db
+    .insertInto("throttle")
+    .values({ key, count: 1, window_start: now })
+    .onConflict((oc) =>
+      oc.column("key").doUpdateSet({
+        count: sql`CASE WHEN throttle.window_start <= ${windowStart} THEN 1 ELSE throttle.count + 1 END`,
+        window_start: sql`CASE WHEN throttle.window_start <= ${windowStart} THEN ${now} ELSE throttle.window_start END`,
+      }),
+    )
+    .execute();
+}
+
+export async function reset(ctx: AppContext, key: string): Promise<void> {
+  await ctx.db.deleteFrom("throttle").where("key", "=", key).execute();
+}
+
+/** Throws 429 with Retry-After when any of the keys is over its limit. */
+export async function enforce(ctx: AppContext, checks: Array<[string, Limit]>): Promise<void> {
+  for (const [key, limit] of checks) {
+    const wait = await retryAfter(ctx, key, limit);
+    if (wait > 0) {
+      throw new AppError(429, "rate_limited", "Too many attempts. Please wait and try again.", undefined, {
+        headers: { "retry-after": String(wait) },
+      });
+    }
+  }
+}

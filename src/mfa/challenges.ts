@@ -1,0 +1,80 @@
+/**
+ * Pending second-factor sign-ins (SPEC §6): the first factor yields a short-lived pending-2FA
+ * token, never a session. The cookie holds a random token; the database keeps its hash, the
+ * user, the first-factor method, the attempts left and where to go afterwards. The token is
+ * good for nothing but the 2FA routes.
+ */
+import type { FastifyRequest } from "fastify";
+import type { AppContext } from "../context.js";
+import { newToken, tokenHash } from "../crypto/hash.js";
+
+export const MFA_COOKIE = "copilot_mfa";
+export const MFA_TTL_SECONDS = 5 * 60;
+export const MFA_MAX_ATTEMPTS = 5;
+
+export interface Challenge {
+  id: string;
+  userId: string;
+  agencyId: string;
+  method: string;
+  purpose: "verify" | "enroll";
+  returnTo: string | null;
+  attempts: number;
+}
+
+export async function createChallenge(
+  ctx: AppContext,
+  input: {
+    userId: string;
+    agencyId: string;
+    method: string;
+    purpose: "verify" | "enroll";
+    returnTo: string | null;
+  },
+): Promise<string> {
+  const token = newToken();
+  // One pending sign-in per user at a time: a new first factor replaces an older challenge.
+  await ctx.db.deleteFrom("mfa_challenges").where("user_id", "=", input.userId).execute();
+  await ctx.db
+    .insertInto("mfa_challenges")
+    .values({
+      id: tokenHash(token),
+      user_id: input.userId,
+      agency_id: input.agencyId,
+      method: input.method,
+      purpose: input.purpose,
+      return_to: input.returnTo,
+      expires_at: new Date(ctx.now().getTime() + MFA_TTL_SECONDS * 1000),
+    })
+    .execute();
+  return token;
+}
+
+/** The live challenge behind the request's pending-2FA cookie, bound to the host's agency. */
+export async function currentChallenge(ctx: AppContext, request: FastifyRequest): Promise<Challenge | null> {
+  const token = request.cookies[MFA_COOKIE];
+  if (!token || !request.agency) return null;
+  const row = await ctx.db
+    .selectFrom("mfa_challenges")
+    .selectAll()
+    .where("id", "=", tokenHash(token))
+    .executeTakeFirst();
+  if (!row || row.agency_id !== request.agency.id) return null;
+  if (row.expires_at <= ctx.now() || row.attempts >= MFA_MAX_ATTEMPTS) {
+    await ctx.db.deleteFrom("mfa_challenges").where("id", "=", row.id).execute();
+    return null;
+  }
+  return {
+    id: row.id,
+    userId: row.user_id,
+    agencyId: row.agency_id,
+    method: row.method,
+    purpose: row.purpose,
+    returnTo: row.return_to,
+    attempts: row.attempts,
+  };
+}
+
+export async function endChallenge(ctx: AppContext, id: string): Promise<void> {
+  await ctx.db.deleteFrom("mfa_challenges").where("id", "=", id).execute();
+}

@@ -1,0 +1,118 @@
+/**
+ * Sessions (SPEC §2), by hand: an opaque 256-bit token in an HttpOnly, SameSite=Lax cookie
+ * (Secure on HTTPS); the database keeps only its SHA-256. Idle expiry slides forward (written at
+ * most once a minute), absolute expiry never moves. Revoked by sign-out, deactivation and
+ * password change (users.ts deletes the rows).
+ */
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { AppContext } from "../context.js";
+import { newToken, tokenHash } from "../crypto/hash.js";
+import type { Db } from "../db/database.js";
+
+export const SESSION_COOKIE = "copilot_session";
+const TOUCH_INTERVAL_MS = 60_000;
+
+export interface ValidSession {
+  id: string;
+  userId: string;
+  agencyId: string;
+  method: string;
+  absoluteExpiresAt: Date;
+}
+
+export function isHttps(request: FastifyRequest): boolean {
+  return request.protocol === "https";
+}
+
+export function setCookie(
+  reply: FastifyReply,
+  request: FastifyRequest,
+  name: string,
+  value: string,
+  maxAgeSeconds: number,
+): void {
+  reply.setCookie(name, value, {
+    path: "/",
+    httpOnly: true,
+    sameSite: "lax",
+    secure: isHttps(request),
+    maxAge: maxAgeSeconds,
+  });
+}
+
+export function clearCookie(reply: FastifyReply, request: FastifyRequest, name: string): void {
+  reply.clearCookie(name, { path: "/", httpOnly: true, sameSite: "lax", secure: isHttps(request) });
+}
+
+export async function createSession(
+  ctx: AppContext,
+  input: { userId: string; agencyId: string; method: string; ip: string | null; userAgent: string | null },
+): Promise<{ token: string; absoluteExpiresAt: Date }> {
+  const token = newToken();
+  const now = ctx.now();
+  const absoluteExpiresAt = new Date(now.getTime() + ctx.config.sessionAbsoluteHours * 3_600_000);
+  await ctx.db
+    .insertInto("sessions")
+    .values({
+      id: tokenHash(token),
+      user_id: input.userId,
+      agency_id: input.agencyId,
+      method: input.method,
+      last_seen_at: now,
+      idle_expires_at: new Date(now.getTime() + ctx.config.sessionIdleMinutes * 60_000),
+      absolute_expires_at: absoluteExpiresAt,
+      ip: input.ip,
+      user_agent: input.userAgent?.slice(0, 512) ?? null,
+    })
+    .execute();
+  return { token, absoluteExpiresAt };
+}
+
+/** The session for a cookie token, or null when unknown or expired (an expired row is removed). */
+export async function validateSession(ctx: AppContext, token: string): Promise<ValidSession | null> {
+  const id = tokenHash(token);
+  const row = await ctx.db
+    .selectFrom("sessions")
+    .select([
+      "id",
+      "user_id",
+      "agency_id",
+      "method",
+      "last_seen_at",
+      "idle_expires_at",
+      "absolute_expires_at",
+    ])
+    .where("id", "=", id)
+    .executeTakeFirst();
+  if (!row) return null;
+  const now = ctx.now();
+  if (row.idle_expires_at <= now || row.absolute_expires_at <= now) {
+    await ctx.db.deleteFrom("sessions").where("id", "=", id).execute();
+    return null;
+  }
+  if (now.getTime() - row.last_seen_at.getTime() > TOUCH_INTERVAL_MS) {
+    await ctx.db
+      .updateTable("sessions")
+      .set({
+        last_seen_at: now,
+        idle_expires_at: new Date(now.getTime() + ctx.config.sessionIdleMinutes * 60_000),
+      })
+      .where("id", "=", id)
+      .execute();
+  }
+  return {
+    id,
+    userId: row.user_id,
+    agencyId: row.agency_id,
+    method: row.method,
+    absoluteExpiresAt: row.absolute_expires_at,
+  };
+}
+
+export async function revokeSession(db: Db, token: string): Promise<void> {
+  await db.deleteFrom("sessions").where("id", "=", tokenHash(token)).execute();
+}
+
+export async function revokeUserSessions(db: Db, userId: string): Promise<void> {
+  await db.deleteFrom("sessions").where("user_id", "=", userId).execute();
+}

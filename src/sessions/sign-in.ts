@@ -1,0 +1,103 @@
+/**
+ * Where every first factor ends: password, Google, OIDC SSO and Cloudflare Access all call
+ * `completeSignIn`. It applies the rules that hold for every method — the account is active,
+ * an analyst has a sub-account (SPEC §1), 2FA comes before any session (SPEC §6) — then either
+ * starts a session (rotating away any session the browser already had) or a pending 2FA step.
+ */
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { Agency } from "../agencies/agencies.js";
+import { audit } from "../audit/audit.js";
+import type { AppContext } from "../context.js";
+import { createChallenge, MFA_COOKIE, MFA_TTL_SECONDS } from "../mfa/challenges.js";
+import { getUser, type User } from "../users/users.js";
+import { clearCookie, createSession, revokeSession, SESSION_COOKIE, setCookie } from "./sessions.js";
+
+export type SignInMethod = "password" | "break-glass" | "google" | "sso" | "cloudflare";
+
+export type SignInOutcome =
+  | { kind: "session"; user: User }
+  | { kind: "mfa" }
+  | { kind: "enroll" }
+  | { kind: "refused"; code: "not_authorized"; cause: string };
+
+export interface SignInInput {
+  agency: Agency;
+  userId: string;
+  method: SignInMethod;
+  returnTo?: string | null;
+  /** Extra audit details (connection id, …): never secrets. */
+  details?: Record<string, unknown>;
+}
+
+/** SPEC §1: deactivated users and analysts without a sub-account may not sign in. */
+export function authorizationProblem(user: User): string | null {
+  if (!user.active) return "user is deactivated";
+  if (user.role === "analyst" && user.subAccountIds.length === 0) return "analyst has no sub-account";
+  return null;
+}
+
+/** Starts a session for the user, replacing any session this browser already had. */
+export async function startSession(
+  ctx: AppContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  user: User,
+  method: string,
+): Promise<void> {
+  const previous = request.cookies[SESSION_COOKIE];
+  if (previous) await revokeSession(ctx.db, previous);
+  const { token } = await createSession(ctx, {
+    userId: user.id,
+    agencyId: user.agencyId,
+    method,
+    ip: request.ip,
+    userAgent: request.headers["user-agent"] ?? null,
+  });
+  setCookie(reply, request, SESSION_COOKIE, token, ctx.config.sessionAbsoluteHours * 3600);
+  clearCookie(reply, request, MFA_COOKIE);
+}
+
+export async function completeSignIn(
+  ctx: AppContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  input: SignInInput,
+): Promise<SignInOutcome> {
+  const user = await getUser(ctx.db, input.agency.id, input.userId);
+  const actor = { type: "user" as const, id: user.id, label: user.email };
+  const base = { agencyId: input.agency.id, actor, target: { type: "user", id: user.id }, ip: request.ip };
+  const details = { method: input.method, ...input.details };
+
+  const problem = authorizationProblem(user);
+  if (problem) {
+    ctx.metrics.signIn(input.method, "refused");
+    await audit(ctx.db, {
+      ...base,
+      action: "auth.sign_in",
+      outcome: "failure",
+      details: { ...details, cause: problem },
+    });
+    return { kind: "refused", code: "not_authorized", cause: problem };
+  }
+
+  const needsEnrollment = !user.twoFactorEnabled && input.agency.require2fa;
+  if (user.twoFactorEnabled || needsEnrollment) {
+    const purpose = user.twoFactorEnabled ? "verify" : "enroll";
+    const token = await createChallenge(ctx, {
+      userId: user.id,
+      agencyId: input.agency.id,
+      method: input.method,
+      purpose,
+      returnTo: input.returnTo ?? null,
+    });
+    setCookie(reply, request, MFA_COOKIE, token, MFA_TTL_SECONDS);
+    ctx.metrics.signIn(input.method, "mfa_required");
+    await audit(ctx.db, { ...base, action: "auth.first_factor", details: { ...details, next: purpose } });
+    return purpose === "verify" ? { kind: "mfa" } : { kind: "enroll" };
+  }
+
+  await startSession(ctx, request, reply, user, input.method);
+  ctx.metrics.signIn(input.method, "success");
+  await audit(ctx.db, { ...base, action: "auth.sign_in", details });
+  return { kind: "session", user };
+}

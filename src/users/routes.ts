@@ -1,0 +1,248 @@
+/** Agency admin management of people and sub-accounts (SPEC §9 Users, §11 /api/admin/users). */
+import { randomUUID } from "node:crypto";
+import { Type } from "@sinclair/typebox";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { type Actor, audit } from "../audit/audit.js";
+import type { AppContext } from "../context.js";
+import { isUniqueViolation } from "../db/database.js";
+import { AppError, badRequest, notFound } from "../http/errors.js";
+import type { Guards } from "../http/request-context.js";
+import { ErrorResponse, IdParams, UserInputSchema, UserSchema } from "../http/schemas.js";
+import { createUser, getUser, listUsers, type UserInput, updateUser, userApi } from "./users.js";
+
+export function actorOf(request: FastifyRequest): Actor {
+  const u = request.auth?.user;
+  return u ? { type: "user", id: u.id, label: u.email } : { type: "anonymous" };
+}
+
+const UserEnvelope = Type.Object({ user: UserSchema });
+const errors = {
+  401: ErrorResponse,
+  403: ErrorResponse,
+  404: ErrorResponse,
+  409: ErrorResponse,
+  422: ErrorResponse,
+};
+
+export function adminUserRoutes(ctx: AppContext, guards: Guards) {
+  return async (app: FastifyInstance) => {
+    app.addHook("preHandler", guards.requireAdmin);
+
+    app.get(
+      "/api/admin/users",
+      {
+        schema: {
+          tags: ["admin"],
+          summary: "List the agency's users",
+          querystring: Type.Object({
+            q: Type.Optional(Type.String({ maxLength: 200 })),
+            page: Type.Optional(Type.Integer({ minimum: 1 })),
+            pageSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
+          }),
+          response: { 200: Type.Object({ users: Type.Array(UserSchema), total: Type.Integer() }), ...errors },
+        },
+      },
+      async (request) => {
+        const q = request.query as { q?: string; page?: number; pageSize?: number };
+        const { users, total } = await listUsers(ctx.db, request.agency!.id, q);
+        return { users: users.map(userApi), total };
+      },
+    );
+
+    app.post(
+      "/api/admin/users",
+      {
+        schema: {
+          tags: ["admin"],
+          summary: "Create a user",
+          body: UserInputSchema,
+          response: { 201: UserEnvelope, ...errors },
+        },
+      },
+      async (request, reply) => {
+        const user = await createUser(ctx.db, request.agency!.id, request.body as UserInput);
+        await audit(ctx.db, {
+          agencyId: request.agency!.id,
+          action: "user.create",
+          actor: actorOf(request),
+          target: { type: "user", id: user.id },
+          ip: request.ip,
+          details: { email: user.email, role: user.role, via: "admin" },
+        });
+        return reply.status(201).send({ user: userApi(user) });
+      },
+    );
+
+    app.get(
+      "/api/admin/users/:id",
+      {
+        schema: {
+          tags: ["admin"],
+          summary: "Get a user",
+          params: IdParams,
+          response: { 200: UserEnvelope, ...errors },
+        },
+      },
+      async (request) => ({
+        user: userApi(await getUser(ctx.db, request.agency!.id, (request.params as { id: string }).id)),
+      }),
+    );
+
+    app.put(
+      "/api/admin/users/:id",
+      {
+        schema: {
+          tags: ["admin"],
+          summary: "Edit a user",
+          params: IdParams,
+          body: Type.Intersect([UserInputSchema, Type.Object({ active: Type.Optional(Type.Boolean()) })]),
+          response: { 200: UserEnvelope, ...errors },
+        },
+      },
+      async (request) => {
+        const { id } = request.params as { id: string };
+        const input = request.body as UserInput & { active?: boolean };
+        if (id === request.auth!.user.id && (input.active === false || input.role === "analyst")) {
+          throw badRequest(
+            "You cannot deactivate yourself or remove your own admin role",
+            input.active === false ? "active" : "role",
+          );
+        }
+        const { after, changed } = await updateUser(ctx.db, request.agency!.id, id, input);
+        await audit(ctx.db, {
+          agencyId: request.agency!.id,
+          action: "user.update",
+          actor: actorOf(request),
+          target: { type: "user", id },
+          ip: request.ip,
+          details: { changed: input.password ? [...changed, "password"] : changed, via: "admin" },
+        });
+        return { user: userApi(after) };
+      },
+    );
+
+    app.delete(
+      "/api/admin/users/:id",
+      {
+        schema: {
+          tags: ["admin"],
+          summary: "Deactivate a user (ends their sessions)",
+          params: IdParams,
+          response: { 200: UserEnvelope, ...errors },
+        },
+      },
+      async (request) => {
+        const { id } = request.params as { id: string };
+        if (id === request.auth!.user.id) throw badRequest("You cannot deactivate yourself", "id");
+        const { after } = await updateUser(ctx.db, request.agency!.id, id, { active: false });
+        await audit(ctx.db, {
+          agencyId: request.agency!.id,
+          action: "user.deactivate",
+          actor: actorOf(request),
+          target: { type: "user", id },
+          ip: request.ip,
+          details: { via: "admin" },
+        });
+        return { user: userApi(after) };
+      },
+    );
+
+    const SubAccount = Type.Object({ id: Type.String(), name: Type.String(), memberCount: Type.Integer() });
+
+    app.get(
+      "/api/admin/sub-accounts",
+      {
+        schema: {
+          tags: ["admin"],
+          summary: "List sub-accounts",
+          response: { 200: Type.Object({ subAccounts: Type.Array(SubAccount) }), ...errors },
+        },
+      },
+      async (request) => {
+        const rows = await ctx.db
+          .selectFrom("sub_accounts")
+          .leftJoin("memberships", "memberships.sub_account_id", "sub_accounts.id")
+          .select([
+            "sub_accounts.id",
+            "sub_accounts.name",
+            (eb) => eb.fn.count<number>("memberships.user_id").as("memberCount"),
+          ])
+          .where("sub_accounts.agency_id", "=", request.agency!.id)
+          .groupBy(["sub_accounts.id", "sub_accounts.name"])
+          .orderBy("sub_accounts.name")
+          .execute();
+        return { subAccounts: rows.map((r) => ({ ...r, memberCount: Number(r.memberCount) })) };
+      },
+    );
+
+    const SubAccountBody = Type.Object(
+      { name: Type.String({ minLength: 1, maxLength: 200 }) },
+      { additionalProperties: false },
+    );
+
+    app.post(
+      "/api/admin/sub-accounts",
+      {
+        schema: {
+          tags: ["admin"],
+          summary: "Create a sub-account",
+          body: SubAccountBody,
+          response: { 201: Type.Object({ subAccount: SubAccount }), ...errors },
+        },
+      },
+      async (request, reply) => {
+        const name = (request.body as { name: string }).name.trim();
+        if (!name) throw badRequest("name is required", "name");
+        const id = randomUUID();
+        try {
+          await ctx.db
+            .insertInto("sub_accounts")
+            .values({ id, agency_id: request.agency!.id, name })
+            .execute();
+        } catch (err) {
+          if (isUniqueViolation(err))
+            throw new AppError(409, "name_taken", "A sub-account with this name already exists", "name");
+          throw err;
+        }
+        await audit(ctx.db, {
+          agencyId: request.agency!.id,
+          action: "sub_account.create",
+          actor: actorOf(request),
+          target: { type: "sub_account", id },
+          ip: request.ip,
+          details: { name },
+        });
+        return reply.status(201).send({ subAccount: { id, name, memberCount: 0 } });
+      },
+    );
+
+    app.delete(
+      "/api/admin/sub-accounts/:id",
+      {
+        schema: {
+          tags: ["admin"],
+          summary: "Delete a sub-account",
+          params: IdParams,
+          response: { 204: Type.Null(), ...errors },
+        },
+      },
+      async (request, reply) => {
+        const { id } = request.params as { id: string };
+        const res = await ctx.db
+          .deleteFrom("sub_accounts")
+          .where("id", "=", id)
+          .where("agency_id", "=", request.agency!.id)
+          .executeTakeFirst();
+        if (Number(res.numDeletedRows) === 0) throw notFound("Sub-account not found");
+        await audit(ctx.db, {
+          agencyId: request.agency!.id,
+          action: "sub_account.delete",
+          actor: actorOf(request),
+          target: { type: "sub_account", id },
+          ip: request.ip,
+        });
+        return reply.status(204).send();
+      },
+    );
+  };
+}

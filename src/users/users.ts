@@ -1,0 +1,379 @@
+/**
+ * People (SPEC §1): one service behind the admin API, the provisioning API and the CLI, so a
+ * user created by any of them is validated the same way.
+ */
+import { randomUUID } from "node:crypto";
+import { hash, verify } from "@node-rs/argon2";
+import type { Db } from "../db/database.js";
+import { isUniqueViolation } from "../db/database.js";
+import type { Role } from "../db/schema.js";
+import { AppError, badRequest, notFound } from "../http/errors.js";
+
+export interface User {
+  id: string;
+  agencyId: string;
+  email: string;
+  name: string;
+  role: Role;
+  externalUserId: string | null;
+  platformLanguage: string;
+  subAccountIds: string[];
+  active: boolean;
+  twoFactorEnabled: boolean;
+  hasPassword: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface UserInput {
+  email?: string;
+  name?: string;
+  role?: string;
+  password?: string | null;
+  externalUserId?: string | null;
+  platformLanguage?: string;
+  subAccountIds?: string[];
+}
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+export const MIN_PASSWORD_LENGTH = 10;
+
+export function normalizeEmail(value: unknown, field = "email"): string {
+  const email = typeof value === "string" ? value.trim() : "";
+  if (!email || email.length > 320 || !EMAIL.test(email))
+    throw badRequest(`${field} must be an email address`, field);
+  return email;
+}
+
+/** BCP 47 language tag, canonicalised (`en-us` → `en-US`). */
+export function normalizeLanguage(value: unknown, field = "platformLanguage"): string {
+  if (typeof value !== "string" || !value.trim())
+    throw badRequest(`${field} must be a BCP 47 tag such as en or de-DE`, field);
+  try {
+    const [tag] = Intl.getCanonicalLocales(value.trim());
+    if (!tag) throw new Error("empty");
+    return tag;
+  } catch {
+    throw badRequest(`${field} must be a BCP 47 tag such as en or de-DE`, field);
+  }
+}
+
+function normalizeRole(value: unknown): Role {
+  if (value !== "admin" && value !== "analyst") throw badRequest("role must be admin or analyst", "role");
+  return value;
+}
+
+function normalizeName(value: unknown): string {
+  const name = typeof value === "string" ? value.trim() : "";
+  if (!name || name.length > 200) throw badRequest("name is required (at most 200 characters)", "name");
+  return name;
+}
+
+function normalizeExternalId(value: unknown): string | null {
+  if (value === null || value === undefined || value === "") return null;
+  if (typeof value !== "string" || value.length > 512) {
+    throw badRequest("externalUserId must be a string of at most 512 characters", "externalUserId");
+  }
+  return value.trim();
+}
+
+export async function hashPassword(password: unknown): Promise<string> {
+  if (typeof password !== "string" || password.length < MIN_PASSWORD_LENGTH || password.length > 512) {
+    throw badRequest(`password must be at least ${MIN_PASSWORD_LENGTH} characters`, "password");
+  }
+  return hash(password, { algorithm: 2 /* argon2id */ });
+}
+
+/** A fixed hash verified when no user matches, so both answers take as long (no enumeration). */
+let dummyHash: Promise<string> | null = null;
+export async function verifyPassword(passwordHash: string | null, password: string): Promise<boolean> {
+  if (!passwordHash) {
+    dummyHash ??= hash("not-a-real-password", { algorithm: 2 });
+    await verify(await dummyHash, password).catch(() => false);
+    return false;
+  }
+  return verify(passwordHash, password).catch(() => false);
+}
+
+type UserRow = {
+  id: string;
+  agency_id: string;
+  email: string;
+  name: string;
+  role: Role;
+  external_user_id: string | null;
+  platform_language: string;
+  active: boolean;
+  totp_enabled: boolean;
+  password_hash: string | null;
+  created_at: Date;
+  updated_at: Date;
+};
+
+export const USER_COLUMNS = [
+  "id",
+  "agency_id",
+  "email",
+  "name",
+  "role",
+  "external_user_id",
+  "platform_language",
+  "active",
+  "totp_enabled",
+  "password_hash",
+  "created_at",
+  "updated_at",
+] as const;
+
+export function toUser(row: UserRow, subAccountIds: string[]): User {
+  return {
+    id: row.id,
+    agencyId: row.agency_id,
+    email: row.email,
+    name: row.name,
+    role: row.role,
+    externalUserId: row.external_user_id,
+    platformLanguage: row.platform_language,
+    subAccountIds,
+    active: row.active,
+    twoFactorEnabled: row.totp_enabled,
+    hasPassword: row.password_hash !== null,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** The API shape of a user (docs/api-contract.md). */
+export function userApi(u: User) {
+  return {
+    id: u.id,
+    email: u.email,
+    name: u.name,
+    role: u.role,
+    externalUserId: u.externalUserId,
+    platformLanguage: u.platformLanguage,
+    subAccountIds: u.subAccountIds,
+    active: u.active,
+    twoFactorEnabled: u.twoFactorEnabled,
+    hasPassword: u.hasPassword,
+    createdAt: u.createdAt.toISOString(),
+    updatedAt: u.updatedAt.toISOString(),
+  };
+}
+
+async function subAccountsOf(db: Db, userIds: string[]): Promise<Map<string, string[]>> {
+  const map = new Map<string, string[]>(userIds.map((id) => [id, []]));
+  if (userIds.length === 0) return map;
+  const rows = await db
+    .selectFrom("memberships")
+    .select(["user_id", "sub_account_id"])
+    .where("user_id", "in", userIds)
+    .orderBy("sub_account_id")
+    .execute();
+  for (const r of rows) map.get(r.user_id)?.push(r.sub_account_id);
+  return map;
+}
+
+export async function withSubAccounts(db: Db, rows: UserRow[]): Promise<User[]> {
+  const subs = await subAccountsOf(
+    db,
+    rows.map((r) => r.id),
+  );
+  return rows.map((r) => toUser(r, subs.get(r.id) ?? []));
+}
+
+export async function getUser(db: Db, agencyId: string, id: string): Promise<User> {
+  const row = await db
+    .selectFrom("users")
+    .select(USER_COLUMNS)
+    .where("agency_id", "=", agencyId)
+    .where("id", "=", id)
+    .executeTakeFirst();
+  if (!row) throw notFound("User not found");
+  const [user] = await withSubAccounts(db, [row]);
+  return user!;
+}
+
+export async function findUserByEmail(db: Db, agencyId: string, email: string) {
+  return db
+    .selectFrom("users")
+    .select(USER_COLUMNS)
+    .where("agency_id", "=", agencyId)
+    .where((eb) => eb(eb.fn("lower", ["email"]), "=", email.toLowerCase()))
+    .executeTakeFirst();
+}
+
+export async function listUsers(
+  db: Db,
+  agencyId: string,
+  filter: { q?: string; email?: string; externalUserId?: string; page?: number; pageSize?: number },
+): Promise<{ users: User[]; total: number }> {
+  let query = db.selectFrom("users").where("agency_id", "=", agencyId);
+  if (filter.email)
+    query = query.where((eb) => eb(eb.fn("lower", ["email"]), "=", filter.email!.toLowerCase()));
+  if (filter.externalUserId) query = query.where("external_user_id", "=", filter.externalUserId);
+  if (filter.q) {
+    const like = `%${filter.q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    query = query.where((eb) =>
+      eb.or([
+        eb(eb.fn("lower", ["email"]), "like", like),
+        eb(eb.fn("lower", ["name"]), "like", like),
+        eb(eb.fn("lower", ["external_user_id"]), "like", like),
+      ]),
+    );
+  }
+  const pageSize = Math.min(Math.max(filter.pageSize ?? 50, 1), 200);
+  const page = Math.max(filter.page ?? 1, 1);
+  const [rows, count] = await Promise.all([
+    query
+      .select(USER_COLUMNS)
+      .orderBy("email")
+      .limit(pageSize)
+      .offset((page - 1) * pageSize)
+      .execute(),
+    query.select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow(),
+  ]);
+  return { users: await withSubAccounts(db, rows), total: Number(count.n) };
+}
+
+async function checkSubAccounts(db: Db, agencyId: string, ids: unknown): Promise<string[]> {
+  if (!Array.isArray(ids) || ids.some((id) => typeof id !== "string")) {
+    throw badRequest("subAccountIds must be a list of sub-account ids", "subAccountIds");
+  }
+  const unique = [...new Set(ids as string[])];
+  if (unique.length === 0) return [];
+  const found = await db
+    .selectFrom("sub_accounts")
+    .select("id")
+    .where("agency_id", "=", agencyId)
+    .where("id", "in", unique)
+    .execute();
+  if (found.length !== unique.length)
+    throw badRequest("subAccountIds names an unknown sub-account", "subAccountIds");
+  return unique;
+}
+
+/** Maps unique violations to the 409 the API promises, naming the existing user. */
+async function uniqueConflict(
+  db: Db,
+  agencyId: string,
+  err: unknown,
+  input: { email?: string; externalUserId?: string | null },
+) {
+  if (isUniqueViolation(err, "users_agency_email")) {
+    const other = input.email ? await findUserByEmail(db, agencyId, input.email) : undefined;
+    return new AppError(409, "email_taken", "A user with this email already exists", "email", {
+      body: other ? { existingUserId: other.id } : {},
+    });
+  }
+  if (isUniqueViolation(err, "users_agency_external_id")) {
+    const other = await db
+      .selectFrom("users")
+      .select("id")
+      .where("agency_id", "=", agencyId)
+      .where("external_user_id", "=", input.externalUserId ?? "")
+      .executeTakeFirst();
+    return new AppError(
+      409,
+      "external_user_id_taken",
+      "A user with this externalUserId already exists",
+      "externalUserId",
+      {
+        body: other ? { existingUserId: other.id } : {},
+      },
+    );
+  }
+  return err;
+}
+
+export async function createUser(db: Db, agencyId: string, input: UserInput): Promise<User> {
+  const email = normalizeEmail(input.email);
+  const name = input.name === undefined ? email.split("@")[0]! : normalizeName(input.name);
+  const role = input.role === undefined ? "analyst" : normalizeRole(input.role);
+  const externalUserId = normalizeExternalId(input.externalUserId);
+  const platformLanguage =
+    input.platformLanguage === undefined ? "en" : normalizeLanguage(input.platformLanguage);
+  const subAccountIds =
+    input.subAccountIds === undefined ? [] : await checkSubAccounts(db, agencyId, input.subAccountIds);
+  const passwordHash = input.password ? await hashPassword(input.password) : null;
+  const id = randomUUID();
+  try {
+    await db.transaction().execute(async (tx) => {
+      await tx
+        .insertInto("users")
+        .values({
+          id,
+          agency_id: agencyId,
+          email,
+          name,
+          role,
+          password_hash: passwordHash,
+          external_user_id: externalUserId,
+          platform_language: platformLanguage,
+        })
+        .execute();
+      if (subAccountIds.length > 0) {
+        await tx
+          .insertInto("memberships")
+          .values(subAccountIds.map((s) => ({ user_id: id, sub_account_id: s })))
+          .execute();
+      }
+    });
+  } catch (err) {
+    throw await uniqueConflict(db, agencyId, err, { email, externalUserId });
+  }
+  return getUser(db, agencyId, id);
+}
+
+export async function updateUser(
+  db: Db,
+  agencyId: string,
+  id: string,
+  input: UserInput & { active?: boolean },
+) {
+  const before = await getUser(db, agencyId, id);
+  const patch: Record<string, unknown> = {};
+  if (input.email !== undefined) patch.email = normalizeEmail(input.email);
+  if (input.name !== undefined) patch.name = normalizeName(input.name);
+  if (input.role !== undefined) patch.role = normalizeRole(input.role);
+  if (input.externalUserId !== undefined) patch.external_user_id = normalizeExternalId(input.externalUserId);
+  if (input.platformLanguage !== undefined)
+    patch.platform_language = normalizeLanguage(input.platformLanguage);
+  if (input.password) patch.password_hash = await hashPassword(input.password);
+  if (input.active !== undefined) patch.active = input.active;
+  const subAccountIds =
+    input.subAccountIds === undefined ? undefined : await checkSubAccounts(db, agencyId, input.subAccountIds);
+  try {
+    await db.transaction().execute(async (tx) => {
+      if (Object.keys(patch).length > 0) {
+        await tx
+          .updateTable("users")
+          .set({ ...patch, updated_at: new Date() })
+          .where("id", "=", id)
+          .where("agency_id", "=", agencyId)
+          .execute();
+      }
+      if (subAccountIds !== undefined) {
+        await tx.deleteFrom("memberships").where("user_id", "=", id).execute();
+        if (subAccountIds.length > 0) {
+          await tx
+            .insertInto("memberships")
+            .values(subAccountIds.map((s) => ({ user_id: id, sub_account_id: s })))
+            .execute();
+        }
+      }
+      // Password change and deactivation end every session of the user (SPEC §2).
+      if (patch.password_hash !== undefined || patch.active === false) {
+        await tx.deleteFrom("sessions").where("user_id", "=", id).execute();
+        await tx.deleteFrom("mfa_challenges").where("user_id", "=", id).execute();
+      }
+    });
+  } catch (err) {
+    throw await uniqueConflict(db, agencyId, err, {
+      email: patch.email as string | undefined,
+      externalUserId: patch.external_user_id as string | null | undefined,
+    });
+  }
+  const after = await getUser(db, agencyId, id);
+  return { before, after, changed: Object.keys(patch).filter((k) => k !== "password_hash") };
+}
