@@ -20,6 +20,8 @@ import { makeGuards, requestOrigin, resolveAgency } from "./http/request-context
 import { ErrorResponse } from "./http/schemas.js";
 import { MFA_COOKIE } from "./mfa/challenges.js";
 import { SESSION_COOKIE } from "./sessions/sessions.js";
+import { ssoAdminRoutes } from "./sso/admin-routes.js";
+import { flowRoutes } from "./sso/flow-routes.js";
 import { adminUserRoutes } from "./users/routes.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -59,6 +61,16 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     bodyLimit: 256 * 1024,
   });
   registerErrorHandler(app);
+  // A JSON request without a body (e.g. POST …/tests from fetch) is an empty object, not an error.
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (_request, body, done) => {
+    if (body === "") return done(null, undefined);
+    try {
+      done(null, JSON.parse(body as string));
+    } catch {
+      done(new AppError(400, "invalid_json", "The request body is not valid JSON"), undefined);
+    }
+  });
 
   await app.register(fastifyCookie);
   await app.register(fastifyHelmet, {
@@ -120,17 +132,18 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(authRoutes(ctx, guards));
   await app.register(adminUserRoutes(ctx, guards));
   await app.register(auditRoutes(ctx, guards));
+  await app.register(ssoAdminRoutes(ctx, guards));
+  await app.register(flowRoutes(ctx));
 
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 
-  if (existsSync(path.join(WEB_DIR, "index.html"))) {
-    await app.register(fastifyStatic, { root: WEB_DIR, wildcard: false, index: false });
-    // The pages are one application: every non-API GET that is not a file gets index.html.
-    app.setNotFoundHandler((request, reply) => {
-      const isPage = request.method === "GET" && !request.url.startsWith("/api/");
-      if (isPage) return reply.type("text/html").sendFile("index.html");
-      return reply.status(404).send({ error: { code: "not_found", message: "Not found" } });
-    });
-  }
+  const hasPages = existsSync(path.join(WEB_DIR, "index.html"));
+  if (hasPages) await app.register(fastifyStatic, { root: WEB_DIR, wildcard: false, index: false });
+  // The pages are one application: every non-API GET that is not a file gets index.html.
+  app.setNotFoundHandler((request, reply) => {
+    const isPage = hasPages && request.method === "GET" && !request.url.startsWith("/api/");
+    if (isPage) return reply.type("text/html").sendFile("index.html");
+    return reply.status(404).send({ error: { code: "not_found", message: "Not found" } });
+  });
   return app;
 }

@@ -3,9 +3,8 @@ import { startControlServer } from "./cli/control-socket.js";
 import "./features.js";
 import { buildApp } from "./app.js";
 import { ConfigError, loadConfig } from "./config.js";
-import type { AppContext } from "./context.js";
+import { createContext } from "./context.js";
 import { DatabaseLockedError, openDatabase } from "./db/database.js";
-import { Metrics } from "./http/metrics.js";
 import { createLogger } from "./logger.js";
 
 async function main(): Promise<void> {
@@ -31,7 +30,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const ctx: AppContext = { config, db: opened.db, now: () => new Date(), metrics: new Metrics(), log };
+  const ctx = createContext(config, opened.db, { log });
   // The CLI reaches the embedded database through this process from now on.
   const stopControl = opened.kind === "pglite" ? await startControlServer(ctx, config.dataDir) : null;
   const app = await buildApp(ctx);

@@ -76,7 +76,4 @@ export function registerErrorHandler(app: FastifyInstance): void {
       .status(500)
       .send({ error: { code: "internal", message: "Something went wrong, please try again." } });
   });
-  app.setNotFoundHandler((_request, reply) => {
-    reply.status(404).send({ error: { code: "not_found", message: "Not found" } });
-  });
 }

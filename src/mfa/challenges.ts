@@ -6,7 +6,7 @@
  */
 import type { FastifyRequest } from "fastify";
 import type { AppContext } from "../context.js";
-import { newToken, tokenHash } from "../crypto/hash.js";
+import { randomToken as newToken, sha256Hex as tokenHash } from "../crypto/tokens.js";
 
 export const MFA_COOKIE = "copilot_mfa";
 export const MFA_TTL_SECONDS = 5 * 60;

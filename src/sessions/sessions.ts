@@ -6,7 +6,7 @@
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { AppContext } from "../context.js";
-import { newToken, tokenHash } from "../crypto/hash.js";
+import { randomToken as newToken, sha256Hex as tokenHash } from "../crypto/tokens.js";
 import type { Db } from "../db/database.js";
 
 export const SESSION_COOKIE = "copilot_session";

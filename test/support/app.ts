@@ -4,9 +4,7 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from "fas
 import { createAgency } from "../../src/agencies/agencies.js";
 import { buildApp } from "../../src/app.js";
 import { type Config, loadConfig } from "../../src/config.js";
-import type { AppContext } from "../../src/context.js";
-import { Metrics } from "../../src/http/metrics.js";
-import { createLogger } from "../../src/logger.js";
+import { type AppContext, createContext } from "../../src/context.js";
 import { createUser } from "../../src/users/users.js";
 import { openTestDatabase, type Storage, type TestDatabase } from "./db.js";
 
@@ -36,7 +34,11 @@ export interface TestApp {
   seedSubAccount(agencyId: string, name?: string): Promise<string>;
 }
 
-export async function createTestApp(storage: Storage, env: Record<string, string> = {}): Promise<TestApp> {
+export async function createTestApp(
+  storage: Storage,
+  env: Record<string, string> = {},
+  options: { idpTimeoutMs?: number } = {},
+): Promise<TestApp> {
   const database = await openTestDatabase(storage);
   const config: Config = loadConfig({
     NODE_ENV: "test",
@@ -49,13 +51,10 @@ export async function createTestApp(storage: Storage, env: Record<string, string
     ...env,
   });
   const clock = new Clock();
-  const ctx: AppContext = {
-    config,
-    db: database.db,
+  const ctx: AppContext = createContext(config, database.db, {
     now: clock.now,
-    metrics: new Metrics(),
-    log: createLogger(config.logLevel),
-  };
+    idpTimeoutMs: options.idpTimeoutMs,
+  });
   const app = await buildApp(ctx);
   let counter = 0;
   const t: TestApp = {

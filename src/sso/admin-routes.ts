@@ -1,0 +1,765 @@
+/**
+ * Company Settings → Single Sign-On, as an API for agency admins (SPEC §7, §11): connections,
+ * their tests, enabling, the agency's SSO settings and the allowed-emails list.
+ */
+import { randomUUID } from "node:crypto";
+import { type Static, Type } from "@sinclair/typebox";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { Selectable } from "kysely";
+import { type Agency, agencyOrigin, findAgencyById } from "../agencies/agencies.js";
+import { audit } from "../audit/audit.js";
+import type { AppContext } from "../context.js";
+import { isUniqueViolation } from "../db/database.js";
+import type { SsoConnectionsTable } from "../db/schema.js";
+import { AppError, badRequest, notFound } from "../http/errors.js";
+import type { Guards } from "../http/request-context.js";
+import { ErrorResponse, IdParams, Nullable } from "../http/schemas.js";
+import { actorOf } from "../users/routes.js";
+import { normalizeEmail } from "../users/users.js";
+import {
+  assertPrerequisites,
+  type ConnectionInput,
+  configChanged,
+  getConnectionRow,
+  newConnectionId,
+  normalizeConnection,
+  prerequisiteProblems,
+  rowValues,
+  secretAad,
+  settleAgencySettings,
+} from "./connections.js";
+import { startOidcFlow } from "./flow-routes.js";
+import { ssoMessage } from "./messages.js";
+import { forgetProvider, SsoStepError } from "./oidc.js";
+import {
+  createTest,
+  expireTests,
+  finishTest,
+  getTest,
+  hasPassedTest,
+  latestTests,
+  listTests,
+  type TestView,
+} from "./tests.js";
+
+type Row = Selectable<SsoConnectionsTable>;
+
+const S = Type.String;
+const NS = (max = 2048) => Type.Optional(Nullable(Type.String({ maxLength: max })));
+
+const MappingSchema = Type.Object(
+  {
+    remoteIdField: Type.Optional(S({ maxLength: 200 })),
+    idField: NS(200),
+    emailField: NS(200),
+    emailVerifiedField: Type.Optional(S({ maxLength: 200 })),
+    nameField: NS(200),
+  },
+  { additionalProperties: false },
+);
+
+export const ConnectionInputSchema = Type.Object(
+  {
+    type: Type.Union([
+      Type.Literal("oidc"),
+      Type.Literal("azure"),
+      Type.Literal("google"),
+      Type.Literal("cloudflare-access"),
+    ]),
+    name: S({ minLength: 1, maxLength: 100 }),
+    clientId: NS(512),
+    clientSecret: NS(4096),
+    discoveryUrl: NS(),
+    issuer: NS(),
+    authorizationEndpoint: NS(),
+    tokenEndpoint: NS(),
+    userinfoEndpoint: NS(),
+    jwksUri: NS(),
+    scopes: Type.Optional(Nullable(Type.Array(S({ maxLength: 200 }), { maxItems: 50 }))),
+    redirectUrl: NS(),
+    tokenEndpointAuthMethod: Type.Optional(
+      Nullable(Type.Union([Type.Literal("client_secret_basic"), Type.Literal("client_secret_post")])),
+    ),
+    mapping: Type.Optional(Nullable(MappingSchema)),
+    azureTenantId: NS(100),
+    googleHostedDomain: NS(253),
+    teamDomain: NS(253),
+    audience: NS(200),
+  },
+  { additionalProperties: false },
+);
+
+const TestSchema = Type.Object({
+  id: S(),
+  connectionId: S(),
+  status: Type.Union([
+    Type.Literal("pending"),
+    Type.Literal("passed"),
+    Type.Literal("failed"),
+    Type.Literal("expired"),
+  ]),
+  errorCode: Nullable(S()),
+  message: Nullable(S()),
+  diagnostic: Nullable(
+    Type.Object({
+      step: S(),
+      idpError: Nullable(S()),
+      claimNames: Type.Array(S()),
+      detail: Type.Optional(S()),
+    }),
+  ),
+  matchedUserId: Nullable(S()),
+  startedBy: Nullable(Type.Object({ id: S(), email: S() })),
+  startedAt: S({ format: "date-time" }),
+  finishedAt: Nullable(S({ format: "date-time" })),
+});
+
+const ConnectionSchema = Type.Object({
+  id: S(),
+  type: S(),
+  name: S(),
+  clientId: Nullable(S()),
+  hasSecret: Type.Boolean(),
+  discoveryUrl: Nullable(S()),
+  issuer: Nullable(S()),
+  authorizationEndpoint: Nullable(S()),
+  tokenEndpoint: Nullable(S()),
+  userinfoEndpoint: Nullable(S()),
+  jwksUri: Nullable(S()),
+  scopes: Type.Array(S()),
+  redirectUrl: Nullable(S()),
+  tokenEndpointAuthMethod: S(),
+  mapping: Type.Object({
+    remoteIdField: S(),
+    idField: Nullable(S()),
+    emailField: Nullable(S()),
+    emailVerifiedField: S(),
+    nameField: Nullable(S()),
+  }),
+  azureTenantId: Nullable(S()),
+  googleHostedDomain: Nullable(S()),
+  teamDomain: Nullable(S()),
+  audience: Nullable(S()),
+  enabled: Type.Boolean(),
+  configVersion: Type.Integer(),
+  latestTest: Nullable(TestSchema),
+  createdAt: S({ format: "date-time" }),
+  updatedAt: S({ format: "date-time" }),
+});
+
+const SettingsSchema = Type.Object({
+  enabled: Type.Boolean(),
+  hideOtherLoginMethods: Type.Boolean(),
+  provisioning: Type.Union([Type.Literal("existing-users"), Type.Literal("allowlist")]),
+});
+
+const AllowedEmailSchema = Type.Object({
+  id: S(),
+  email: S(),
+  role: Type.Union([Type.Literal("admin"), Type.Literal("analyst")]),
+  createdAt: S({ format: "date-time" }),
+});
+
+const errors = {
+  401: ErrorResponse,
+  403: ErrorResponse,
+  404: ErrorResponse,
+  409: ErrorResponse,
+  422: ErrorResponse,
+};
+const ConnectionEnvelope = Type.Object({ connection: ConnectionSchema, warnings: Type.Array(S()) });
+
+export function connectionApi(row: Row, latest: TestView | null): Static<typeof ConnectionSchema> {
+  return {
+    id: row.id,
+    type: row.type,
+    name: row.name,
+    clientId: row.client_id,
+    hasSecret: row.client_secret_enc !== null,
+    discoveryUrl: row.discovery_url,
+    issuer: row.issuer,
+    authorizationEndpoint: row.authorization_endpoint,
+    tokenEndpoint: row.token_endpoint,
+    userinfoEndpoint: row.userinfo_endpoint,
+    jwksUri: row.jwks_uri,
+    scopes: row.scopes,
+    redirectUrl: row.redirect_url,
+    tokenEndpointAuthMethod: row.token_endpoint_auth_method,
+    mapping: row.mapping,
+    azureTenantId: row.azure_tenant_id,
+    googleHostedDomain: row.google_hosted_domain,
+    teamDomain: row.team_domain,
+    audience: row.audience,
+    enabled: row.enabled,
+    configVersion: row.config_version,
+    latestTest: latest,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  };
+}
+
+/** The redirect URL of SPEC §3: the agency's whitelabel domain, as the instance is reached, + /login/sso. */
+export function defaultRedirectUrl(request: FastifyRequest, agency: Agency): string {
+  const port = /:(\d+)$/.exec(request.host)?.[1] ?? "";
+  return `${agencyOrigin(agency.domain ?? request.hostname, { protocol: `${request.protocol}:`, port })}/login/sso`;
+}
+
+function settingsOf(agency: Agency) {
+  return {
+    enabled: agency.ssoEnabled,
+    hideOtherLoginMethods: agency.ssoHideOtherMethods,
+    provisioning: agency.ssoProvisioning,
+  };
+}
+
+/** Types whose sign-in is an OIDC redirect (Cloudflare Access adds its own start in its module). */
+export type TestStarter = (
+  ctx: AppContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  row: Row,
+  testId: string,
+) => Promise<string>;
+export const testStarters: Partial<Record<Row["type"], TestStarter>> = {
+  oidc: async (ctx, request, reply, row, testId) =>
+    (await startOidcFlow(ctx, request, reply, row, { purpose: "test", testId })).toString(),
+};
+testStarters.azure = testStarters.oidc;
+testStarters.google = testStarters.oidc;
+
+export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
+  return async (app: FastifyInstance) => {
+    app.addHook("preHandler", guards.requireAdmin);
+
+    const reload = async (agencyId: string) => (await findAgencyById(ctx.db, agencyId))!;
+
+    app.get(
+      "/api/admin/sso",
+      {
+        schema: {
+          tags: ["sso admin"],
+          summary: "Prerequisites, settings and connections (with their latest test)",
+          response: {
+            200: Type.Object({
+              prerequisites: Type.Object({ met: Type.Boolean(), reasons: Type.Array(S()) }),
+              settings: SettingsSchema,
+              connections: Type.Array(ConnectionSchema),
+              defaultRedirectUrl: S(),
+            }),
+            ...errors,
+          },
+        },
+      },
+      async (request) => {
+        const agency = request.agency!;
+        const rows = await ctx.db
+          .selectFrom("sso_connections")
+          .selectAll()
+          .where("agency_id", "=", agency.id)
+          .orderBy("created_at")
+          .execute();
+        const latest = await latestTests(ctx.db, agency.id);
+        const reasons = prerequisiteProblems(agency);
+        return {
+          prerequisites: { met: reasons.length === 0, reasons },
+          settings: settingsOf(agency),
+          connections: rows.map((r) => connectionApi(r, latest.get(r.id) ?? null)),
+          defaultRedirectUrl: defaultRedirectUrl(request, agency),
+        };
+      },
+    );
+
+    app.post(
+      "/api/admin/sso/connections",
+      {
+        schema: {
+          tags: ["sso admin"],
+          summary: "Create a connection",
+          body: ConnectionInputSchema,
+          response: { 201: ConnectionEnvelope, ...errors },
+        },
+      },
+      async (request, reply) => {
+        const agency = request.agency!;
+        assertPrerequisites(agency);
+        const input = request.body as ConnectionInput;
+        const { value, warnings } = normalizeConnection(input, {
+          allowHttp: ctx.config.allowPrivateIdpUrls,
+          defaultRedirectUrl: defaultRedirectUrl(request, agency),
+        });
+        const needsSecret = value.type !== "cloudflare-access";
+        if (needsSecret && !input.clientSecret) throw badRequest("clientSecret is required", "clientSecret");
+        const id = newConnectionId();
+        const row = await ctx.db
+          .insertInto("sso_connections")
+          .values({
+            id,
+            agency_id: agency.id,
+            ...rowValues(value),
+            client_secret_enc: needsSecret ? ctx.secretBox.encrypt(input.clientSecret!, secretAad(id)) : null,
+          })
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        await audit(ctx.db, {
+          agencyId: agency.id,
+          action: "sso.connection.create",
+          actor: actorOf(request),
+          target: { type: "sso_connection", id },
+          ip: request.ip,
+          details: { type: value.type, name: value.name },
+        });
+        return reply.status(201).send({ connection: connectionApi(row, null), warnings });
+      },
+    );
+
+    app.get(
+      "/api/admin/sso/connections/:id",
+      {
+        schema: {
+          tags: ["sso admin"],
+          summary: "Get a connection",
+          params: IdParams,
+          response: { 200: ConnectionEnvelope, ...errors },
+        },
+      },
+      async (request) => {
+        const row = await getConnectionRow(ctx.db, request.agency!.id, (request.params as { id: string }).id);
+        const tests = await listTests(ctx.db, request.agency!.id, row.id);
+        return { connection: connectionApi(row, tests[0] ?? null), warnings: [] };
+      },
+    );
+
+    app.put(
+      "/api/admin/sso/connections/:id",
+      {
+        schema: {
+          tags: ["sso admin"],
+          summary:
+            "Edit a connection (a change expires its tests and disables it); a missing clientSecret keeps the stored one",
+          params: IdParams,
+          body: ConnectionInputSchema,
+          response: { 200: ConnectionEnvelope, ...errors },
+        },
+      },
+      async (request) => {
+        const agency = request.agency!;
+        const row = await getConnectionRow(ctx.db, agency.id, (request.params as { id: string }).id);
+        const input = request.body as ConnectionInput;
+        if (input.type !== row.type)
+          throw badRequest("type cannot change: create a new connection instead", "type");
+        const { value, warnings } = normalizeConnection(input, {
+          allowHttp: ctx.config.allowPrivateIdpUrls,
+          defaultRedirectUrl: defaultRedirectUrl(request, agency),
+        });
+        const secretChanged = Boolean(input.clientSecret);
+        if (!configChanged(row, value) && !secretChanged) {
+          const tests = await listTests(ctx.db, agency.id, row.id);
+          return { connection: connectionApi(row, tests[0] ?? null), warnings };
+        }
+        const updated = await ctx.db.transaction().execute(async (tx) => {
+          const r = await tx
+            .updateTable("sso_connections")
+            .set({
+              ...rowValues(value),
+              ...(secretChanged
+                ? { client_secret_enc: ctx.secretBox.encrypt(input.clientSecret!, secretAad(row.id)) }
+                : {}),
+              enabled: false,
+              config_version: row.config_version + 1,
+              updated_at: new Date(),
+            })
+            .where("id", "=", row.id)
+            .returningAll()
+            .executeTakeFirstOrThrow();
+          await expireTests(tx, row.id);
+          await settleAgencySettings(tx, agency.id);
+          return r;
+        });
+        forgetProvider(row.id);
+        await audit(ctx.db, {
+          agencyId: agency.id,
+          action: "sso.connection.update",
+          actor: actorOf(request),
+          target: { type: "sso_connection", id: row.id },
+          ip: request.ip,
+          details: {
+            configVersion: updated.config_version,
+            secretChanged,
+            testsExpired: true,
+            disabled: row.enabled,
+          },
+        });
+        const tests = await listTests(ctx.db, agency.id, row.id);
+        return { connection: connectionApi(updated, tests[0] ?? null), warnings };
+      },
+    );
+
+    app.delete(
+      "/api/admin/sso/connections/:id",
+      {
+        schema: {
+          tags: ["sso admin"],
+          summary: "Delete a connection",
+          params: IdParams,
+          response: { 204: Type.Null(), ...errors },
+        },
+      },
+      async (request, reply) => {
+        const agency = request.agency!;
+        const row = await getConnectionRow(ctx.db, agency.id, (request.params as { id: string }).id);
+        const reset = await ctx.db.transaction().execute(async (tx) => {
+          await tx.deleteFrom("sso_connections").where("id", "=", row.id).execute();
+          return settleAgencySettings(tx, agency.id);
+        });
+        forgetProvider(row.id);
+        await audit(ctx.db, {
+          agencyId: agency.id,
+          action: "sso.connection.delete",
+          actor: actorOf(request),
+          target: { type: "sso_connection", id: row.id },
+          ip: request.ip,
+          details: { name: row.name, type: row.type, settingsReset: reset },
+        });
+        return reply.status(204).send();
+      },
+    );
+
+    app.post(
+      "/api/admin/sso/connections/:id/tests",
+      {
+        schema: {
+          tags: ["sso admin"],
+          summary: "Start a test: sign in at the IdP with the returned URL",
+          params: IdParams,
+          response: {
+            201: Type.Object({ test: TestSchema, authorizationUrl: S() }),
+            ...errors,
+            502: ErrorResponse,
+          },
+        },
+      },
+      async (request, reply) => {
+        const agency = request.agency!;
+        assertPrerequisites(agency);
+        const row = await getConnectionRow(ctx.db, agency.id, (request.params as { id: string }).id);
+        const testId = await createTest(ctx.db, {
+          connectionId: row.id,
+          agencyId: agency.id,
+          configVersion: row.config_version,
+          startedBy: request.auth!.user.id,
+        });
+        const starter = testStarters[row.type];
+        let authorizationUrl: string;
+        try {
+          if (!starter)
+            throw new SsoStepError("authorize", `no test is available for ${row.type} connections`);
+          authorizationUrl = await starter(ctx, request, reply, row, testId);
+        } catch (err) {
+          const e =
+            err instanceof SsoStepError
+              ? err
+              : new SsoStepError("authorize", err instanceof Error ? err.message : String(err));
+          await finishTest(ctx, testId, {
+            passed: false,
+            errorCode: "test_start_failed",
+            diagnostic: { step: e.step, idpError: e.idpError, claimNames: [], detail: e.cause },
+          });
+          await audit(ctx.db, {
+            agencyId: agency.id,
+            action: "sso.test.start",
+            outcome: "failure",
+            actor: actorOf(request),
+            target: { type: "sso_connection", id: row.id },
+            ip: request.ip,
+            details: { testId, step: e.step, cause: e.cause },
+          });
+          throw new AppError(502, "test_start_failed", ssoMessage("test_start_failed"), undefined, {
+            body: { testId },
+          });
+        }
+        await audit(ctx.db, {
+          agencyId: agency.id,
+          action: "sso.test.start",
+          actor: actorOf(request),
+          target: { type: "sso_connection", id: row.id },
+          ip: request.ip,
+          details: { testId, configVersion: row.config_version },
+        });
+        const test = await getTest(ctx.db, agency.id, testId);
+        return reply.status(201).send({ test: test!, authorizationUrl });
+      },
+    );
+
+    app.get(
+      "/api/admin/sso/connections/:id/tests",
+      {
+        schema: {
+          tags: ["sso admin"],
+          summary: "The connection's tests, newest first",
+          params: IdParams,
+          response: { 200: Type.Object({ tests: Type.Array(TestSchema) }), ...errors },
+        },
+      },
+      async (request) => {
+        const row = await getConnectionRow(ctx.db, request.agency!.id, (request.params as { id: string }).id);
+        return { tests: await listTests(ctx.db, request.agency!.id, row.id) };
+      },
+    );
+
+    app.get(
+      "/api/admin/sso/tests/:id",
+      {
+        schema: {
+          tags: ["sso admin"],
+          summary: "One test",
+          params: IdParams,
+          response: { 200: Type.Object({ test: TestSchema }), ...errors },
+        },
+      },
+      async (request) => {
+        const test = await getTest(ctx.db, request.agency!.id, (request.params as { id: string }).id);
+        if (!test) throw notFound("Test not found");
+        return { test };
+      },
+    );
+
+    app.put(
+      "/api/admin/sso/connections/:id/enabled",
+      {
+        schema: {
+          tags: ["sso admin"],
+          summary:
+            "Enable or disable a connection (enabling needs a passed test of its current configuration)",
+          params: IdParams,
+          body: Type.Object({ enabled: Type.Boolean() }, { additionalProperties: false }),
+          response: { 200: ConnectionEnvelope, ...errors },
+        },
+      },
+      async (request) => {
+        const agency = request.agency!;
+        const row = await getConnectionRow(ctx.db, agency.id, (request.params as { id: string }).id);
+        const { enabled } = request.body as { enabled: boolean };
+        if (enabled) {
+          assertPrerequisites(agency);
+          if (!(await hasPassedTest(ctx.db, row.id, row.config_version))) {
+            throw new AppError(
+              409,
+              "test_required",
+              "Run a successful test of this configuration before enabling SSO.",
+              "enabled",
+            );
+          }
+        }
+        const updated = await ctx.db.transaction().execute(async (tx) => {
+          const r = await tx
+            .updateTable("sso_connections")
+            .set({ enabled, updated_at: new Date() })
+            .where("id", "=", row.id)
+            .returningAll()
+            .executeTakeFirstOrThrow();
+          if (!enabled) await settleAgencySettings(tx, agency.id);
+          return r;
+        });
+        if (enabled !== row.enabled) {
+          await audit(ctx.db, {
+            agencyId: agency.id,
+            action: enabled ? "sso.connection.enable" : "sso.connection.disable",
+            actor: actorOf(request),
+            target: { type: "sso_connection", id: row.id },
+            ip: request.ip,
+          });
+        }
+        const tests = await listTests(ctx.db, agency.id, row.id);
+        return { connection: connectionApi(updated, tests[0] ?? null), warnings: [] };
+      },
+    );
+
+    app.put(
+      "/api/admin/sso/settings",
+      {
+        schema: {
+          tags: ["sso admin"],
+          summary: "Enable SSO, hide other login methods, choose the provisioning policy",
+          body: Type.Object(
+            {
+              enabled: Type.Optional(Type.Boolean()),
+              hideOtherLoginMethods: Type.Optional(Type.Boolean()),
+              provisioning: Type.Optional(
+                Type.Union([Type.Literal("existing-users"), Type.Literal("allowlist")]),
+              ),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 200: Type.Object({ settings: SettingsSchema }), ...errors },
+        },
+      },
+      async (request) => {
+        const agency = request.agency!;
+        const body = request.body as {
+          enabled?: boolean;
+          hideOtherLoginMethods?: boolean;
+          provisioning?: "existing-users" | "allowlist";
+        };
+        const enabled = body.enabled ?? agency.ssoEnabled;
+        const hide = body.hideOtherLoginMethods ?? (enabled ? agency.ssoHideOtherMethods : false);
+        if (enabled) {
+          assertPrerequisites(agency);
+          const live = await ctx.db
+            .selectFrom("sso_connections")
+            .select("id")
+            .where("agency_id", "=", agency.id)
+            .where("enabled", "=", true)
+            .limit(1)
+            .execute();
+          if (live.length === 0) {
+            throw new AppError(
+              409,
+              "no_enabled_connection",
+              "Enable a connection with a passed test before enabling SSO.",
+              "enabled",
+            );
+          }
+        }
+        if (hide && !enabled) {
+          throw new AppError(
+            409,
+            "sso_disabled",
+            "Hide other login methods only works while SSO is enabled.",
+            "hideOtherLoginMethods",
+          );
+        }
+        await ctx.db
+          .updateTable("agencies")
+          .set({
+            sso_enabled: enabled,
+            sso_hide_other_methods: hide,
+            ...(body.provisioning ? { sso_provisioning: body.provisioning } : {}),
+            updated_at: new Date(),
+          })
+          .where("id", "=", agency.id)
+          .execute();
+        const after = await reload(agency.id);
+        await audit(ctx.db, {
+          agencyId: agency.id,
+          action: "sso.settings.update",
+          actor: actorOf(request),
+          target: { type: "agency", id: agency.id },
+          ip: request.ip,
+          details: { before: settingsOf(agency), after: settingsOf(after) },
+        });
+        return { settings: settingsOf(after) };
+      },
+    );
+
+    app.get(
+      "/api/admin/sso/allowed-emails",
+      {
+        schema: {
+          tags: ["sso admin"],
+          summary: "The SSO allowed emails list",
+          response: { 200: Type.Object({ allowedEmails: Type.Array(AllowedEmailSchema) }), ...errors },
+        },
+      },
+      async (request) => {
+        const rows = await ctx.db
+          .selectFrom("sso_allowed_emails")
+          .select(["id", "email", "role", "created_at"])
+          .where("agency_id", "=", request.agency!.id)
+          .orderBy("created_at", "desc")
+          .execute();
+        return {
+          allowedEmails: rows.map((r) => ({
+            id: r.id,
+            email: r.email,
+            role: r.role,
+            createdAt: r.created_at.toISOString(),
+          })),
+        };
+      },
+    );
+
+    app.post(
+      "/api/admin/sso/allowed-emails",
+      {
+        schema: {
+          tags: ["sso admin"],
+          summary: "Add an email to the allowed list",
+          body: Type.Object(
+            {
+              email: S({ maxLength: 320 }),
+              role: Type.Optional(Type.Union([Type.Literal("admin"), Type.Literal("analyst")])),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 201: Type.Object({ allowedEmail: AllowedEmailSchema }), ...errors },
+        },
+      },
+      async (request, reply) => {
+        const body = request.body as { email: string; role?: "admin" | "analyst" };
+        const email = normalizeEmail(body.email);
+        const role = body.role ?? "analyst";
+        const id = randomUUID();
+        try {
+          const row = await ctx.db
+            .insertInto("sso_allowed_emails")
+            .values({ id, agency_id: request.agency!.id, email, role, created_by: request.auth!.user.id })
+            .returning(["id", "email", "role", "created_at"])
+            .executeTakeFirstOrThrow();
+          await audit(ctx.db, {
+            agencyId: request.agency!.id,
+            action: "sso.allowed_email.add",
+            actor: actorOf(request),
+            target: { type: "allowed_email", id },
+            ip: request.ip,
+            details: { email, role },
+          });
+          return reply
+            .status(201)
+            .send({
+              allowedEmail: {
+                id: row.id,
+                email: row.email,
+                role: row.role,
+                createdAt: row.created_at.toISOString(),
+              },
+            });
+        } catch (err) {
+          if (isUniqueViolation(err))
+            throw new AppError(409, "email_taken", "This email is already on the allowed list", "email");
+          throw err;
+        }
+      },
+    );
+
+    app.delete(
+      "/api/admin/sso/allowed-emails/:id",
+      {
+        schema: {
+          tags: ["sso admin"],
+          summary: "Remove an email from the allowed list",
+          params: IdParams,
+          response: { 204: Type.Null(), ...errors },
+        },
+      },
+      async (request, reply) => {
+        const { id } = request.params as { id: string };
+        const row = await ctx.db
+          .deleteFrom("sso_allowed_emails")
+          .where("id", "=", id)
+          .where("agency_id", "=", request.agency!.id)
+          .returning(["email"])
+          .executeTakeFirst();
+        if (!row) throw notFound("Allowed email not found");
+        await audit(ctx.db, {
+          agencyId: request.agency!.id,
+          action: "sso.allowed_email.remove",
+          actor: actorOf(request),
+          target: { type: "allowed_email", id },
+          ip: request.ip,
+          details: { email: row.email },
+        });
+        return reply.status(204).send();
+      },
+    );
+  };
+}

@@ -1,0 +1,272 @@
+/**
+ * The OIDC sign-in flow over HTTP (SPEC §4):
+ *   GET /login/sso/start?connection=&returnTo=   → 302 to the IdP (PKCE, nonce, signed state)
+ *   GET /login/sso?code&state[&iss]               → the callback: code → verified claims → finishSso
+ * Nothing about a flow is stored on the server: the state carries it, sealed and signed, and a
+ * short-lived cookie binds it to the browser that started it (rotated after every callback, so
+ * a state is usable once per browser).
+ */
+import { Type } from "@sinclair/typebox";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { Selectable } from "kysely";
+import { audit } from "../audit/audit.js";
+import type { AppContext } from "../context.js";
+import { randomToken } from "../crypto/tokens.js";
+import type { SsoConnectionsTable } from "../db/schema.js";
+import { setCookie } from "../sessions/sessions.js";
+import { failSignIn, finishSso, type SsoFailure } from "./finish.js";
+import {
+  authorizationUrl,
+  exchangeCode,
+  fetchUserinfo,
+  newFlowSecrets,
+  providerFor,
+  SsoStepError,
+  verifyIdToken,
+} from "./oidc.js";
+import { createState, isSafeReturnTo, type StatePayload, verifyState } from "./state.js";
+import { finishTest } from "./tests.js";
+
+export const BINDING_COOKIE = "copilot_sso";
+const BINDING_TTL_SECONDS = 15 * 60;
+
+type ConnectionRow = Selectable<SsoConnectionsTable>;
+
+/** The browser's binding value, created when absent (one per browser; several flows share it). */
+export function browserBinding(request: FastifyRequest, reply: FastifyReply): string {
+  const existing = request.cookies[BINDING_COOKIE];
+  const value = existing && existing.length >= 32 && existing.length <= 64 ? existing : randomToken(32);
+  setCookie(reply, request, BINDING_COOKIE, value, BINDING_TTL_SECONDS);
+  return value;
+}
+
+/** Builds the IdP redirect for a login or a test (the test route of the admin API uses it too). */
+export async function startOidcFlow(
+  ctx: AppContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  row: ConnectionRow,
+  purpose: { purpose: "login"; returnTo?: string } | { purpose: "test"; testId: string },
+): Promise<URL> {
+  const provider = await providerFor(ctx, row);
+  const { nonce, codeVerifier } = newFlowSecrets();
+  const state = createState(
+    ctx.config.ssoStateSecret,
+    { connectionId: row.id, nonce, codeVerifier, browserBinding: browserBinding(request, reply), ...purpose },
+    ctx.now().getTime(),
+  );
+  return authorizationUrl(provider, row, { state, nonce, codeVerifier });
+}
+
+async function connectionById(ctx: AppContext, id: string) {
+  return ctx.db.selectFrom("sso_connections").selectAll().where("id", "=", id).executeTakeFirst();
+}
+
+export function flowRoutes(ctx: AppContext) {
+  return async (app: FastifyInstance) => {
+    app.get(
+      "/login/sso/start",
+      {
+        schema: {
+          tags: ["sso"],
+          summary: "Start an SSO sign-in: redirects to the identity provider",
+          querystring: Type.Object({
+            connection: Type.String({ maxLength: 64 }),
+            returnTo: Type.Optional(Type.String({ maxLength: 2048 })),
+          }),
+          response: { 302: Type.Null() },
+        },
+      },
+      async (request, reply) => {
+        const { connection, returnTo } = request.query as { connection: string; returnTo?: string };
+        const agency = request.agency;
+        const fail = (cause: string, step: SsoFailure["step"] = "connection") =>
+          failSignIn(ctx, request, reply, {
+            agencyId: agency?.id ?? null,
+            connectionId: null,
+            method: "sso",
+            failure: { code: "sso_failed", step, cause },
+          });
+        if (!agency) return fail("no agency is configured for this host");
+        const row = await connectionById(ctx, connection);
+        // A connection signs people into its own agency only, and only while enabled.
+        if (!row || row.agency_id !== agency.id) return fail("the connection does not belong to this agency");
+        if (row.type === "cloudflare-access") return reply.redirect("/login/sso/cloudflare", 302);
+        if (!row.enabled || !agency.ssoEnabled) return fail("the connection or SSO is not enabled");
+        const safeReturnTo = returnTo && isSafeReturnTo(returnTo) ? returnTo : undefined;
+        try {
+          const url = await startOidcFlow(ctx, request, reply, row, {
+            purpose: "login",
+            returnTo: safeReturnTo,
+          });
+          return reply.redirect(url.toString(), 302);
+        } catch (err) {
+          const e = err instanceof SsoStepError ? err : new SsoStepError("authorize", String(err));
+          return failSignIn(ctx, request, reply, {
+            agencyId: agency.id,
+            connectionId: row.id,
+            method: "sso",
+            failure: { code: "sso_failed", step: e.step, cause: e.cause, idpError: e.idpError },
+          });
+        }
+      },
+    );
+
+    app.get(
+      "/login/sso",
+      {
+        schema: {
+          tags: ["sso"],
+          summary: "The redirect URL: the identity provider sends the browser back here",
+          querystring: Type.Object(
+            {
+              code: Type.Optional(Type.String({ maxLength: 4096 })),
+              state: Type.Optional(Type.String({ maxLength: 8192 })),
+              iss: Type.Optional(Type.String({ maxLength: 2048 })),
+              error: Type.Optional(Type.String({ maxLength: 256 })),
+              error_description: Type.Optional(Type.String({ maxLength: 2048 })),
+            },
+            { additionalProperties: true },
+          ),
+          response: { 302: Type.Null() },
+        },
+      },
+      async (request, reply) => {
+        const query = request.query as { state?: string };
+        const agency = request.agency;
+        const rawQuery = request.url.includes("?") ? request.url.slice(request.url.indexOf("?") + 1) : "";
+
+        const verified = query.state
+          ? verifyState(
+              ctx.config.ssoStateSecret,
+              query.state,
+              { browserBinding: request.cookies[BINDING_COOKIE] },
+              ctx.now().getTime(),
+            )
+          : ({ ok: false, reason: "malformed" } as const);
+        // Usable once per browser: a fresh binding invalidates every state issued before.
+        setCookie(reply, request, BINDING_COOKIE, randomToken(32), BINDING_TTL_SECONDS);
+
+        const fail = (failure: SsoFailure, connectionId: string | null) =>
+          failSignIn(ctx, request, reply, {
+            agencyId: agency?.id ?? null,
+            connectionId,
+            method: "sso",
+            failure,
+          });
+
+        if (!verified.ok) {
+          return fail(
+            {
+              code: "sso_failed",
+              step: "state",
+              cause: query.state ? `state refused: ${verified.reason}` : "no state in the callback",
+            },
+            null,
+          );
+        }
+        const state: StatePayload = verified.payload;
+        const row = await connectionById(ctx, state.connectionId);
+        if (!agency || !row || row.agency_id !== agency.id) {
+          return fail(
+            {
+              code: "sso_failed",
+              step: "connection",
+              cause: "the state's connection does not belong to this host's agency",
+            },
+            row?.id ?? null,
+          );
+        }
+        const isTest = state.purpose === "test";
+        if (!isTest && (!row.enabled || !agency.ssoEnabled)) {
+          return fail(
+            {
+              code: "sso_failed",
+              step: "connection",
+              cause: "the connection or SSO was disabled during the sign-in",
+            },
+            row.id,
+          );
+        }
+
+        let claims: Record<string, unknown>;
+        try {
+          const provider = await providerFor(ctx, row);
+          const tokens = await exchangeCode(provider, row, rawQuery, {
+            state: query.state!,
+            nonce: state.nonce,
+            codeVerifier: state.codeVerifier,
+          });
+          const idClaims = await verifyIdToken(ctx, provider, row, tokens.idToken, state.nonce);
+          const userinfo = await fetchUserinfo(provider, tokens.accessToken, String(idClaims.sub));
+          // The signed ID token's claims win over user-info's where both have one.
+          claims = { ...userinfo, ...idClaims };
+          if (row.type === "google" && row.google_hosted_domain && claims.hd !== row.google_hosted_domain) {
+            const failure: SsoFailure = {
+              code: "not_authorized",
+              step: "id_token",
+              cause: `the Google account's hosted domain ${String(claims.hd ?? "(none)")} is not ${row.google_hosted_domain}`,
+              claimNames: Object.keys(claims).sort(),
+            };
+            if (isTest) {
+              await finishTest(ctx, state.testId!, {
+                passed: false,
+                errorCode: failure.code,
+                diagnostic: {
+                  step: failure.step,
+                  idpError: null,
+                  claimNames: failure.claimNames!,
+                  detail: failure.cause,
+                },
+              });
+              return reply.redirect(`/settings/sso?test=${encodeURIComponent(state.testId!)}`, 302);
+            }
+            return fail(failure, row.id);
+          }
+        } catch (err) {
+          const e =
+            err instanceof SsoStepError
+              ? err
+              : new SsoStepError("token", err instanceof Error ? err.message : String(err));
+          if (isTest) {
+            await finishTest(ctx, state.testId!, {
+              passed: false,
+              errorCode: "sso_failed",
+              diagnostic: { step: e.step, idpError: e.idpError, claimNames: [], detail: e.cause },
+            });
+            await failSignInAuditOnly(ctx, request, agency.id, row.id, e);
+            return reply.redirect(`/settings/sso?test=${encodeURIComponent(state.testId!)}`, 302);
+          }
+          return fail({ code: "sso_failed", step: e.step, cause: e.cause, idpError: e.idpError }, row.id);
+        }
+        return finishSso(ctx, request, reply, {
+          agency,
+          connection: row,
+          claims,
+          method: "sso",
+          purpose: state.purpose,
+          testId: state.testId ?? null,
+          returnTo: state.returnTo ?? null,
+        });
+      },
+    );
+  };
+}
+
+async function failSignInAuditOnly(
+  ctx: AppContext,
+  request: FastifyRequest,
+  agencyId: string,
+  connectionId: string,
+  e: SsoStepError,
+) {
+  await audit(ctx.db, {
+    agencyId,
+    action: "sso.test",
+    outcome: "failure",
+    actor: { type: "anonymous" },
+    target: { type: "sso_connection", id: connectionId },
+    ip: request.ip,
+    details: { step: e.step, cause: e.cause, ...(e.idpError ? { idpError: e.idpError } : {}) },
+  });
+}

@@ -1,0 +1,216 @@
+/**
+ * JWKS cache for ID token (SPEC §4 step 3) and Cloudflare Access assertion (SPEC §5) verification.
+ *
+ * One cache per process, keyed by JWKS URL:
+ *
+ *   - the key set is downloaded through the injected fetch (the SSRF-guarded fetch of SPEC §10)
+ *     and parsed as a JWK Set (RFC 7517 §5);
+ *   - members meant for encryption (`use: "enc"`, RFC 7517 §4.2) and members carrying private or
+ *     symmetric key material are dropped; a remote key set only ever provides public keys;
+ *   - key selection by `kid` and by a `kty` compatible with the token's `alg` (RFC 7515 §4.1.4,
+ *     RFC 7518 §3.1) is jose's createLocalJWKSet; exactly one key must match;
+ *   - a token naming an unknown `kid` triggers a refetch — key rotation (OIDC Core §10.1) — but at
+ *     most once per `cooldownMs` per URL, so a flood of tokens with random kids cannot make us
+ *     hammer the IdP; concurrent callers share one in-flight download;
+ *   - a cached set older than `maxAgeMs` is refreshed on next use; if that refresh fails the old
+ *     keys keep serving (the IdP being briefly down must not break sign-in), but with no cached
+ *     key a failure throws: fail closed;
+ *   - a failed download also starts the cooldown (no retry storm while the IdP is down).
+ *
+ * Algorithms are NOT decided here: callers pin them in `jwtVerify(..., { algorithms })`.
+ * A token without `kid` matching several keys fails with jose's JWKSMultipleMatchingKeys.
+ */
+import {
+  createLocalJWKSet,
+  errors,
+  type JSONWebKeySet,
+  type JWK,
+  type JWSHeaderParameters,
+  type JWTVerifyGetKey,
+  type LocalJWKSet,
+} from "jose";
+
+/** The subset of WHATWG fetch the cache uses; the safe fetch satisfies it. */
+export type JwksFetch = (input: string, init?: RequestInit) => Promise<Response>;
+
+export interface JwksCacheOptions {
+  fetch: JwksFetch;
+  /** Minimum time between two downloads of one URL (unknown kid, failed download). Default 30 s. */
+  cooldownMs?: number;
+  /** Age after which a cached set is refreshed on use. Default 10 min. */
+  maxAgeMs?: number;
+  /** Clock in ms, injectable for tests. Default Date.now. */
+  now?: () => number;
+  /** Most URLs cached at once; the oldest entry is evicted beyond it. Default 1000. */
+  maxEntries?: number;
+}
+
+export interface JwksCache {
+  /** Resolves the public key for a JWS protected header; throws when none matches or no set is available. */
+  getKey(jwksUri: string, protectedHeader: Pick<JWSHeaderParameters, "kid" | "alg">): Promise<CryptoKey>;
+  /** A jose key resolver bound to one JWKS URL, for `jwtVerify(token, resolver, { algorithms })`. */
+  keyResolver(jwksUri: string): JWTVerifyGetKey;
+  /** Forgets a URL (e.g. after the connection's configuration changed); the next use downloads again. */
+  invalidate(jwksUri: string): void;
+}
+
+/** Thrown when no key set could be obtained for a URL (fail closed). Names the host only. */
+export class JwksUnavailableError extends Error {
+  override readonly name = "JwksUnavailableError";
+  readonly code = "jwks_unavailable";
+}
+
+interface CacheEntry {
+  /** Key selector over the last successfully downloaded set. */
+  keys?: LocalJWKSet;
+  /** When `keys` was downloaded (ms). */
+  fetchedAt: number;
+  /** When the last download started, successful or not (ms); drives the cooldown. */
+  attemptedAt?: number;
+  /** Why the last download failed, kept as the cause of JwksUnavailableError. */
+  lastError?: unknown;
+  /** The download in flight, shared by concurrent callers. */
+  inflight?: Promise<void>;
+}
+
+/** JWK members that only private or symmetric keys have (RFC 7518 §6.2.2, §6.3.2, §6.4.1). */
+const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k", "priv"];
+
+/**
+ * Creates the cache. See the module header for the policy; every option has a default except fetch.
+ */
+export function createJwksCache(options: JwksCacheOptions): JwksCache {
+  const fetchImpl = options.fetch;
+  const cooldownMs = options.cooldownMs ?? 30_000;
+  const maxAgeMs = options.maxAgeMs ?? 10 * 60_000;
+  const now = options.now ?? Date.now;
+  const maxEntries = options.maxEntries ?? 1000;
+  const entries = new Map<string, CacheEntry>();
+
+  /** The entry of a URL, created empty on first use (evicting the oldest beyond maxEntries). */
+  function entryFor(uri: string): CacheEntry {
+    let entry = entries.get(uri);
+    if (!entry) {
+      if (entries.size >= maxEntries) {
+        const oldest = entries.keys().next();
+        if (!oldest.done) entries.delete(oldest.value);
+      }
+      entry = { fetchedAt: Number.NEGATIVE_INFINITY };
+      entries.set(uri, entry);
+    }
+    return entry;
+  }
+
+  /** True when a new download may start: never tried, or the last try is older than the cooldown. */
+  function mayDownload(entry: CacheEntry): boolean {
+    return entry.attemptedAt === undefined || now() - entry.attemptedAt >= cooldownMs;
+  }
+
+  /**
+   * Downloads the set when the cooldown allows it, or joins the download in flight. Never throws:
+   * a failure is recorded on the entry and the previous keys stay.
+   */
+  function refresh(uri: string, entry: CacheEntry): Promise<void> {
+    if (entry.inflight) return entry.inflight;
+    if (!mayDownload(entry)) return Promise.resolve();
+    entry.attemptedAt = now();
+    entry.inflight = downloadKeySet(fetchImpl, uri)
+      .then((keys) => {
+        entry.keys = keys;
+        entry.fetchedAt = now();
+        entry.lastError = undefined;
+      })
+      .catch((error: unknown) => {
+        entry.lastError = error;
+      })
+      .finally(() => {
+        entry.inflight = undefined;
+      });
+    return entry.inflight;
+  }
+
+  async function getKey(
+    jwksUri: string,
+    protectedHeader: Pick<JWSHeaderParameters, "kid" | "alg">,
+  ): Promise<CryptoKey> {
+    const entry = entryFor(jwksUri);
+    if (!entry.keys || now() - entry.fetchedAt >= maxAgeMs) {
+      await refresh(jwksUri, entry);
+    }
+    const keys = entry.keys;
+    if (!keys) {
+      throw new JwksUnavailableError(`no JSON Web Key Set available from ${hostOf(jwksUri)}`, {
+        cause: entry.lastError,
+      });
+    }
+    try {
+      return await keys(protectedHeader);
+    } catch (error) {
+      if (!(error instanceof errors.JWKSNoMatchingKey) || (!entry.inflight && !mayDownload(entry)))
+        throw error;
+    }
+    // Unknown kid: the IdP may have rotated its keys (OIDC Core §10.1). One download per cooldown.
+    await refresh(jwksUri, entry);
+    return (entry.keys ?? keys)(protectedHeader);
+  }
+
+  function keyResolver(jwksUri: string): JWTVerifyGetKey {
+    return (protectedHeader) => getKey(jwksUri, protectedHeader);
+  }
+
+  function invalidate(jwksUri: string): void {
+    entries.delete(jwksUri);
+  }
+
+  return { getKey, keyResolver, invalidate };
+}
+
+/**
+ * GETs a JWK Set (RFC 7517 §5) and builds a selector over its usable members. Throws on a non-200
+ * status, a body that is not JSON, or a document without a `keys` array.
+ */
+async function downloadKeySet(fetchImpl: JwksFetch, uri: string): Promise<LocalJWKSet> {
+  const response = await fetchImpl(uri, {
+    method: "GET",
+    headers: { accept: "application/jwk-set+json, application/json" },
+  });
+  if (response.status !== 200) {
+    await response.body?.cancel().catch(() => {});
+    throw new Error(`JWKS endpoint of ${hostOf(uri)} answered HTTP ${response.status}`);
+  }
+  let document: unknown;
+  try {
+    document = await response.json();
+  } catch {
+    throw new Error(`JWKS endpoint of ${hostOf(uri)} did not return JSON`);
+  }
+  return createLocalJWKSet(usableKeySet(document, uri));
+}
+
+/**
+ * Keeps the members of a JWK Set that can verify signatures: objects with a string `kty`, not
+ * marked `use: "enc"`, without private or symmetric key material.
+ */
+function usableKeySet(document: unknown, uri: string): JSONWebKeySet {
+  const keys = (document as { keys?: unknown } | null)?.keys;
+  if (typeof document !== "object" || document === null || !Array.isArray(keys)) {
+    throw new Error(`JWKS endpoint of ${hostOf(uri)} did not return a JWK Set`);
+  }
+  const usable = keys.filter((key: unknown): key is JWK => {
+    if (typeof key !== "object" || key === null || Array.isArray(key)) return false;
+    const jwk = key as Record<string, unknown>;
+    if (typeof jwk.kty !== "string" || jwk.kty === "oct") return false;
+    if (jwk.use === "enc") return false;
+    return !PRIVATE_MEMBERS.some((member) => member in jwk);
+  });
+  return { keys: usable };
+}
+
+/** Host of a URL for messages (never the path or query); "JWKS URL" when unparsable. */
+function hostOf(uri: string): string {
+  try {
+    return new URL(uri).host;
+  } catch {
+    return "JWKS URL";
+  }
+}

@@ -1,0 +1,371 @@
+/**
+ * The OpenID Connect relying party, one protocol step per function (openid-client v6 for the
+ * protocol, jose for our own ID token signature check):
+ *
+ *   discover            OpenID Connect Discovery 1.0 §4 (issuer must match, §4.3)
+ *   authorizationUrl    RFC 6749 §4.1.1, RFC 7636 §4.3 (PKCE S256), OIDC Core §3.1.2.1 (nonce)
+ *   exchangeCode        RFC 6749 §4.1.3, RFC 9207 (iss in the authorization response)
+ *   verifyIdToken       OIDC Core §3.1.3.7 — signature against the IdP's JWKS with PINNED
+ *                       asymmetric algorithms (openid-client alone neither verifies the signature
+ *                       of a code-flow ID token nor refuses algorithms the IdP advertises)
+ *   fetchUserinfo       OIDC Core §5.3.2 (the user-info `sub` must equal the ID token's)
+ *
+ * Every request to the IdP goes through the SSRF-guarded fetch (SPEC §10). Failures are
+ * SsoStepError naming the step, the cause (for the audit log) and the IdP's own error if any.
+ */
+import { decodeProtectedHeader, type JWTPayload, errors as joseErrors, jwtVerify } from "jose";
+import type { Selectable } from "kysely";
+import * as client from "openid-client";
+import type { AppContext } from "../context.js";
+import type { SsoConnectionsTable } from "../db/schema.js";
+import { SafeFetchError } from "../net/safe-fetch.js";
+import { connectionSecret } from "./connections.js";
+
+export type SsoStep =
+  | "state"
+  | "connection"
+  | "discovery"
+  | "authorize"
+  | "callback"
+  | "token"
+  | "id_token"
+  | "userinfo"
+  | "mapping"
+  | "resolution"
+  | "assertion";
+
+export class SsoStepError extends Error {
+  constructor(
+    readonly step: SsoStep,
+    /** Precise cause for the audit and debug log: never a secret, token or code. */
+    override readonly cause: string,
+    readonly idpError: string | null = null,
+  ) {
+    super(`${step}: ${cause}`);
+  }
+}
+
+/** Asymmetric algorithms only: never `none`, never HMAC (which a public key could forge). */
+export const ALLOWED_ID_TOKEN_ALGORITHMS = [
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+  "EdDSA",
+];
+const CLOCK_TOLERANCE_SECONDS = 60;
+const METADATA_TTL_MS = 60 * 60_000;
+
+type ConnectionRow = Selectable<SsoConnectionsTable>;
+
+export interface Provider {
+  config: client.Configuration;
+  issuer: string;
+  jwksUri: string;
+  userinfoEndpoint: string | null;
+  algorithms: string[];
+  /** Azure: the tenant GUID the token's `tid` must carry. */
+  tenantId: string | null;
+}
+
+const providers = new Map<string, { provider: Provider; expiresAt: number }>();
+
+function describeFetchError(err: unknown): string {
+  if (err instanceof SafeFetchError) return `${err.code}: ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function requireUrl(doc: Record<string, unknown>, name: string, allowHttp: boolean): string {
+  const v = doc[name];
+  if (typeof v !== "string") throw new SsoStepError("discovery", `the discovery document has no ${name}`);
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    throw new SsoStepError("discovery", `the discovery document's ${name} is not a URL`);
+  }
+  if (url.protocol !== "https:" && !(allowHttp && url.protocol === "http:")) {
+    throw new SsoStepError("discovery", `the discovery document's ${name} is not https`);
+  }
+  return v;
+}
+
+const stripSlash = (s: string) => s.replace(/\/+$/, "");
+
+/** OpenID Connect Discovery 1.0 §4: fetch and check the provider metadata. */
+async function discover(ctx: AppContext, row: ConnectionRow): Promise<client.ServerMetadata> {
+  const allowHttp = ctx.config.allowPrivateIdpUrls;
+  if (!row.discovery_url) {
+    return {
+      issuer: row.issuer!,
+      authorization_endpoint: row.authorization_endpoint!,
+      token_endpoint: row.token_endpoint!,
+      jwks_uri: row.jwks_uri!,
+      ...(row.userinfo_endpoint ? { userinfo_endpoint: row.userinfo_endpoint } : {}),
+    };
+  }
+  let doc: Record<string, unknown>;
+  try {
+    const res = await ctx.idpFetch(row.discovery_url, { headers: { accept: "application/json" } });
+    if (!res.ok) throw new SsoStepError("discovery", `the discovery URL answered HTTP ${res.status}`);
+    doc = (await res.json()) as Record<string, unknown>;
+  } catch (err) {
+    if (err instanceof SsoStepError) throw err;
+    throw new SsoStepError(
+      "discovery",
+      `the discovery URL could not be fetched (${describeFetchError(err)})`,
+    );
+  }
+  if (typeof doc !== "object" || doc === null || typeof doc.issuer !== "string") {
+    throw new SsoStepError("discovery", "the discovery document has no issuer");
+  }
+  let issuer = doc.issuer;
+  if (row.type === "azure" && issuer.includes("{tenantid}")) {
+    // Entra's multi-tenant metadata names the issuer as a template; resolve it to the configured tenant.
+    if (!row.azure_tenant_id || !GUID.test(row.azure_tenant_id)) {
+      throw new SsoStepError(
+        "discovery",
+        "a multi-tenant metadata URL needs the Directory (tenant) ID as a GUID",
+      );
+    }
+    issuer = issuer.replace("{tenantid}", row.azure_tenant_id);
+  } else {
+    // §4.3: the issuer must be the URL the document was fetched from (or the configured issuer).
+    const expected = row.issuer ?? row.discovery_url.replace(/\/\.well-known\/openid-configuration\/?$/, "");
+    if (stripSlash(issuer) !== stripSlash(expected)) {
+      throw new SsoStepError(
+        "discovery",
+        `the discovery document's issuer ${issuer} does not match ${expected}`,
+      );
+    }
+  }
+  const { userinfo_endpoint: _unchecked, ...rest } = doc;
+  return {
+    ...(rest as Partial<client.ServerMetadata>),
+    issuer,
+    authorization_endpoint: requireUrl(doc, "authorization_endpoint", allowHttp),
+    token_endpoint: requireUrl(doc, "token_endpoint", allowHttp),
+    jwks_uri: requireUrl(doc, "jwks_uri", allowHttp),
+    ...(typeof doc.userinfo_endpoint === "string"
+      ? { userinfo_endpoint: requireUrl(doc, "userinfo_endpoint", allowHttp) }
+      : {}),
+  };
+}
+
+/** The provider of a connection, discovered once per configuration version and cached for an hour. */
+export async function providerFor(ctx: AppContext, row: ConnectionRow): Promise<Provider> {
+  const key = `${row.id}:${row.config_version}`;
+  const cached = providers.get(key);
+  if (cached && cached.expiresAt > Date.now()) return cached.provider;
+  const meta = await discover(ctx, row);
+  const advertised = meta.id_token_signing_alg_values_supported;
+  const algorithms = Array.isArray(advertised)
+    ? ALLOWED_ID_TOKEN_ALGORITHMS.filter((a) => advertised.includes(a))
+    : ["RS256"];
+  if (algorithms.length === 0) {
+    throw new SsoStepError(
+      "discovery",
+      `the IdP signs ID tokens only with ${JSON.stringify(advertised)}, none of which is allowed`,
+    );
+  }
+  const secret = connectionSecret(ctx, row) ?? undefined;
+  const auth =
+    row.token_endpoint_auth_method === "client_secret_post"
+      ? client.ClientSecretPost(secret)
+      : client.ClientSecretBasic(secret);
+  const config = new client.Configuration(meta, row.client_id!, { client_secret: secret }, auth);
+  // openid-client's extension points are symbol-keyed properties of the configuration.
+  const ext = config as unknown as Record<symbol, unknown>;
+  ext[client.customFetch] = ctx.idpFetch;
+  ext[client.clockTolerance] = CLOCK_TOLERANCE_SECONDS;
+  config.timeout = 10;
+  if (ctx.config.allowPrivateIdpUrls) client.allowInsecureRequests(config);
+  const provider: Provider = {
+    config,
+    issuer: meta.issuer,
+    jwksUri: meta.jwks_uri!,
+    userinfoEndpoint: meta.userinfo_endpoint ?? null,
+    algorithms,
+    tenantId:
+      row.type === "azure" && row.azure_tenant_id && GUID.test(row.azure_tenant_id)
+        ? row.azure_tenant_id
+        : null,
+  };
+  for (const k of providers.keys()) if (k.startsWith(`${row.id}:`)) providers.delete(k);
+  providers.set(key, { provider, expiresAt: Date.now() + METADATA_TTL_MS });
+  return provider;
+}
+
+export function forgetProvider(connectionId: string): void {
+  for (const k of providers.keys()) if (k.startsWith(`${connectionId}:`)) providers.delete(k);
+}
+
+/** RFC 6749 §4.1.1 with PKCE (RFC 7636 §4.3, S256) and a nonce (OIDC Core §3.1.2.1). */
+export async function authorizationUrl(
+  provider: Provider,
+  row: ConnectionRow,
+  params: { state: string; nonce: string; codeVerifier: string },
+): Promise<URL> {
+  const extra: Record<string, string> = {};
+  if (row.type === "google" && row.google_hosted_domain) extra.hd = row.google_hosted_domain; // a hint only: checked on the token
+  return client.buildAuthorizationUrl(provider.config, {
+    redirect_uri: row.redirect_url!,
+    scope: (row.scopes as string[]).join(" "),
+    state: params.state,
+    nonce: params.nonce,
+    code_challenge: await client.calculatePKCECodeChallenge(params.codeVerifier),
+    code_challenge_method: "S256",
+    ...extra,
+  });
+}
+
+export function newFlowSecrets() {
+  return { nonce: client.randomNonce(), codeVerifier: client.randomPKCECodeVerifier() };
+}
+
+function idpErrorOf(err: unknown): string | null {
+  const e = err as { error?: unknown; error_description?: unknown };
+  if (typeof e?.error !== "string") return null;
+  return typeof e.error_description === "string"
+    ? `${e.error}: ${e.error_description}`.slice(0, 500)
+    : e.error;
+}
+
+/**
+ * RFC 6749 §4.1.3: redeem the code (with the PKCE verifier). openid-client checks the state,
+ * the RFC 9207 `iss` parameter when present (required when the IdP advertises it), the token
+ * response, and the ID token's claims (iss, aud, azp, exp, iat, nonce).
+ */
+export async function exchangeCode(
+  provider: Provider,
+  row: ConnectionRow,
+  callbackQuery: string,
+  checks: { state: string; nonce: string; codeVerifier: string },
+): Promise<{ idToken: string; accessToken: string | null }> {
+  const currentUrl = new URL(row.redirect_url!);
+  currentUrl.search = callbackQuery;
+  try {
+    const tokens = await client.authorizationCodeGrant(
+      provider.config,
+      currentUrl,
+      {
+        pkceCodeVerifier: checks.codeVerifier,
+        expectedNonce: checks.nonce,
+        expectedState: checks.state,
+        idTokenExpected: true,
+      },
+      { redirect_uri: row.redirect_url! },
+    );
+    if (!tokens.id_token) throw new SsoStepError("token", "the token response has no id_token");
+    return { idToken: tokens.id_token, accessToken: tokens.access_token ?? null };
+  } catch (err) {
+    if (err instanceof SsoStepError) throw err;
+    if (err instanceof client.AuthorizationResponseError) {
+      throw new SsoStepError("callback", "the IdP returned an error instead of a code", idpErrorOf(err));
+    }
+    if (err instanceof client.ResponseBodyError) {
+      throw new SsoStepError(
+        "token",
+        `the token endpoint refused the code (HTTP ${err.status})`,
+        idpErrorOf(err),
+      );
+    }
+    const code = (err as { code?: string }).code ?? "";
+    const message = err instanceof Error ? err.message : String(err);
+    if (
+      /ISS|issuer/i.test(message) &&
+      /response|parameter/i.test(message) &&
+      !/JWT|ID Token/i.test(message)
+    ) {
+      throw new SsoStepError("callback", `the authorization response's iss is wrong (${message})`);
+    }
+    if (/JWT|ID Token|id_token|nonce|alg/i.test(`${code} ${message}`)) {
+      throw new SsoStepError("id_token", `the ID token was refused: ${message}`);
+    }
+    const cause = (err as { cause?: unknown }).cause;
+    throw new SsoStepError(
+      "token",
+      `the code exchange failed: ${cause instanceof SafeFetchError ? describeFetchError(cause) : message}`,
+    );
+  }
+}
+
+/** OIDC Core §3.1.3.7: our own check of the signature, with the algorithms pinned. */
+export async function verifyIdToken(
+  ctx: AppContext,
+  provider: Provider,
+  row: ConnectionRow,
+  idToken: string,
+  nonce: string,
+): Promise<JWTPayload> {
+  let alg: string | undefined;
+  try {
+    alg = decodeProtectedHeader(idToken).alg;
+  } catch {
+    throw new SsoStepError("id_token", "the ID token is not a JWS");
+  }
+  if (!alg || !provider.algorithms.includes(alg)) {
+    throw new SsoStepError(
+      "id_token",
+      `the ID token's algorithm ${alg ?? "(none)"} is not allowed (allowed: ${provider.algorithms.join(", ")})`,
+    );
+  }
+  let payload: JWTPayload;
+  try {
+    ({ payload } = await jwtVerify(idToken, ctx.jwks.keyResolver(provider.jwksUri), {
+      algorithms: provider.algorithms,
+      issuer: provider.issuer,
+      audience: row.client_id!,
+      clockTolerance: CLOCK_TOLERANCE_SECONDS,
+      currentDate: ctx.now(),
+      requiredClaims: ["sub", "iat", "exp"],
+    }));
+  } catch (err) {
+    if (err instanceof joseErrors.JWSSignatureVerificationFailed)
+      throw new SsoStepError("id_token", "the ID token's signature is invalid");
+    if (err instanceof joseErrors.JWKSNoMatchingKey)
+      throw new SsoStepError("id_token", "no key of the IdP's JWKS matches the ID token");
+    const msg = err instanceof Error ? err.message : String(err);
+    throw new SsoStepError("id_token", `the ID token was refused: ${msg}`);
+  }
+  if (payload.nonce !== nonce) throw new SsoStepError("id_token", "the ID token's nonce does not match");
+  if (
+    typeof payload.iat === "number" &&
+    payload.iat * 1000 > ctx.now().getTime() + CLOCK_TOLERANCE_SECONDS * 1000
+  ) {
+    throw new SsoStepError("id_token", "the ID token was issued in the future");
+  }
+  const audiences = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
+  if ((audiences.length > 1 || payload.azp !== undefined) && payload.azp !== row.client_id) {
+    throw new SsoStepError("id_token", "the ID token's azp is not this client");
+  }
+  if (provider.tenantId && String(payload.tid ?? "").toLowerCase() !== provider.tenantId.toLowerCase()) {
+    throw new SsoStepError(
+      "id_token",
+      `the ID token's tid ${String(payload.tid ?? "(missing)")} is not the configured tenant`,
+    );
+  }
+  return payload;
+}
+
+/** OIDC Core §5.3: the user-info claims; their `sub` must equal the ID token's (§5.3.2). */
+export async function fetchUserinfo(
+  provider: Provider,
+  accessToken: string | null,
+  subject: string,
+): Promise<Record<string, unknown>> {
+  if (!provider.userinfoEndpoint || !accessToken) return {};
+  try {
+    return (await client.fetchUserInfo(provider.config, accessToken, subject)) as Record<string, unknown>;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    throw new SsoStepError("userinfo", `the user-info call failed: ${message}`, idpErrorOf(err));
+  }
+}

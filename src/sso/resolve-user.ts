@@ -1,0 +1,283 @@
+/**
+ * From an IdP's claims to a CoPilot user (SPEC §4 steps 4–5), shared by OIDC and Cloudflare:
+ *
+ *   mapIdentity   the connection's mapping applied to the claims: Remote ID, email and whether
+ *                 it is verified, the optional CoPilot id, the name
+ *   resolveUser   within the connection's agency: by externalUserId = Remote ID; else by the
+ *                 id field; else by email (case-insensitive), then the Remote ID is linked.
+ *                 A Remote-ID match with a changed email updates the email (unless another
+ *                 user of the agency holds it). The provisioning policy decides who may sign
+ *                 in: `existing-users` creates nobody; `allowlist` admits listed emails only and
+ *                 creates a listed person on first sign-in — exactly once under concurrency.
+ */
+import { randomUUID } from "node:crypto";
+import type { Agency } from "../agencies/agencies.js";
+import type { AppContext } from "../context.js";
+import { isUniqueViolation } from "../db/database.js";
+import type { ConnectionMapping, Role } from "../db/schema.js";
+import { findUserByEmail } from "../users/users.js";
+import type { SsoErrorCode } from "./messages.js";
+
+export interface Identity {
+  remoteId: string;
+  email: string | null;
+  idFieldValue: string | null;
+  name: string | null;
+}
+
+export type MappingResult =
+  | { ok: true; identity: Identity }
+  | {
+      ok: false;
+      code: Extract<SsoErrorCode, "remote_id_missing" | "email_not_verified" | "email_or_id_missing">;
+      cause: string;
+    };
+
+/** A claim by name; dotted names reach into objects (`address.email`). */
+export function claim(claims: Record<string, unknown>, name: string | null): unknown {
+  if (!name) return undefined;
+  if (name in claims) return claims[name];
+  return name
+    .split(".")
+    .reduce<unknown>(
+      (v, k) => (v && typeof v === "object" ? (v as Record<string, unknown>)[k] : undefined),
+      claims,
+    );
+}
+
+function asText(v: unknown): string | null {
+  if (typeof v === "string" && v.trim()) return v.trim();
+  if (typeof v === "number" && Number.isFinite(v)) return String(v);
+  return null;
+}
+
+/**
+ * SPEC §3: verified when the claim is boolean true or the string "true"; when the field names a
+ * claim that is not a boolean (seed 000's Azure guide maps it to `email`), a present, non-empty
+ * value counts as verified.
+ */
+export function isEmailVerified(value: unknown): boolean {
+  if (typeof value === "boolean") return value;
+  if (typeof value === "string") {
+    const v = value.trim().toLowerCase();
+    if (v === "false") return false;
+    return v.length > 0;
+  }
+  return false;
+}
+
+export function mapIdentity(claims: Record<string, unknown>, mapping: ConnectionMapping): MappingResult {
+  const remoteId = asText(claim(claims, mapping.remoteIdField));
+  if (!remoteId) {
+    return {
+      ok: false,
+      code: "remote_id_missing",
+      cause: `the Remote ID claim "${mapping.remoteIdField}" is missing`,
+    };
+  }
+  const email = asText(claim(claims, mapping.emailField));
+  const idFieldValue = asText(claim(claims, mapping.idField));
+  const name = asText(claim(claims, mapping.nameField));
+  if (email) {
+    if (!/^[^\s@]+@[^\s@]+$/.test(email)) {
+      return {
+        ok: false,
+        code: "email_or_id_missing",
+        cause: `the email claim "${mapping.emailField}" is not an email address`,
+      };
+    }
+    const verified = claim(claims, mapping.emailVerifiedField);
+    if (!isEmailVerified(verified)) {
+      return {
+        ok: false,
+        code: "email_not_verified",
+        cause: `the email-verified claim "${mapping.emailVerifiedField}" is ${verified === undefined ? "missing" : "false"}`,
+      };
+    }
+  } else if (!idFieldValue) {
+    return {
+      ok: false,
+      code: "email_or_id_missing",
+      cause: `the email claim "${mapping.emailField ?? "(not mapped)"}" is missing and the id claim "${mapping.idField ?? "(not mapped)"}" gives nothing`,
+    };
+  }
+  return { ok: true, identity: { remoteId, email, idFieldValue, name } };
+}
+
+export type Resolution =
+  | {
+      ok: true;
+      userId: string;
+      how: "remote_id" | "id_field" | "email" | "created";
+      emailUpdated: boolean;
+      linked: boolean;
+    }
+  | {
+      ok: false;
+      code: Extract<SsoErrorCode, "user_not_found" | "email_not_allowed" | "email_or_id_missing">;
+      cause: string;
+    };
+
+interface Candidate {
+  id: string;
+  email: string;
+  external_user_id: string | null;
+}
+
+async function allowedEntry(
+  ctx: AppContext,
+  agencyId: string,
+  email: string,
+): Promise<{ role: Role } | undefined> {
+  return ctx.db
+    .selectFrom("sso_allowed_emails")
+    .select("role")
+    .where("agency_id", "=", agencyId)
+    .where((eb) => eb(eb.fn("lower", ["email"]), "=", email.toLowerCase()))
+    .executeTakeFirst();
+}
+
+/**
+ * Finds (and, outside a dry run, links, updates or creates) the user for an identity. A dry run
+ * (the configuration test of SPEC §7) changes nothing and reports whom the identity matches.
+ */
+export async function resolveUser(
+  ctx: AppContext,
+  agency: Agency,
+  identity: Identity,
+  options: { dryRun: boolean },
+): Promise<Resolution> {
+  const db = ctx.db;
+  const columns = ["id", "email", "external_user_id"] as const;
+
+  // The allowlist policy admits listed emails only (seed 003), whoever they match.
+  let allowed: { role: Role } | undefined;
+  if (agency.ssoProvisioning === "allowlist") {
+    if (!identity.email)
+      return {
+        ok: false,
+        code: "email_not_allowed",
+        cause: "the IdP gave no email to check against the allowed list",
+      };
+    allowed = await allowedEntry(ctx, agency.id, identity.email);
+    if (!allowed)
+      return {
+        ok: false,
+        code: "email_not_allowed",
+        cause: `${identity.email} is not on the SSO allowed emails list`,
+      };
+  }
+
+  let found: Candidate | undefined;
+  let how: "remote_id" | "id_field" | "email" = "remote_id";
+  found = await db
+    .selectFrom("users")
+    .select(columns)
+    .where("agency_id", "=", agency.id)
+    .where("external_user_id", "=", identity.remoteId)
+    .executeTakeFirst();
+  if (!found && identity.idFieldValue) {
+    how = "id_field";
+    found = await db
+      .selectFrom("users")
+      .select(columns)
+      .where("agency_id", "=", agency.id)
+      .where("id", "=", identity.idFieldValue)
+      .executeTakeFirst();
+  }
+  if (!found && identity.email) {
+    how = "email";
+    found = await findUserByEmail(db, agency.id, identity.email);
+    if (found?.external_user_id && found.external_user_id !== identity.remoteId) {
+      // The email belongs to a user linked to another IdP identity: never take it over.
+      return {
+        ok: false,
+        code: "user_not_found",
+        cause: `${identity.email} belongs to a user linked to another Remote ID`,
+      };
+    }
+  }
+
+  if (found) {
+    if (found.external_user_id && found.external_user_id !== identity.remoteId) {
+      return {
+        ok: false,
+        code: "user_not_found",
+        cause: "the id claim names a user linked to another Remote ID",
+      };
+    }
+    const linked = !found.external_user_id;
+    let emailUpdated = false;
+    if (!options.dryRun) {
+      const patch: { external_user_id?: string; email?: string } = {};
+      if (linked) patch.external_user_id = identity.remoteId;
+      if (how !== "email" && identity.email && identity.email.toLowerCase() !== found.email.toLowerCase()) {
+        const holder = await findUserByEmail(db, agency.id, identity.email);
+        if (!holder) patch.email = identity.email;
+      }
+      if (Object.keys(patch).length > 0) {
+        try {
+          await db
+            .updateTable("users")
+            .set({ ...patch, updated_at: new Date() })
+            .where("id", "=", found.id)
+            .execute();
+          emailUpdated = patch.email !== undefined;
+        } catch (err) {
+          // A concurrent sign-in linked or took the value first: keep what is stored.
+          if (!isUniqueViolation(err)) throw err;
+        }
+      }
+    }
+    return { ok: true, userId: found.id, how, emailUpdated, linked };
+  }
+
+  if (agency.ssoProvisioning !== "allowlist" || !allowed || !identity.email) {
+    return {
+      ok: false,
+      code: identity.email ? "user_not_found" : "email_or_id_missing",
+      cause: identity.email
+        ? `no user matches Remote ID or ${identity.email}`
+        : "no user matches the Remote ID or the id claim",
+    };
+  }
+  if (options.dryRun) {
+    return {
+      ok: false,
+      code: "user_not_found",
+      cause: `${identity.email} is allowed; the user will be created at first sign-in`,
+    };
+  }
+  // First sign-in of an allowed email: create the user with the list's role. Two simultaneous
+  // first sign-ins race on the unique (agency, email) index; the loser reads the winner's row.
+  const id = randomUUID();
+  try {
+    await db
+      .insertInto("users")
+      .values({
+        id,
+        agency_id: agency.id,
+        email: identity.email,
+        name: identity.name ?? identity.email.split("@")[0]!,
+        role: allowed.role,
+        external_user_id: identity.remoteId,
+      })
+      .execute();
+    return { ok: true, userId: id, how: "created", emailUpdated: false, linked: true };
+  } catch (err) {
+    if (!isUniqueViolation(err)) throw err;
+    const winner = await db
+      .selectFrom("users")
+      .select(columns)
+      .where("agency_id", "=", agency.id)
+      .where("external_user_id", "=", identity.remoteId)
+      .executeTakeFirst();
+    if (!winner)
+      return {
+        ok: false,
+        code: "user_not_found",
+        cause: `${identity.email} is held by a user linked to another Remote ID`,
+      };
+    return { ok: true, userId: winner.id, how: "remote_id", emailUpdated: false, linked: false };
+  }
+}

@@ -1,0 +1,285 @@
+import { randomUUID } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { errors, exportJWK, generateKeyPair, type JWK, jwtVerify, SignJWT } from "jose";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createSafeFetch } from "../../src/net/safe-fetch.js";
+import { createJwksCache, JwksUnavailableError } from "../../src/sso/jwks.js";
+
+interface KeyPair {
+  kid: string;
+  privateKey: CryptoKey;
+  jwk: JWK;
+}
+
+interface JwksServer {
+  url: string;
+  hits: number;
+  /** What the server answers; mutable between requests. */
+  body: unknown;
+  status: number;
+  close(): Promise<void>;
+}
+
+const servers: Server[] = [];
+
+afterEach(async () => {
+  await Promise.all(
+    servers.splice(0).map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          s.closeAllConnections();
+          s.close(() => resolve());
+        }),
+    ),
+  );
+});
+
+async function makeKey(alg: "RS256" | "ES256", kid: string, extra: Partial<JWK> = {}): Promise<KeyPair> {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+  const jwk = { ...(await exportJWK(publicKey)), kid, alg, use: "sig", ...extra };
+  return { kid, privateKey, jwk };
+}
+
+async function startJwksServer(keys: unknown[]): Promise<JwksServer> {
+  const state: JwksServer = {
+    url: "",
+    hits: 0,
+    body: { keys },
+    status: 200,
+    close: async () => {},
+  };
+  const server = createServer((_req, res) => {
+    state.hits++;
+    res.writeHead(state.status, { "content-type": "application/json" });
+    res.end(JSON.stringify(state.body));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  servers.push(server);
+  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/certs`;
+  state.close = () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+  return state;
+}
+
+function sign(key: KeyPair, alg = key.jwk.alg as string): Promise<string> {
+  return new SignJWT({ sub: "user-1" })
+    .setProtectedHeader({ alg, kid: key.kid })
+    .setIssuedAt()
+    .setExpirationTime("5m")
+    .sign(key.privateKey);
+}
+
+const safeFetch = createSafeFetch({ allowPrivate: true, timeoutMs: 2000 });
+
+function clock(start = 1_000_000) {
+  const c = { t: start, now: () => c.t };
+  return c;
+}
+
+let rsa1: KeyPair;
+let rsa2: KeyPair;
+let ec1: KeyPair;
+
+beforeAll(async () => {
+  rsa1 = await makeKey("RS256", "rsa-1");
+  rsa2 = await makeKey("RS256", "rsa-2");
+  ec1 = await makeKey("ES256", "ec-1");
+});
+
+describe("createJwksCache", () => {
+  it("verifies tokens through keyResolver and serves later calls from the cache", async () => {
+    const server = await startJwksServer([rsa1.jwk, ec1.jwk]);
+    const cache = createJwksCache({ fetch: safeFetch });
+    const resolver = cache.keyResolver(server.url);
+    const first = await jwtVerify(await sign(rsa1), resolver, { algorithms: ["RS256"] });
+    expect(first.payload.sub).toBe("user-1");
+    await jwtVerify(await sign(ec1), resolver, { algorithms: ["ES256"] });
+    await jwtVerify(await sign(rsa1), resolver, { algorithms: ["RS256"] });
+    expect(server.hits).toBe(1);
+  });
+
+  it("leaves algorithm pinning to the caller", async () => {
+    const server = await startJwksServer([ec1.jwk]);
+    const cache = createJwksCache({ fetch: safeFetch });
+    await expect(
+      jwtVerify(await sign(ec1), cache.keyResolver(server.url), { algorithms: ["RS256"] }),
+    ).rejects.toBeInstanceOf(errors.JOSEAlgNotAllowed);
+  });
+
+  it("shares one download between concurrent callers", async () => {
+    const server = await startJwksServer([rsa1.jwk]);
+    const cache = createJwksCache({ fetch: safeFetch });
+    await Promise.all(
+      Array.from({ length: 20 }, () => cache.getKey(server.url, { kid: "rsa-1", alg: "RS256" })),
+    );
+    expect(server.hits).toBe(1);
+  });
+
+  it("refetches on an unknown kid (key rotation) once the cooldown has passed", async () => {
+    const server = await startJwksServer([rsa1.jwk]);
+    const c = clock();
+    const cache = createJwksCache({ fetch: safeFetch, now: c.now, cooldownMs: 30_000 });
+    await cache.getKey(server.url, { kid: "rsa-1", alg: "RS256" });
+    server.body = { keys: [rsa1.jwk, rsa2.jwk] }; // the IdP rotates
+
+    c.t += 10_000; // inside the cooldown: no refetch, the kid stays unknown
+    await expect(cache.getKey(server.url, { kid: "rsa-2", alg: "RS256" })).rejects.toBeInstanceOf(
+      errors.JWKSNoMatchingKey,
+    );
+    expect(server.hits).toBe(1);
+
+    c.t += 20_000; // cooldown over: one refetch finds the new key
+    await jwtVerify(await sign(rsa2), cache.keyResolver(server.url), { algorithms: ["RS256"] });
+    expect(server.hits).toBe(2);
+  });
+
+  it("does not hammer the IdP under a flood of tokens with random kids", async () => {
+    const server = await startJwksServer([rsa1.jwk]);
+    const c = clock();
+    const cache = createJwksCache({ fetch: safeFetch, now: c.now, cooldownMs: 30_000 });
+    await cache.getKey(server.url, { kid: "rsa-1", alg: "RS256" });
+    c.t += 31_000;
+
+    const flood = Array.from({ length: 100 }, () =>
+      cache.getKey(server.url, { kid: randomUUID(), alg: "RS256" }),
+    );
+    const results = await Promise.allSettled(flood);
+    expect(
+      results.every((r) => r.status === "rejected" && r.reason instanceof errors.JWKSNoMatchingKey),
+    ).toBe(true);
+    expect(server.hits).toBeLessThanOrEqual(2);
+
+    for (let i = 0; i < 100; i++) {
+      await expect(cache.getKey(server.url, { kid: randomUUID(), alg: "RS256" })).rejects.toThrow();
+    }
+    expect(server.hits).toBeLessThanOrEqual(2);
+    // The known key still works throughout.
+    await expect(cache.getKey(server.url, { kid: "rsa-1", alg: "RS256" })).resolves.toBeDefined();
+  });
+
+  it("ignores encryption keys and keys whose type does not fit the alg", async () => {
+    const encOnly = { ...rsa2.jwk, use: "enc" };
+    const server = await startJwksServer([rsa1.jwk, encOnly, ec1.jwk]);
+    const cache = createJwksCache({ fetch: safeFetch });
+    await expect(cache.getKey(server.url, { kid: "rsa-2", alg: "RS256" })).rejects.toBeInstanceOf(
+      errors.JWKSNoMatchingKey,
+    );
+    // ec-1 is an EC key: it cannot serve an RS256 token even with the right kid.
+    await expect(cache.getKey(server.url, { kid: "ec-1", alg: "RS256" })).rejects.toBeInstanceOf(
+      errors.JWKSNoMatchingKey,
+    );
+    await expect(cache.getKey(server.url, { kid: "ec-1", alg: "ES256" })).resolves.toBeDefined();
+  });
+
+  it("ignores symmetric and private key material published in a JWKS", async () => {
+    const { privateKey } = await generateKeyPair("RS256", { extractable: true });
+    const leakedPrivate = { ...(await exportJWK(privateKey)), kid: "leaked", alg: "RS256" };
+    const oct = { kty: "oct", k: "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0", kid: "hmac", alg: "HS256" };
+    const server = await startJwksServer([leakedPrivate, oct, "not-a-key", rsa1.jwk]);
+    const cache = createJwksCache({ fetch: safeFetch });
+    await expect(cache.getKey(server.url, { kid: "leaked", alg: "RS256" })).rejects.toBeInstanceOf(
+      errors.JWKSNoMatchingKey,
+    );
+    await expect(cache.getKey(server.url, { kid: "hmac", alg: "HS256" })).rejects.toThrow();
+    await expect(cache.getKey(server.url, { kid: "rsa-1", alg: "RS256" })).resolves.toBeDefined();
+  });
+
+  it("fails closed when the server is down and nothing is cached, without retrying inside the cooldown", async () => {
+    const server = await startJwksServer([rsa1.jwk]);
+    const url = server.url;
+    await server.close();
+    let attempts = 0;
+    const counting = (input: string, init?: RequestInit) => {
+      attempts++;
+      return safeFetch(input, init);
+    };
+    const c = clock();
+    const cache = createJwksCache({ fetch: counting, now: c.now, cooldownMs: 30_000 });
+    await expect(cache.getKey(url, { kid: "rsa-1", alg: "RS256" })).rejects.toBeInstanceOf(
+      JwksUnavailableError,
+    );
+    await expect(cache.getKey(url, { kid: "rsa-1", alg: "RS256" })).rejects.toBeInstanceOf(
+      JwksUnavailableError,
+    );
+    expect(attempts).toBe(1);
+    c.t += 30_000;
+    await expect(cache.getKey(url, { kid: "rsa-1", alg: "RS256" })).rejects.toBeInstanceOf(
+      JwksUnavailableError,
+    );
+    expect(attempts).toBe(2);
+  });
+
+  it.each([
+    ["an HTTP error", 500, { keys: [] }],
+    ["a non-JWKS document", 200, { hello: "world" }],
+    ["a non-object", 200, "keys"],
+  ])("fails closed on %s", async (_, status, body) => {
+    const server = await startJwksServer([]);
+    server.status = status;
+    server.body = body;
+    const cache = createJwksCache({ fetch: safeFetch });
+    const error = await cache.getKey(server.url, { kid: "rsa-1", alg: "RS256" }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(JwksUnavailableError);
+    expect((error as Error).message).not.toContain("/certs");
+  });
+
+  it("refreshes after maxAge and keeps serving stale keys while the IdP is down", async () => {
+    const server = await startJwksServer([rsa1.jwk]);
+    const c = clock();
+    const cache = createJwksCache({ fetch: safeFetch, now: c.now, maxAgeMs: 600_000, cooldownMs: 30_000 });
+    await cache.getKey(server.url, { kid: "rsa-1", alg: "RS256" });
+    c.t += 600_000;
+    await cache.getKey(server.url, { kid: "rsa-1", alg: "RS256" });
+    expect(server.hits).toBe(2);
+
+    server.status = 503;
+    c.t += 600_000;
+    await expect(cache.getKey(server.url, { kid: "rsa-1", alg: "RS256" })).resolves.toBeDefined();
+    expect(server.hits).toBe(3);
+  });
+
+  it("drops removed keys after a refresh", async () => {
+    const server = await startJwksServer([rsa1.jwk]);
+    const c = clock();
+    const cache = createJwksCache({ fetch: safeFetch, now: c.now, maxAgeMs: 600_000 });
+    await cache.getKey(server.url, { kid: "rsa-1", alg: "RS256" });
+    server.body = { keys: [rsa2.jwk] };
+    c.t += 600_000;
+    await expect(cache.getKey(server.url, { kid: "rsa-1", alg: "RS256" })).rejects.toBeInstanceOf(
+      errors.JWKSNoMatchingKey,
+    );
+  });
+
+  it("invalidate forgets a URL", async () => {
+    const server = await startJwksServer([rsa1.jwk]);
+    const cache = createJwksCache({ fetch: safeFetch });
+    await cache.getKey(server.url, { kid: "rsa-1", alg: "RS256" });
+    cache.invalidate(server.url);
+    await cache.getKey(server.url, { kid: "rsa-1", alg: "RS256" });
+    expect(server.hits).toBe(2);
+  });
+
+  it("keeps URLs apart", async () => {
+    const a = await startJwksServer([rsa1.jwk]);
+    const b = await startJwksServer([rsa2.jwk]);
+    const cache = createJwksCache({ fetch: safeFetch });
+    await cache.getKey(a.url, { kid: "rsa-1", alg: "RS256" });
+    await expect(cache.getKey(b.url, { kid: "rsa-1", alg: "RS256" })).rejects.toBeInstanceOf(
+      errors.JWKSNoMatchingKey,
+    );
+    await expect(cache.getKey(b.url, { kid: "rsa-2", alg: "RS256" })).resolves.toBeDefined();
+  });
+
+  it("refuses a blocked JWKS URL through the safe fetch (fail closed)", async () => {
+    const cache = createJwksCache({ fetch: createSafeFetch({ allowPrivate: false }) });
+    const error = await cache
+      .getKey("https://169.254.169.254/certs", { kid: "x", alg: "RS256" })
+      .catch((e) => e);
+    expect(error).toBeInstanceOf(JwksUnavailableError);
+    expect((error as Error & { cause: { code: string } }).cause.code).toBe("blocked_address");
+  });
+});
