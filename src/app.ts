@@ -19,8 +19,12 @@ import { opsRoutes } from "./http/ops-routes.js";
 import { makeGuards, requestOrigin, resolveAgency } from "./http/request-context.js";
 import { ErrorResponse } from "./http/schemas.js";
 import { MFA_COOKIE } from "./mfa/challenges.js";
+import { mfaRoutes } from "./mfa/routes.js";
+import { provisioningRoutes } from "./provisioning/routes.js";
+import { securityRoutes } from "./security/routes.js";
 import { SESSION_COOKIE } from "./sessions/sessions.js";
 import { ssoAdminRoutes } from "./sso/admin-routes.js";
+import { cloudflareRoutes } from "./sso/cloudflare-routes.js";
 import { flowRoutes } from "./sso/flow-routes.js";
 import { adminUserRoutes } from "./users/routes.js";
 
@@ -134,6 +138,10 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(auditRoutes(ctx, guards));
   await app.register(ssoAdminRoutes(ctx, guards));
   await app.register(flowRoutes(ctx));
+  await app.register(cloudflareRoutes(ctx, guards));
+  await app.register(mfaRoutes(ctx, guards));
+  await app.register(securityRoutes(ctx, guards));
+  await app.register(provisioningRoutes(ctx, guards));
 
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 

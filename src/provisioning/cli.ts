@@ -1,0 +1,2 @@
+/** CLI commands of this feature (registered with registerCommand). */
+export {};

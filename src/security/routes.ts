@@ -1,0 +1,8 @@
+/** Agency security settings (require 2FA): filled in by the 2FA work. */
+import type { FastifyInstance } from "fastify";
+import type { AppContext } from "../context.js";
+import type { Guards } from "../http/request-context.js";
+
+export function securityRoutes(_ctx: AppContext, _guards: Guards) {
+  return async (_app: FastifyInstance) => {};
+}
