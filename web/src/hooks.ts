@@ -1,0 +1,58 @@
+import { type Dispatch, type SetStateAction, useCallback, useEffect, useState } from "react";
+import { api } from "./api.js";
+
+export interface Resource<T> {
+  data: T | null;
+  error: unknown;
+  loading: boolean;
+  reload: () => void;
+  setData: Dispatch<SetStateAction<T | null>>;
+}
+
+/** Loads a GET endpoint; `path` null means "not yet". Keeps the previous data while reloading. */
+export function useApi<T>(path: string | null): Resource<T> {
+  const [data, setData] = useState<T | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [loading, setLoading] = useState(path !== null);
+  const [version, setVersion] = useState(0);
+
+  // biome-ignore lint/correctness/useExhaustiveDependencies: `version` is the reload trigger.
+  useEffect(() => {
+    if (path === null) return;
+    const controller = new AbortController();
+    setLoading(true);
+    setError(null);
+    api<T>(path, { signal: controller.signal })
+      .then((result) => {
+        setData(result);
+        setLoading(false);
+      })
+      .catch((cause: unknown) => {
+        if (controller.signal.aborted) return;
+        setError(cause);
+        setLoading(false);
+      });
+    return () => controller.abort();
+  }, [path, version]);
+
+  const reload = useCallback(() => setVersion((v) => v + 1), []);
+  return { data, error, loading, reload, setData };
+}
+
+const APP_NAME = "CoPilot";
+
+export function useTitle(title: string): void {
+  useEffect(() => {
+    document.title = title ? `${title} · ${APP_NAME}` : APP_NAME;
+  }, [title]);
+}
+
+/** Returns `value` after it has stopped changing for `delay` ms. */
+export function useDebounced<T>(value: T, delay = 300): T {
+  const [debounced, setDebounced] = useState(value);
+  useEffect(() => {
+    const timer = window.setTimeout(() => setDebounced(value), delay);
+    return () => window.clearTimeout(timer);
+  }, [value, delay]);
+  return debounced;
+}

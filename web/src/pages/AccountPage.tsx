@@ -1,0 +1,241 @@
+import { type FormEvent, useId, useState } from "react";
+import { api, errorMessage } from "../api.js";
+import { Alert } from "../components/Alert.js";
+import { Badge } from "../components/Badge.js";
+import { Button } from "../components/Button.js";
+import { Card } from "../components/Card.js";
+import { Dialog } from "../components/Dialog.js";
+import { PageHeader } from "../components/PageHeader.js";
+import { ErrorState, LoadingState } from "../components/Spinner.js";
+import { BackupCodes, CodeField, TwoFactorSetup } from "../components/TwoFactor.js";
+import { roleLabel } from "../format.js";
+import { useApi, useTitle } from "../hooks.js";
+import { useSession } from "../session.js";
+import type { TwoFactorState } from "../types.js";
+
+type Mode = "idle" | "enrolling" | "codes" | "regenerate" | "disable";
+
+export function AccountPage() {
+  useTitle("Account");
+  const { user, agency, refresh } = useSession();
+  const twoFactor = useApi<TwoFactorState>("/api/account/2fa");
+  const [mode, setMode] = useState<Mode>("idle");
+  const [codes, setCodes] = useState<string[]>([]);
+  const [notice, setNotice] = useState<string | null>(null);
+
+  function showCodes(next: string[]) {
+    setCodes(next);
+    setMode("codes");
+    twoFactor.reload();
+    refresh();
+  }
+
+  return (
+    <div className="page">
+      <PageHeader title="Account" description="Your profile and how you sign in." />
+      {notice ? (
+        <Alert tone="success" onDismiss={() => setNotice(null)}>
+          <p>{notice}</p>
+        </Alert>
+      ) : null}
+      <Card title="Profile">
+        <dl className="details">
+          <div>
+            <dt>Name</dt>
+            <dd>{user.name || <span className="muted">Not set</span>}</dd>
+          </div>
+          <div>
+            <dt>Email</dt>
+            <dd>{user.email}</dd>
+          </div>
+          <div>
+            <dt>Role</dt>
+            <dd>{roleLabel(user.role)}</dd>
+          </div>
+          <div>
+            <dt>Agency</dt>
+            <dd>{agency.name}</dd>
+          </div>
+          <div>
+            <dt>Platform language</dt>
+            <dd>{user.platformLanguage}</dd>
+          </div>
+          <div>
+            <dt>Remote ID (SSO)</dt>
+            <dd>
+              {user.externalUserId ? (
+                <code>{user.externalUserId}</code>
+              ) : (
+                <span className="muted">Not linked</span>
+              )}
+            </dd>
+          </div>
+        </dl>
+      </Card>
+
+      <Card
+        title="Two-factor authentication"
+        description="A code from an authenticator app is asked after your password, Google or SSO sign-in."
+        actions={
+          twoFactor.data ? (
+            twoFactor.data.enabled ? (
+              <Badge tone="success">On</Badge>
+            ) : (
+              <Badge tone="warning">Off</Badge>
+            )
+          ) : undefined
+        }
+      >
+        {twoFactor.loading && !twoFactor.data ? (
+          <LoadingState />
+        ) : twoFactor.error && !twoFactor.data ? (
+          <ErrorState
+            error={twoFactor.error}
+            onRetry={twoFactor.reload}
+            title="Couldn't load your 2FA status"
+          />
+        ) : mode === "enrolling" ? (
+          <TwoFactorSetup onConfirmed={showCodes} onCancel={() => setMode("idle")} />
+        ) : mode === "codes" ? (
+          <BackupCodes
+            codes={codes}
+            onDone={() => {
+              setMode("idle");
+              setCodes([]);
+              setNotice("Your backup codes are saved. Keep them somewhere safe.");
+            }}
+          />
+        ) : twoFactor.data?.enabled ? (
+          <div className="stack">
+            <p>
+              Two-factor authentication is on.{" "}
+              <span className={twoFactor.data.backupCodesRemaining <= 2 ? "text-warning" : "muted"}>
+                {twoFactor.data.backupCodesRemaining} backup{" "}
+                {twoFactor.data.backupCodesRemaining === 1 ? "code" : "codes"} left.
+              </span>
+            </p>
+            <div className="form-actions">
+              <Button onClick={() => setMode("regenerate")}>Regenerate backup codes</Button>
+              <Button variant="ghost" className="btn-ghost-danger" onClick={() => setMode("disable")}>
+                Turn off 2FA
+              </Button>
+            </div>
+          </div>
+        ) : (
+          <div className="stack">
+            <p className="muted">
+              Protect your account with an authenticator app such as Google Authenticator or 1Password.
+            </p>
+            <div>
+              <Button variant="primary" onClick={() => setMode("enrolling")}>
+                Set up two-factor authentication
+              </Button>
+            </div>
+          </div>
+        )}
+      </Card>
+
+      <CodeDialog
+        open={mode === "regenerate"}
+        title="Regenerate backup codes"
+        description="Your current backup codes stop working. Enter a code from your authenticator app to continue."
+        confirmLabel="Regenerate"
+        onClose={() => setMode("idle")}
+        onSubmit={async (code) => {
+          const result = await api<{ backupCodes: string[] }>("/api/account/2fa/backup-codes", {
+            method: "POST",
+            body: { code },
+          });
+          showCodes(result.backupCodes);
+        }}
+      />
+      <CodeDialog
+        open={mode === "disable"}
+        title="Turn off two-factor authentication"
+        description="Your account will be protected by your sign-in method only. Enter a code from your authenticator app to confirm."
+        confirmLabel="Turn off 2FA"
+        danger
+        onClose={() => setMode("idle")}
+        onSubmit={async (code) => {
+          await api("/api/account/2fa/disable", { method: "POST", body: { code } });
+          setMode("idle");
+          setNotice("Two-factor authentication is off.");
+          twoFactor.reload();
+          refresh();
+        }}
+      />
+    </div>
+  );
+}
+
+function CodeDialog({
+  open,
+  title,
+  description,
+  confirmLabel,
+  danger,
+  onClose,
+  onSubmit,
+}: {
+  open: boolean;
+  title: string;
+  description: string;
+  confirmLabel: string;
+  danger?: boolean;
+  onClose: () => void;
+  onSubmit: (code: string) => Promise<void>;
+}) {
+  const [code, setCode] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const formId = `code-form${useId()}`;
+
+  function close() {
+    setCode("");
+    setError(null);
+    onClose();
+  }
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    if (code.length !== 6) {
+      setError("Enter the 6-digit code from your authenticator app.");
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      await onSubmit(code);
+      setCode("");
+    } catch (cause) {
+      setError(errorMessage(cause));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <Dialog
+      open={open}
+      title={title}
+      description={description}
+      onClose={close}
+      dismissible={!busy}
+      size="sm"
+      footer={
+        <>
+          <Button onClick={close} disabled={busy}>
+            Cancel
+          </Button>
+          <Button type="submit" form={formId} variant={danger ? "danger" : "primary"} loading={busy}>
+            {confirmLabel}
+          </Button>
+        </>
+      }
+    >
+      <form id={formId} onSubmit={submit} noValidate>
+        <CodeField value={code} onChange={setCode} error={error} />
+      </form>
+    </Dialog>
+  );
+}

@@ -1,0 +1,186 @@
+import { type FormEvent, useState } from "react";
+import { Badge } from "../components/Badge.js";
+import { Button } from "../components/Button.js";
+import { Card } from "../components/Card.js";
+import { SelectField, TextField } from "../components/Field.js";
+import { PageHeader } from "../components/PageHeader.js";
+import { Pagination } from "../components/Pagination.js";
+import { EmptyState, ErrorState, LoadingState } from "../components/Spinner.js";
+import { Table } from "../components/Table.js";
+import { formatDateTime, summarize } from "../format.js";
+import { useApi, useTitle } from "../hooks.js";
+import { withQuery } from "../router.js";
+import type { AuditEntry } from "../types.js";
+
+const PAGE_SIZE = 50;
+
+interface AuditPageData {
+  entries: AuditEntry[];
+  total: number;
+  page: number;
+  pageSize: number;
+}
+
+export function AuditPage() {
+  useTitle("Audit log");
+  const [actionInput, setActionInput] = useState("");
+  const [outcomeInput, setOutcomeInput] = useState("");
+  const [filters, setFilters] = useState({ action: "", outcome: "" });
+  const [page, setPage] = useState(1);
+  const audit = useApi<AuditPageData>(
+    withQuery("/api/admin/audit", {
+      action: filters.action,
+      outcome: filters.outcome,
+      page,
+      pageSize: PAGE_SIZE,
+    }),
+  );
+
+  function apply(event: FormEvent) {
+    event.preventDefault();
+    setFilters({ action: actionInput.trim(), outcome: outcomeInput });
+    setPage(1);
+  }
+
+  function clear() {
+    setActionInput("");
+    setOutcomeInput("");
+    setFilters({ action: "", outcome: "" });
+    setPage(1);
+  }
+
+  const filtered = Boolean(filters.action || filters.outcome);
+  const rows = audit.data?.entries ?? [];
+
+  return (
+    <div className="page">
+      <PageHeader
+        eyebrow="Company Settings"
+        title="Audit log"
+        description="Sign-ins, SSO configuration changes, tests, break-glass use, tokens and user provisioning."
+      />
+      <Card>
+        <div className="stack">
+          <form className="toolbar" onSubmit={apply} aria-label="Filter the audit log">
+            <TextField
+              label="Action"
+              type="search"
+              value={actionInput}
+              onChange={setActionInput}
+              placeholder="e.g. sso.login"
+              fieldClassName="toolbar-search"
+              spellCheck={false}
+              autoCapitalize="none"
+            />
+            <SelectField
+              label="Outcome"
+              value={outcomeInput}
+              onChange={setOutcomeInput}
+              options={[
+                { value: "", label: "All outcomes" },
+                { value: "success", label: "Success" },
+                { value: "failure", label: "Failure" },
+              ]}
+              fieldClassName="toolbar-select"
+            />
+            <div className="toolbar-buttons">
+              <Button type="submit" variant="primary">
+                Filter
+              </Button>
+              {filtered ? <Button onClick={clear}>Clear</Button> : null}
+            </div>
+          </form>
+          {audit.loading && !audit.data ? (
+            <LoadingState label="Loading the audit log…" />
+          ) : audit.error ? (
+            <ErrorState error={audit.error} onRetry={audit.reload} title="Couldn't load the audit log" />
+          ) : (
+            <>
+              <Table
+                label="Audit log entries"
+                rows={rows}
+                rowKey={(e) => e.id}
+                empty={
+                  <EmptyState title={filtered ? "No entries match these filters" : "No audit entries yet"}>
+                    <p>
+                      {filtered
+                        ? "Try a shorter action or another outcome."
+                        : "Sign-ins and changes will show up here."}
+                    </p>
+                  </EmptyState>
+                }
+                columns={[
+                  {
+                    key: "time",
+                    header: "Time",
+                    className: "cell-nowrap",
+                    render: (e) => <time dateTime={e.at}>{formatDateTime(e.at)}</time>,
+                  },
+                  {
+                    key: "action",
+                    header: "Action",
+                    rowHeader: true,
+                    render: (e) => <code>{e.action}</code>,
+                  },
+                  {
+                    key: "outcome",
+                    header: "Outcome",
+                    render: (e) =>
+                      e.outcome === "success" ? (
+                        <Badge tone="success">Success</Badge>
+                      ) : (
+                        <Badge tone="danger">Failure</Badge>
+                      ),
+                  },
+                  {
+                    key: "actor",
+                    header: "Actor",
+                    render: (e) => (
+                      <span>
+                        {e.actor.label ?? e.actor.id ?? "—"}
+                        <span className="cell-sub">{e.actor.type}</span>
+                      </span>
+                    ),
+                  },
+                  {
+                    key: "target",
+                    header: "Target",
+                    render: (e) =>
+                      e.target ? (
+                        <span>
+                          {e.target.type}
+                          {e.target.id ? (
+                            <span className="cell-sub mono">{e.target.id.slice(0, 8)}</span>
+                          ) : null}
+                        </span>
+                      ) : (
+                        <span className="muted">—</span>
+                      ),
+                  },
+                  {
+                    key: "details",
+                    header: "Details",
+                    className: "cell-details",
+                    render: (e) => {
+                      const text = summarize({ ...(e.details ?? {}), ip: e.ip });
+                      return <span title={text}>{text}</span>;
+                    },
+                  },
+                ]}
+              />
+              {audit.data ? (
+                <Pagination
+                  page={page}
+                  pageSize={audit.data.pageSize || PAGE_SIZE}
+                  total={audit.data.total}
+                  onPage={setPage}
+                  label="Audit log pages"
+                />
+              ) : null}
+            </>
+          )}
+        </div>
+      </Card>
+    </div>
+  );
+}

@@ -1,0 +1,176 @@
+import { errorMessage } from "../../api.js";
+import { Alert } from "../../components/Alert.js";
+import { Spinner } from "../../components/Spinner.js";
+import { formatDateTime } from "../../format.js";
+import { useApi } from "../../hooks.js";
+import { UI } from "../../messages.js";
+import type { SsoTest, User } from "../../types.js";
+
+const STEP_LABELS: Record<string, string> = {
+  state: "Checking the state token",
+  discovery: "Reading the OIDC configuration",
+  authorization: "Signing in at the identity provider",
+  token: "Exchanging the code for tokens",
+  code_exchange: "Exchanging the code for tokens",
+  id_token: "Validating the ID token",
+  userinfo: "Calling the user-info endpoint",
+  mapping: "Mapping the user details",
+  resolution: "Finding the CoPilot user",
+  cloudflare: "Verifying the Cloudflare Access assertion",
+};
+
+function stepLabel(step: string): string {
+  return STEP_LABELS[step] ? `${STEP_LABELS[step]} (${step})` : step;
+}
+
+/** The CoPilot user a test matched, or the "no match" sentence. */
+export function MatchedUser({ userId }: { userId: string | null }) {
+  const user = useApi<{ user: User }>(userId ? `/api/admin/users/${encodeURIComponent(userId)}` : null);
+  if (!userId) return <span>{UI.noMatchedUser}</span>;
+  if (user.loading) return <Spinner label="Looking up the matched user…" />;
+  if (user.data) {
+    const u = user.data.user;
+    return (
+      <span>
+        Matched CoPilot user: <strong>{u.name || u.email}</strong>
+        {u.name ? <span className="muted"> ({u.email})</span> : null}
+      </span>
+    );
+  }
+  return (
+    <span>
+      Matched CoPilot user: <code>{userId}</code>
+    </span>
+  );
+}
+
+/** Who ran a test and when. */
+export function TestMeta({ test }: { test: SsoTest }) {
+  return (
+    <p className="test-meta">
+      {test.startedBy ? <>Run by {test.startedBy.email}</> : "Run"} on {formatDateTime(test.startedAt)}
+      {test.finishedAt ? <> · finished {formatDateTime(test.finishedAt)}</> : null}
+    </p>
+  );
+}
+
+/** The outcome of a failed test: message, the step that failed, the IdP's error and the claim names received. */
+export function TestDiagnostic({ test }: { test: SsoTest }) {
+  const d = test.diagnostic;
+  return (
+    <div className="stack-sm">
+      {test.message ? <p className="test-message">{test.message}</p> : null}
+      {d ? (
+        <dl className="diagnostic">
+          {d.step ? (
+            <div>
+              <dt>Failed step</dt>
+              <dd>{stepLabel(d.step)}</dd>
+            </div>
+          ) : null}
+          {d.idpError ? (
+            <div>
+              <dt>Identity provider error</dt>
+              <dd className="mono">{d.idpError}</dd>
+            </div>
+          ) : null}
+          <div>
+            <dt>Claims received</dt>
+            <dd>
+              {d.claimNames.length > 0 ? (
+                <ul className="chips" aria-label="Claim names received">
+                  {d.claimNames.map((claim) => (
+                    <li key={claim} className="chip">
+                      {claim}
+                    </li>
+                  ))}
+                </ul>
+              ) : (
+                <span className="muted">None</span>
+              )}
+            </dd>
+          </div>
+        </dl>
+      ) : null}
+    </div>
+  );
+}
+
+/** The latest test of a connection, inside the "Test Status" section. */
+export function TestDetails({ test }: { test: SsoTest }) {
+  return (
+    <div className="test-details">
+      <TestMeta test={test} />
+      {test.status === "passed" ? (
+        <p>
+          <MatchedUser userId={test.matchedUserId} />
+        </p>
+      ) : test.status === "failed" ? (
+        <>
+          <TestDiagnostic test={test} />
+          <p>
+            <MatchedUser userId={test.matchedUserId} />
+          </p>
+        </>
+      ) : test.status === "pending" ? (
+        <p className="muted">Waiting for the sign-in at the identity provider to finish.</p>
+      ) : (
+        <p className="muted">
+          The configuration changed after this test, so it no longer counts. Run a new test.
+        </p>
+      )}
+    </div>
+  );
+}
+
+/** The prominent result shown when coming back from a test (`/settings/sso?test=<id>`). */
+export function TestResultBanner({ testId, onDismiss }: { testId: string; onDismiss: () => void }) {
+  const result = useApi<{ test: SsoTest }>(`/api/admin/sso/tests/${encodeURIComponent(testId)}`);
+  if (result.loading && !result.data) {
+    return (
+      <div className="banner-loading">
+        <Spinner label="Loading the test result…" />
+      </div>
+    );
+  }
+  if (result.error || !result.data) {
+    return (
+      <Alert tone="error" title="Couldn't load the test result" onDismiss={onDismiss} className="banner">
+        <p>{errorMessage(result.error)}</p>
+      </Alert>
+    );
+  }
+  const test = result.data.test;
+  if (test.status === "passed") {
+    return (
+      <Alert tone="success" title="Test passed" onDismiss={onDismiss} className="banner">
+        <p>
+          <MatchedUser userId={test.matchedUserId} />
+        </p>
+        <p>You can now turn on Enable SSO in Additional Settings.</p>
+      </Alert>
+    );
+  }
+  if (test.status === "failed") {
+    return (
+      <Alert tone="error" title="Test failed" onDismiss={onDismiss} className="banner">
+        <TestDiagnostic test={test} />
+        <p>
+          <MatchedUser userId={test.matchedUserId} />
+        </p>
+      </Alert>
+    );
+  }
+  if (test.status === "pending") {
+    return (
+      <Alert tone="info" title="Test in progress" onDismiss={onDismiss} className="banner">
+        <p>The sign-in at the identity provider hasn't finished yet.</p>
+      </Alert>
+    );
+  }
+  return (
+    <Alert tone="warning" title="Test expired" onDismiss={onDismiss} className="banner">
+      <p>The configuration changed after this test. Run a new test.</p>
+    </Alert>
+  );
+}

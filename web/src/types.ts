@@ -1,0 +1,171 @@
+/** Shapes of the HTTP API (docs/api-contract.md). */
+
+export type Role = "admin" | "analyst";
+
+export interface User {
+  id: string;
+  email: string;
+  name: string;
+  role: Role;
+  externalUserId: string | null;
+  platformLanguage: string;
+  subAccountIds: string[];
+  active: boolean;
+  twoFactorEnabled: boolean;
+  hasPassword: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface Agency {
+  id: string;
+  name: string;
+  slug: string;
+  plan: "starter" | "pro";
+  domain: string | null;
+}
+
+export interface Session {
+  user: User;
+  agency: Agency;
+}
+
+export type ConnectionType = "oidc" | "azure" | "google" | "cloudflare-access";
+
+export interface SsoMethod {
+  id: string;
+  name: string;
+  type: ConnectionType;
+}
+
+export interface AuthMethods {
+  agency: { name: string; slug: string } | null;
+  homeRealmDiscovery: boolean;
+  password: boolean;
+  google: boolean;
+  sso: SsoMethod[];
+  hideOtherLoginMethods: boolean;
+}
+
+export type LoginResponse =
+  | { user: User; mfaRequired?: undefined; mfaEnrollmentRequired?: undefined }
+  | { mfaRequired: true; user?: undefined; mfaEnrollmentRequired?: undefined }
+  | { mfaEnrollmentRequired: true; user?: undefined; mfaRequired?: undefined };
+
+export type TestStatus = "pending" | "passed" | "failed" | "expired";
+
+export interface SsoTest {
+  id: string;
+  status: TestStatus;
+  errorCode: string | null;
+  message: string | null;
+  diagnostic: { step: string | null; idpError: string | null; claimNames: string[] } | null;
+  matchedUserId: string | null;
+  startedBy: { id: string; email: string } | null;
+  startedAt: string;
+  finishedAt: string | null;
+}
+
+export type TokenEndpointAuthMethod = "client_secret_basic" | "client_secret_post";
+
+export interface Mapping {
+  remoteIdField: string;
+  idField: string | null;
+  emailField: string | null;
+  emailVerifiedField: string;
+  nameField: string | null;
+}
+
+export interface ConnectionInput {
+  type: ConnectionType;
+  name: string;
+  clientId: string | null;
+  clientSecret?: string;
+  discoveryUrl: string | null;
+  issuer: string | null;
+  authorizationEndpoint: string | null;
+  tokenEndpoint: string | null;
+  userinfoEndpoint: string | null;
+  jwksUri: string | null;
+  scopes: string[] | null;
+  redirectUrl: string | null;
+  tokenEndpointAuthMethod: TokenEndpointAuthMethod | null;
+  mapping: Mapping | null;
+  azureTenantId: string | null;
+  googleHostedDomain: string | null;
+  teamDomain: string | null;
+  audience: string | null;
+}
+
+export interface Connection extends Omit<ConnectionInput, "clientSecret"> {
+  id: string;
+  hasSecret: boolean;
+  enabled: boolean;
+  configVersion: number;
+  latestTest: SsoTest | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type ProvisioningPolicy = "existing-users" | "allowlist";
+
+export interface SsoSettings {
+  enabled: boolean;
+  hideOtherLoginMethods: boolean;
+  provisioning: ProvisioningPolicy;
+}
+
+export interface SsoOverview {
+  prerequisites: { met: boolean; reasons: string[] };
+  settings: SsoSettings;
+  connections: Connection[];
+  defaultRedirectUrl: string;
+}
+
+export interface AllowedEmail {
+  id: string;
+  email: string;
+  role: Role;
+  createdAt: string;
+}
+
+export interface SubAccount {
+  id: string;
+  name: string;
+  memberCount: number;
+}
+
+export type TokenScope = "users.readonly" | "users.write";
+
+export interface IntegrationToken {
+  id: string;
+  name: string;
+  scopes: TokenScope[];
+  prefix: string;
+  createdBy: { id: string; email: string } | null;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+export interface AuditEntry {
+  id: string;
+  at: string;
+  action: string;
+  outcome: "success" | "failure";
+  actor: { type: string; id: string | null; label: string | null };
+  target: { type: string; id: string | null } | null;
+  ip: string | null;
+  details: Record<string, unknown> | null;
+}
+
+export interface TwoFactorState {
+  enabled: boolean;
+  backupCodesRemaining: number;
+}
+
+export interface TwoFactorSetup {
+  otpauthUri: string;
+  secret: string;
+  qrCode: string;
+}
