@@ -713,16 +713,14 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
             ip: request.ip,
             details: { email, role },
           });
-          return reply
-            .status(201)
-            .send({
-              allowedEmail: {
-                id: row.id,
-                email: row.email,
-                role: row.role,
-                createdAt: row.created_at.toISOString(),
-              },
-            });
+          return reply.status(201).send({
+            allowedEmail: {
+              id: row.id,
+              email: row.email,
+              role: row.role,
+              createdAt: row.created_at.toISOString(),
+            },
+          });
         } catch (err) {
           if (isUniqueViolation(err))
             throw new AppError(409, "email_taken", "This email is already on the allowed list", "email");
