@@ -26,6 +26,7 @@ import { SESSION_COOKIE } from "./sessions/sessions.js";
 import { ssoAdminRoutes } from "./sso/admin-routes.js";
 import { cloudflareRoutes } from "./sso/cloudflare-routes.js";
 import { flowRoutes } from "./sso/flow-routes.js";
+import { googleInstanceRoutes } from "./sso/google-instance.js";
 import { adminUserRoutes } from "./users/routes.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -38,7 +39,7 @@ const UNSAFE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 /** Paths whose handlers need to know the host's agency. */
 function needsAgency(url: string): boolean {
-  return url.startsWith("/api/") || url.startsWith("/login/sso");
+  return url.startsWith("/api/") || url.startsWith("/login/");
 }
 
 /**
@@ -138,6 +139,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(auditRoutes(ctx, guards));
   await app.register(ssoAdminRoutes(ctx, guards));
   await app.register(flowRoutes(ctx));
+  await app.register(googleInstanceRoutes(ctx));
   await app.register(cloudflareRoutes(ctx, guards));
   await app.register(mfaRoutes(ctx, guards));
   await app.register(securityRoutes(ctx, guards));

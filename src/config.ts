@@ -22,6 +22,8 @@ export interface Config {
   encryptionKey: string;
   googleClientId: string | null;
   googleClientSecret: string | null;
+  /** Google's discovery document (overridable for tests and egress proxies). */
+  googleDiscoveryUrl: string;
   allowPrivateIdpUrls: boolean;
   trustProxy: boolean;
   logLevel: string;
@@ -125,6 +127,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     encryptionKey: secrets.ENCRYPTION_KEY ?? "",
     googleClientId,
     googleClientSecret,
+    googleDiscoveryUrl:
+      env.GOOGLE_DISCOVERY_URL || "https://accounts.google.com/.well-known/openid-configuration",
     allowPrivateIdpUrls: env.ALLOW_PRIVATE_IDP_URLS === "true",
     trustProxy: env.TRUST_PROXY === "true",
     logLevel: env.LOG_LEVEL || (nodeEnv === "test" ? "silent" : "info"),

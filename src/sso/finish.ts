@@ -35,7 +35,7 @@ export async function failSignIn(
   input: {
     agencyId: string | null;
     connectionId: string | null;
-    method: "sso" | "cloudflare";
+    method: "sso" | "cloudflare" | "google";
     failure: SsoFailure;
   },
 ) {

@@ -161,7 +161,8 @@ async function discover(ctx: AppContext, row: ConnectionRow): Promise<client.Ser
 
 /** The provider of a connection, discovered once per configuration version and cached for an hour. */
 export async function providerFor(ctx: AppContext, row: ConnectionRow): Promise<Provider> {
-  const key = `${row.id}:${row.config_version}`;
+  // The version changes with every edit; URL and client id also key the instance-level Google client.
+  const key = `${row.id}:${row.config_version}:${row.discovery_url ?? row.issuer}:${row.client_id}`;
   const cached = providers.get(key);
   if (cached && cached.expiresAt > Date.now()) return cached.provider;
   const meta = await discover(ctx, row);

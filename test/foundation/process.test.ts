@@ -52,8 +52,11 @@ async function startServer(
   const child = spawn(TSX, ["src/main.ts"], { env: baseEnv({ HOST: "127.0.0.1", ...env }) });
   children.push(child);
   let out = "";
-  child.stdout!.on("data", (d) => (out += d));
-  child.stderr!.on("data", (d) => (out += d));
+  const collect = (d: Buffer) => {
+    out += d.toString();
+  };
+  child.stdout!.on("data", collect);
+  child.stderr!.on("data", collect);
   const deadline = Date.now() + 45_000;
   while (Date.now() < deadline) {
     try {
