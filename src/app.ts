@@ -16,7 +16,7 @@ import { authRoutes } from "./auth/routes.js";
 import type { AppContext } from "./context.js";
 import { AppError, registerErrorHandler } from "./http/errors.js";
 import { opsRoutes } from "./http/ops-routes.js";
-import { makeGuards, requestOrigin, resolveAgency } from "./http/request-context.js";
+import { makeGuards, requestOrigin } from "./http/request-context.js";
 import { ErrorResponse } from "./http/schemas.js";
 import { MFA_COOKIE } from "./mfa/challenges.js";
 import { mfaRoutes } from "./mfa/routes.js";
@@ -117,10 +117,11 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(fastifySwaggerUi, { routePrefix: "/docs" });
   app.addSchema(ErrorResponse);
 
+  const guards = makeGuards(ctx);
   app.decorateRequest("agency", null);
   app.decorateRequest("auth", null);
   app.addHook("onRequest", async (request) => {
-    if (needsAgency(request.url)) request.agency = await resolveAgency(ctx, request);
+    if (needsAgency(request.url)) request.agency = await guards.resolveAgency(request);
     checkOrigin(request);
   });
   app.addHook("onResponse", async (request, reply) => {
@@ -132,7 +133,6 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     );
   });
 
-  const guards = makeGuards(ctx);
   await app.register(opsRoutes(ctx));
   await app.register(authRoutes(ctx, guards));
   await app.register(adminUserRoutes(ctx, guards));

@@ -11,6 +11,7 @@ import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { migrateToLatest } from "./migrate.js";
 import { PGliteDialect } from "./pglite-dialect.js";
+import { ReadCaches, registerReadCaches, WriteWatcher } from "./read-cache.js";
 import type { Database } from "./schema.js";
 
 export type Db = Kysely<Database>;
@@ -90,14 +91,24 @@ export async function openDatabase(options: OpenOptions): Promise<OpenedDatabase
     // An idle connection the server closes (restart, failover) must not crash the process: the
     // pool drops it and the next query opens a new one.
     pool.on("error", () => {});
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const caches = new ReadCaches();
+    const db = new Kysely<Database>({
+      dialect: new PostgresDialect({ pool }),
+      plugins: [new WriteWatcher(caches)],
+    });
+    registerReadCaches(db, caches);
     opened = { db, kind: "postgres", close: () => db.destroy() };
   } else {
     mkdirSync(options.dataDir, { recursive: true });
     const release = acquireLock(options.dataDir);
     try {
       const client = await PGlite.create(path.join(options.dataDir, "pgdata"));
-      const db = new Kysely<Database>({ dialect: new PGliteDialect(client) });
+      const caches = new ReadCaches();
+      const db = new Kysely<Database>({
+        dialect: new PGliteDialect(client),
+        plugins: [new WriteWatcher(caches)],
+      });
+      registerReadCaches(db, caches);
       opened = {
         db,
         kind: "pglite",

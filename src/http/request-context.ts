@@ -5,6 +5,8 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { type Agency, findAgencyByDomain } from "../agencies/agencies.js";
 import type { AppContext } from "../context.js";
+import { sha256Hex as tokenHash } from "../crypto/tokens.js";
+import { readCachesOf } from "../db/read-cache.js";
 import { SESSION_COOKIE, type ValidSession, validateSession } from "../sessions/sessions.js";
 import { getUser, type User } from "../users/users.js";
 import { forbidden, notFound, unauthorized } from "./errors.js";
@@ -16,17 +18,26 @@ declare module "fastify" {
   }
 }
 
-/** Resolves the agency from the Host header (whitelabel domain, port ignored). */
-export async function resolveAgency(ctx: AppContext, request: FastifyRequest): Promise<Agency | null> {
-  return findAgencyByDomain(ctx.db, request.hostname.toLowerCase());
-}
-
 /** The origin this request reached us on: the agency's origin when the host is its domain. */
 export function requestOrigin(request: FastifyRequest): string {
   return `${request.protocol}://${request.host}`;
 }
 
 export function makeGuards(ctx: AppContext) {
+  const caches = readCachesOf(ctx.db);
+  const agencies = caches.create<Agency | null>(["agencies"]);
+  const sessions = caches.create<{ session: ValidSession; user: User }>(["sessions", "users", "memberships"]);
+
+  /** Resolves the agency from the Host header (whitelabel domain, port ignored). */
+  async function resolveAgency(request: FastifyRequest): Promise<Agency | null> {
+    const host = request.hostname.toLowerCase();
+    const cached = agencies.get(host);
+    if (cached !== undefined) return cached;
+    const agency = await findAgencyByDomain(ctx.db, host);
+    agencies.set(host, agency);
+    return agency;
+  }
+
   async function requireAgency(request: FastifyRequest): Promise<Agency> {
     if (!request.agency) throw notFound("No agency is configured for this host");
     return request.agency;
@@ -37,10 +48,23 @@ export function makeGuards(ctx: AppContext) {
     const token = request.cookies[SESSION_COOKIE];
     const agency = request.agency;
     if (!token || !agency) return;
-    const session = await validateSession(ctx, token);
-    if (!session || session.agencyId !== agency.id) return;
-    const user = await getUser(ctx.db, agency.id, session.userId).catch(() => null);
-    if (!user?.active) return;
+    const key = tokenHash(token);
+    const now = ctx.now();
+    let entry = sessions.get(key);
+    // A cached session past its idle or absolute expiry goes back to the database (which slides
+    // the idle expiry of a live session, and removes an expired one).
+    if (entry && (entry.session.idleExpiresAt <= now || entry.session.absoluteExpiresAt <= now))
+      entry = undefined;
+    if (!entry) {
+      const session = await validateSession(ctx, token);
+      if (!session) return;
+      const user = await getUser(ctx.db, session.agencyId, session.userId).catch(() => null);
+      if (!user) return;
+      entry = { session, user };
+      sessions.set(key, entry);
+    }
+    const { session, user } = entry;
+    if (session.agencyId !== agency.id || !user.active) return;
     request.auth = { user, session };
   }
 
@@ -55,7 +79,7 @@ export function makeGuards(ctx: AppContext) {
     if (request.auth?.user.role !== "admin") throw forbidden("Only agency admins can do this");
   }
 
-  return { requireAgency, loadSession, requireSession, requireAdmin };
+  return { resolveAgency, requireAgency, loadSession, requireSession, requireAdmin };
 }
 
 export type Guards = ReturnType<typeof makeGuards>;

@@ -17,6 +17,7 @@ export interface ValidSession {
   userId: string;
   agencyId: string;
   method: string;
+  idleExpiresAt: Date;
   absoluteExpiresAt: Date;
 }
 
@@ -105,6 +106,7 @@ export async function validateSession(ctx: AppContext, token: string): Promise<V
     userId: row.user_id,
     agencyId: row.agency_id,
     method: row.method,
+    idleExpiresAt: row.idle_expires_at,
     absoluteExpiresAt: row.absolute_expires_at,
   };
 }

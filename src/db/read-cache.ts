@@ -1,0 +1,115 @@
+/**
+ * A short-lived read cache for the hot path of every request: the agency of a Host header and
+ * the session + user behind a cookie. Each database handle has its own cache, and a Kysely plugin
+ * clears the entries of a table whenever this process writes to it — so nothing a request changes
+ * can be read stale on this node, whoever wrote it. Other nodes of a cluster see a change within
+ * the TTL (2 s); sign-outs and deactivations also delete the session rows, which every cache miss
+ * re-checks.
+ */
+import {
+  DeleteQueryNode,
+  InsertQueryNode,
+  type KyselyPlugin,
+  type OperationNode,
+  type PluginTransformQueryArgs,
+  type PluginTransformResultArgs,
+  type QueryResult,
+  type RootOperationNode,
+  TableNode,
+  type UnknownRow,
+  UpdateQueryNode,
+} from "kysely";
+
+export const READ_CACHE_TTL_MS = 2_000;
+const MAX_ENTRIES = 10_000;
+
+/** Tables whose writes make cached reads stale. */
+type Watched = "agencies" | "sessions" | "users" | "memberships";
+const WATCHED = new Set<string>(["agencies", "sessions", "users", "memberships"]);
+
+export class ReadCache<V> {
+  private readonly entries = new Map<string, { value: V; expiresAt: number }>();
+  constructor(readonly ttlMs = READ_CACHE_TTL_MS) {}
+
+  get(key: string): V | undefined {
+    const hit = this.entries.get(key);
+    if (!hit) return undefined;
+    if (hit.expiresAt <= Date.now()) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return hit.value;
+  }
+
+  set(key: string, value: V): void {
+    if (this.entries.size >= MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value as string);
+    this.entries.set(key, { value, expiresAt: Date.now() + this.ttlMs });
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+}
+
+/** The caches of one database handle, cleared by table. */
+export class ReadCaches {
+  private readonly byTable = new Map<Watched, Array<ReadCache<unknown>>>();
+  create<V>(tables: Watched[]): ReadCache<V> {
+    const cache = new ReadCache<V>();
+    for (const t of tables)
+      this.byTable.set(t, [...(this.byTable.get(t) ?? []), cache as ReadCache<unknown>]);
+    return cache;
+  }
+  written(table: string): void {
+    for (const c of this.byTable.get(table as Watched) ?? []) c.clear();
+  }
+}
+
+function tableOf(node: OperationNode | undefined): string | undefined {
+  if (!node) return undefined;
+  if (TableNode.is(node)) return node.table.identifier.name;
+  const aliased = (node as { node?: OperationNode }).node;
+  return aliased && TableNode.is(aliased) ? aliased.table.identifier.name : undefined;
+}
+
+function writtenTables(node: RootOperationNode): string[] {
+  if (InsertQueryNode.is(node)) return [tableOf(node.into)].filter(Boolean) as string[];
+  if (UpdateQueryNode.is(node)) return [tableOf(node.table)].filter(Boolean) as string[];
+  if (DeleteQueryNode.is(node)) return node.from.froms.map(tableOf).filter(Boolean) as string[];
+  return [];
+}
+
+/** Clears the caches of every table a query writes, before it runs and again once it ran. */
+export class WriteWatcher implements KyselyPlugin {
+  private readonly pending = new WeakMap<object, string[]>();
+  constructor(readonly caches: ReadCaches) {}
+
+  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
+    const tables = writtenTables(args.node).filter((t) => WATCHED.has(t));
+    if (tables.length > 0) {
+      for (const t of tables) this.caches.written(t);
+      this.pending.set(args.queryId, tables);
+    }
+    return args.node;
+  }
+
+  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    for (const t of this.pending.get(args.queryId) ?? []) this.caches.written(t);
+    return args.result;
+  }
+}
+
+const registry = new WeakMap<object, ReadCaches>();
+
+export function readCachesOf(db: object): ReadCaches {
+  let caches = registry.get(db);
+  if (!caches) {
+    caches = new ReadCaches();
+    registry.set(db, caches);
+  }
+  return caches;
+}
+
+export function registerReadCaches(db: object, caches: ReadCaches): void {
+  registry.set(db, caches);
+}
