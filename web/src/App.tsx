@@ -11,7 +11,7 @@ import { SsoSettingsPage } from "./pages/sso/SsoSettingsPage.js";
 import { TokensPage } from "./pages/TokensPage.js";
 import { TwoFactorPage } from "./pages/TwoFactorPage.js";
 import { UsersPage } from "./pages/UsersPage.js";
-import { useLocation } from "./router.js";
+import { type ClientRoute, useLocation } from "./router.js";
 
 interface Route {
   component: ComponentType;
@@ -20,7 +20,7 @@ interface Route {
   admin?: boolean;
 }
 
-const ROUTES: Record<string, Route> = {
+const ROUTES: Record<ClientRoute, Route> = {
   "/login": { component: LoginPage, shell: false },
   "/login/2fa": { component: TwoFactorPage, shell: false },
   "/login/2fa/enroll": { component: EnrollPage, shell: false },
@@ -40,7 +40,7 @@ function normalize(pathname: string): string {
 export function App() {
   const { pathname } = useLocation();
   const path = normalize(pathname);
-  const route = ROUTES[path];
+  const route = Object.hasOwn(ROUTES, path) ? ROUTES[path as ClientRoute] : undefined;
   const firstRender = useRef(true);
 
   // Move focus to the new page's heading after client-side navigation, so screen readers announce it.

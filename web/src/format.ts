@@ -13,6 +13,11 @@ export function formatDate(value: string | null | undefined, empty = "—"): str
   return Number.isNaN(date.getTime()) ? value : dateOnly.format(date);
 }
 
+export const ROLE_OPTIONS = [
+  { value: "admin", label: "Admin" },
+  { value: "analyst", label: "Analyst" },
+];
+
 export function roleLabel(role: string): string {
   return role === "admin" ? "Admin" : role === "analyst" ? "Analyst" : role;
 }

@@ -2,17 +2,9 @@
  * Sign-in error codes and their messages, word for word from SPEC §4.
  * The login page shows exactly one of these for `/login?error=<code>`.
  */
-export const SIGN_IN_ERROR_MESSAGES = {
-  sso_failed: "Something went wrong, please try again.",
-  email_not_verified: "Email is not verified, please contact your admin.",
-  remote_id_missing: "remoteIdField is not configured properly, please contact your admin.",
-  email_or_id_missing: "emailField or idField is not configured properly, please contact your admin.",
-  user_not_found: "No user found with this email.",
-  email_not_allowed: "Email not in allowed list",
-  not_authorized: "You are not authorized to access this account. Please contact your admin.",
-  test_start_failed: "Failed to initiate SSO test.",
-  cloudflare_failed: "Cloudflare authentication failed",
-} as const;
+export { SSO_ERRORS as SIGN_IN_ERROR_MESSAGES } from "../../src/sso/messages.js";
+
+import { SSO_ERRORS as SIGN_IN_ERROR_MESSAGES } from "../../src/sso/messages.js";
 
 export type SignInErrorCode = keyof typeof SIGN_IN_ERROR_MESSAGES;
 

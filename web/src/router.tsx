@@ -68,6 +68,8 @@ export const CLIENT_ROUTES = [
   "/account",
 ] as const;
 
+export type ClientRoute = (typeof CLIENT_ROUTES)[number];
+
 /** Goes to a path: client-side when the app renders it, a full page load otherwise. */
 export function goTo(path: string): void {
   const pathname = new URL(path, window.location.origin).pathname;

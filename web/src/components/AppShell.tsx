@@ -1,4 +1,4 @@
-import { type ReactNode, useCallback, useEffect, useMemo, useState } from "react";
+import { type ReactNode, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { ApiError, api, errorMessage } from "../api.js";
 import { Link, navigate, useLocation, withQuery } from "../router.js";
 import { SessionContext, type SessionContextValue, useSession } from "../session.js";
@@ -58,6 +58,15 @@ export function AppShell({ children }: { children: ReactNode }) {
       cancelled = true;
     };
   }, [version]);
+
+  // On small screens the navigation is a horizontal strip: keep the current page's link in view.
+  const navRef = useRef<HTMLElement>(null);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: re-run when the page or the session changes.
+  useEffect(() => {
+    const nav = navRef.current;
+    const link = nav?.querySelector<HTMLElement>(".sidenav-link.active");
+    if (nav && link && nav.scrollWidth > nav.clientWidth) nav.scrollLeft = Math.max(0, link.offsetLeft - 16);
+  }, [pathname, session]);
 
   const refresh = useCallback(() => setVersion((v) => v + 1), []);
   const value = useMemo<SessionContextValue | null>(
@@ -129,7 +138,7 @@ export function AppShell({ children }: { children: ReactNode }) {
         </div>
       </header>
       <div className="shell">
-        <nav className="sidenav" aria-label="Main">
+        <nav className="sidenav" aria-label="Main" ref={navRef}>
           <ul className="sidenav-list">
             <li>
               <Link

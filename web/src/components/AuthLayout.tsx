@@ -20,7 +20,9 @@ export function AuthLayout({
       <main id="main" className="auth-main" tabIndex={-1}>
         <div className="auth-card">
           <div className="auth-heading">
-            <h1 className="auth-title">{title}</h1>
+            <h1 className="auth-title" tabIndex={-1}>
+              {title}
+            </h1>
             {subtitle ? <p className="auth-subtitle">{subtitle}</p> : null}
           </div>
           {children}

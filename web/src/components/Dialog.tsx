@@ -187,7 +187,13 @@ export function ConfirmDialog({
       dismissible={!busy}
       footer={
         <>
-          <button type="button" className="btn btn-secondary" onClick={onCancel} disabled={busy}>
+          <button
+            type="button"
+            className="btn btn-secondary"
+            onClick={onCancel}
+            disabled={busy}
+            data-autofocus
+          >
             Cancel
           </button>
           <button
@@ -196,7 +202,6 @@ export function ConfirmDialog({
             onClick={onConfirm}
             disabled={busy}
             aria-busy={busy || undefined}
-            data-autofocus
           >
             {busy ? <span className="spinner spinner-inline" aria-hidden="true" /> : null}
             {confirmLabel}

@@ -122,6 +122,7 @@ export function Menu({ label, items }: MenuProps) {
           role="menu"
           aria-label={label}
           onKeyDown={onMenuKeyDown}
+          style={position ? { top: position.top, right: position.right } : { visibility: "hidden" }}
         >
           {items.map((item) => (
             <button

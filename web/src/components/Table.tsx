@@ -5,8 +5,6 @@ export interface Column<T> {
   header: ReactNode;
   render: (row: T) => ReactNode;
   className?: string;
-  /** Marks the cell as the row header (`<th scope="row">`). */
-  rowHeader?: boolean;
 }
 
 interface TableProps<T> {
@@ -33,8 +31,7 @@ export function Table<T>({
   if (rows.length === 0 && empty) return <>{empty}</>;
   return (
     // biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must be reachable by keyboard.
-    // biome-ignore lint/a11y/useSemanticElements: a labelled group, not a fieldset of form controls.
-    <div className="table-wrap" role="group" aria-label={label} tabIndex={0}>
+    <div className="table-wrap" tabIndex={0}>
       <table className="table">
         <caption className={captionVisible ? "table-caption" : "visually-hidden"}>{label}</caption>
         <thead>
@@ -49,17 +46,11 @@ export function Table<T>({
         <tbody>
           {rows.map((row) => (
             <tr key={rowKey(row)} className={rowClassName?.(row)}>
-              {columns.map((column) =>
-                column.rowHeader ? (
-                  <th key={column.key} scope="row" className={column.className}>
-                    {column.render(row)}
-                  </th>
-                ) : (
-                  <td key={column.key} className={column.className}>
-                    {column.render(row)}
-                  </td>
-                ),
-              )}
+              {columns.map((column) => (
+                <td key={column.key} className={column.className}>
+                  {column.render(row)}
+                </td>
+              ))}
             </tr>
           ))}
         </tbody>

@@ -1,32 +1,33 @@
-import { type ReactNode, useId } from "react";
+import { type ReactNode, useId, useState } from "react";
 
 interface ToggleProps {
   label: string;
   checked: boolean;
-  onChange: (checked: boolean) => void;
+  /** May return a promise: the switch shows the new state at once and keeps it until the promise settles. */
+  onChange: (checked: boolean) => void | Promise<void>;
   disabled?: boolean;
   /** A line explaining the setting. */
   description?: ReactNode;
   /** Why the toggle cannot be used right now; shown under it. */
   disabledReason?: ReactNode;
-  busy?: boolean;
 }
 
 /** A switch: `<input type="checkbox" role="switch">` with a visible label. */
-export function Toggle({
-  label,
-  checked,
-  onChange,
-  disabled,
-  description,
-  disabledReason,
-  busy,
-}: ToggleProps) {
+export function Toggle({ label, checked, onChange, disabled, description, disabledReason }: ToggleProps) {
   const id = useId();
+  const [pending, setPending] = useState<boolean | null>(null);
   const inputId = `toggle${id}`;
   const descId = description ? `${inputId}-desc` : undefined;
   const reasonId = disabledReason ? `${inputId}-reason` : undefined;
   const describedBy = [descId, reasonId].filter(Boolean).join(" ") || undefined;
+  const shown = pending ?? checked;
+  const busy = pending !== null;
+
+  function change(next: boolean) {
+    setPending(next);
+    Promise.resolve(onChange(next)).finally(() => setPending(null));
+  }
+
   return (
     <div className={["toggle-row", disabled ? "toggle-row-disabled" : ""].filter(Boolean).join(" ")}>
       <div className="toggle-text">
@@ -49,12 +50,14 @@ export function Toggle({
         className="toggle"
         type="checkbox"
         role="switch"
-        checked={checked}
-        aria-checked={checked}
-        disabled={disabled || busy}
+        checked={shown}
+        aria-checked={shown}
+        disabled={disabled}
         aria-describedby={describedBy}
         aria-busy={busy || undefined}
-        onChange={(event) => onChange(event.target.checked)}
+        onChange={(event) => {
+          if (!busy) change(event.target.checked);
+        }}
       />
     </div>
   );

@@ -119,7 +119,7 @@ export function AuditPage() {
                   {
                     key: "action",
                     header: "Action",
-                    rowHeader: true,
+                    className: "cell-primary",
                     render: (e) => <code>{e.action}</code>,
                   },
                   {

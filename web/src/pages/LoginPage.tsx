@@ -220,7 +220,7 @@ function PasswordForm({ returnTo, breakGlass }: { returnTo: string | null; break
   }
 
   return (
-    <form className="stack" onSubmit={submit} noValidate aria-label="Sign in with email and password">
+    <form className="stack" onSubmit={submit} noValidate>
       {error ? (
         <Alert tone="error">
           <p>{error}</p>

@@ -10,12 +10,10 @@ import { useApi, useTitle } from "../hooks.js";
 export function SecurityPage() {
   useTitle("Security");
   const security = useApi<{ require2fa: boolean }>("/api/admin/security");
-  const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [saved, setSaved] = useState(false);
 
   async function change(next: boolean) {
-    setBusy(true);
     setError(null);
     setSaved(false);
     try {
@@ -27,8 +25,6 @@ export function SecurityPage() {
       setSaved(true);
     } catch (cause) {
       setError(errorMessage(cause));
-    } finally {
-      setBusy(false);
     }
   }
 
@@ -55,7 +51,6 @@ export function SecurityPage() {
               description="People without 2FA are asked to set up an authenticator app at their next sign-in, whatever the sign-in method (password, Google or SSO)."
               checked={security.data.require2fa}
               onChange={change}
-              busy={busy}
             />
             <p className="status-line" role="status">
               {saved ? "Saved." : ""}

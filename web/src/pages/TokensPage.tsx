@@ -10,7 +10,7 @@ import { ChoiceGroup, TextField } from "../components/Field.js";
 import { PageHeader } from "../components/PageHeader.js";
 import { EmptyState, ErrorState, LoadingState } from "../components/Spinner.js";
 import { Table } from "../components/Table.js";
-import { formatDateTime } from "../format.js";
+import { formatDate, formatDateTime } from "../format.js";
 import { useApi, useTitle } from "../hooks.js";
 import { UI } from "../messages.js";
 import type { IntegrationToken, TokenScope } from "../types.js";
@@ -80,12 +80,12 @@ export function TokensPage() {
               </EmptyState>
             }
             columns={[
-              { key: "name", header: "Name", rowHeader: true, render: (t) => t.name },
+              { key: "name", header: "Name", className: "cell-primary", render: (t) => t.name },
               {
                 key: "scopes",
                 header: "Scopes",
                 render: (t) => (
-                  <ul className="chips" aria-label={`Scopes of ${t.name}`}>
+                  <ul className="chips">
                     {t.scopes.map((s) => (
                       <li key={s} className="chip">
                         {s}
@@ -100,8 +100,18 @@ export function TokensPage() {
                 header: "Created by",
                 render: (t) => t.createdBy?.email ?? <span className="muted">—</span>,
               },
-              { key: "created", header: "Created", render: (t) => formatDateTime(t.createdAt) },
-              { key: "used", header: "Last used", render: (t) => formatDateTime(t.lastUsedAt, "Never") },
+              {
+                key: "created",
+                header: "Created",
+                className: "cell-nowrap",
+                render: (t) => formatDate(t.createdAt),
+              },
+              {
+                key: "used",
+                header: "Last used",
+                className: "cell-nowrap",
+                render: (t) => formatDateTime(t.lastUsedAt, "Never"),
+              },
               {
                 key: "status",
                 header: "Status",

@@ -11,12 +11,11 @@ import { PageHeader } from "../components/PageHeader.js";
 import { Pagination } from "../components/Pagination.js";
 import { EmptyState, ErrorState, LoadingState } from "../components/Spinner.js";
 import { Table } from "../components/Table.js";
-import { roleLabel } from "../format.js";
+import { ROLE_OPTIONS, roleLabel } from "../format.js";
 import { useApi, useDebounced, useTitle } from "../hooks.js";
 import { withQuery } from "../router.js";
 import { useSession } from "../session.js";
 import type { Role, SubAccount, User } from "../types.js";
-import { ROLE_OPTIONS } from "./sso/AllowedEmailsCard.js";
 
 const PAGE_SIZE = 25;
 
@@ -142,7 +141,7 @@ export function UsersPage() {
                   {
                     key: "name",
                     header: "Name",
-                    rowHeader: true,
+                    className: "cell-primary",
                     render: (u) => u.name || <span className="muted">—</span>,
                   },
                   { key: "email", header: "Email", render: (u) => u.email },
@@ -576,7 +575,7 @@ function SubAccountsCard({
               <EmptyState title="No sub-accounts yet">Create one above, then add analysts to it.</EmptyState>
             }
             columns={[
-              { key: "name", header: "Name", rowHeader: true, render: (s) => s.name },
+              { key: "name", header: "Name", className: "cell-primary", render: (s) => s.name },
               { key: "members", header: "Members", render: (s) => s.memberCount },
             ]}
           />

@@ -8,14 +8,9 @@ import { Dialog } from "../../components/Dialog.js";
 import { SelectField, TextField } from "../../components/Field.js";
 import { EmptyState, ErrorState, LoadingState } from "../../components/Spinner.js";
 import { Table } from "../../components/Table.js";
-import { formatDateTime, roleLabel } from "../../format.js";
+import { formatDateTime, ROLE_OPTIONS, roleLabel } from "../../format.js";
 import { useApi } from "../../hooks.js";
 import type { AllowedEmail, ProvisioningPolicy, Role } from "../../types.js";
-
-export const ROLE_OPTIONS = [
-  { value: "admin", label: "Admin" },
-  { value: "analyst", label: "Analyst" },
-];
 
 /** The "SSO Allowed Emails" card: who may sign in (and be created) under the allowlist policy. */
 export function AllowedEmailsCard({ provisioning }: { provisioning: ProvisioningPolicy }) {
@@ -80,7 +75,7 @@ export function AllowedEmailsCard({ provisioning }: { provisioning: Provisioning
               </EmptyState>
             }
             columns={[
-              { key: "email", header: "Email", rowHeader: true, render: (row) => row.email },
+              { key: "email", header: "Email", className: "cell-primary", render: (row) => row.email },
               {
                 key: "role",
                 header: "Role",
@@ -88,7 +83,12 @@ export function AllowedEmailsCard({ provisioning }: { provisioning: Provisioning
                   <Badge tone={row.role === "admin" ? "accent" : "neutral"}>{roleLabel(row.role)}</Badge>
                 ),
               },
-              { key: "added", header: "Added", render: (row) => formatDateTime(row.createdAt) },
+              {
+                key: "added",
+                header: "Added",
+                className: "cell-nowrap",
+                render: (row) => formatDateTime(row.createdAt),
+              },
               {
                 key: "actions",
                 header: <span className="visually-hidden">Actions</span>,

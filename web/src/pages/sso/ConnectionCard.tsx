@@ -25,7 +25,11 @@ interface ConnectionCardProps {
   onEdit: () => void;
   /** Reload the SSO overview after a change. */
   onChanged: () => void;
+  /** Apply a server answer to the overview at once (the reload follows). */
+  onUpdate: (update: OverviewUpdate) => void;
 }
+
+export type OverviewUpdate = { settings?: SsoSettings; connection?: Connection };
 
 /** Starts a test: the API answers with the IdP's authorization URL and the browser goes there. */
 export async function startTest(connectionId: string): Promise<void> {
@@ -49,10 +53,10 @@ export function ConnectionCard({
   showHideToggle,
   onEdit,
   onChanged,
+  onUpdate,
 }: ConnectionCardProps) {
   const [testing, setTesting] = useState(false);
   const [testError, setTestError] = useState<string | null>(null);
-  const [busy, setBusy] = useState<"enable" | "hide" | null>(null);
   const [settingsError, setSettingsError] = useState<string | null>(null);
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [deleting, setDeleting] = useState(false);
@@ -74,44 +78,45 @@ export function ConnectionCard({
     }
   }
 
+  async function putEnabled(enabled: boolean) {
+    const result = await api<{ connection?: Connection }>(
+      `/api/admin/sso/connections/${encodeURIComponent(connection.id)}/enabled`,
+      { method: "PUT", body: { enabled } },
+    );
+    onUpdate({ connection: { ...connection, ...(result?.connection ?? {}), enabled } });
+  }
+
+  async function putSettings(next: SsoSettings) {
+    const result = await saveSettings(next);
+    onUpdate({ settings: result?.settings ?? next });
+  }
+
   async function setEnabled(next: boolean) {
-    setBusy("enable");
     setSettingsError(null);
     try {
       if (next) {
-        if (!connection.enabled) {
-          await api(`/api/admin/sso/connections/${encodeURIComponent(connection.id)}/enabled`, {
-            method: "PUT",
-            body: { enabled: true },
-          });
-        }
-        if (!settings.enabled) await saveSettings({ ...settings, enabled: true });
+        if (!connection.enabled) await putEnabled(true);
+        if (!settings.enabled) await putSettings({ ...settings, enabled: true });
       } else {
-        await api(`/api/admin/sso/connections/${encodeURIComponent(connection.id)}/enabled`, {
-          method: "PUT",
-          body: { enabled: false },
-        });
+        await putEnabled(false);
         if (!otherEnabled && settings.enabled) {
-          await saveSettings({ ...settings, enabled: false, hideOtherLoginMethods: false });
+          await putSettings({ ...settings, enabled: false, hideOtherLoginMethods: false });
         }
       }
     } catch (cause) {
       setSettingsError(errorMessage(cause));
     } finally {
-      setBusy(null);
       onChanged();
     }
   }
 
   async function setHidden(next: boolean) {
-    setBusy("hide");
     setSettingsError(null);
     try {
-      await saveSettings({ ...settings, hideOtherLoginMethods: next });
+      await putSettings({ ...settings, hideOtherLoginMethods: next });
     } catch (cause) {
       setSettingsError(errorMessage(cause));
     } finally {
-      setBusy(null);
       onChanged();
     }
   }
@@ -152,7 +157,7 @@ export function ConnectionCard({
       }
     >
       <div className="sections">
-        <Collapsible title="SSO Configuration">
+        <Collapsible title="SSO Configuration" defaultOpen={connections.length === 1}>
           <SummaryList rows={summaryRows(connection, connection.hasSecret ? "set" : "none")} />
         </Collapsible>
 
@@ -191,13 +196,11 @@ export function ConnectionCard({
               onChange={setEnabled}
               disabled={!enabled && !passed}
               disabledReason={!enabled && !passed ? UI.needPassedTest : undefined}
-              busy={busy === "enable"}
             />
             {showHideToggle ? (
               <HideOtherLoginOptions
                 settings={settings}
                 anyEnabled={enabled || otherEnabled}
-                busy={busy === "hide"}
                 onChange={setHidden}
               />
             ) : null}
@@ -236,12 +239,11 @@ export function ConnectionCard({
 interface HideProps {
   settings: SsoSettings;
   anyEnabled: boolean;
-  busy: boolean;
-  onChange: (next: boolean) => void;
+  onChange: (next: boolean) => Promise<void>;
 }
 
 /** "Hide other login options": only effective (and only allowed) while SSO is enabled. */
-export function HideOtherLoginOptions({ settings, anyEnabled, busy, onChange }: HideProps) {
+export function HideOtherLoginOptions({ settings, anyEnabled, onChange }: HideProps) {
   const ssoOn = settings.enabled && anyEnabled;
   const checked = settings.hideOtherLoginMethods;
   return (
@@ -252,7 +254,6 @@ export function HideOtherLoginOptions({ settings, anyEnabled, busy, onChange }: 
       onChange={onChange}
       disabled={!ssoOn && !checked}
       disabledReason={!ssoOn ? UI.enableSsoFirst : undefined}
-      busy={busy}
     />
   );
 }

@@ -11,7 +11,12 @@ import { navigate, useLocation } from "../../router.js";
 import { useSession } from "../../session.js";
 import type { Agency, Connection, ProvisioningPolicy, SsoOverview, SsoSettings } from "../../types.js";
 import { AllowedEmailsCard } from "./AllowedEmailsCard.js";
-import { ConnectionCard, HideOtherLoginOptions, saveSettings } from "./ConnectionCard.js";
+import {
+  ConnectionCard,
+  HideOtherLoginOptions,
+  type OverviewUpdate,
+  saveSettings,
+} from "./ConnectionCard.js";
 import { SsoWizard } from "./SsoWizard.js";
 import { TestResultBanner } from "./TestResult.js";
 
@@ -28,6 +33,20 @@ export function SsoSettingsPage() {
 
   const data = overview.data;
   const hasConnections = (data?.connections.length ?? 0) > 0;
+
+  function applyUpdate(update: OverviewUpdate) {
+    overview.setData((prev) =>
+      prev
+        ? {
+            ...prev,
+            settings: update.settings ?? prev.settings,
+            connections: update.connection
+              ? prev.connections.map((c) => (c.id === update.connection?.id ? update.connection : c))
+              : prev.connections,
+          }
+        : prev,
+    );
+  }
 
   function openWizard(state: WizardState) {
     setSaved(null);
@@ -104,6 +123,7 @@ export function SsoSettingsPage() {
                   showHideToggle={data.connections.length === 1}
                   onEdit={() => openWizard({ mode: "edit", connection })}
                   onChanged={overview.reload}
+                  onUpdate={applyUpdate}
                 />
               ))
             ) : (
@@ -128,6 +148,7 @@ export function SsoSettingsPage() {
                 settings={data.settings}
                 connections={data.connections}
                 onChanged={overview.reload}
+                onUpdate={applyUpdate}
               />
             ) : null}
             <ProvisioningCard settings={data.settings} onChanged={overview.reload} />
@@ -262,22 +283,23 @@ function LoginPageCard({
   settings,
   connections,
   onChanged,
+  onUpdate,
 }: {
   settings: SsoSettings;
   connections: Connection[];
   onChanged: () => void;
+  onUpdate: (update: OverviewUpdate) => void;
 }) {
-  const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   async function change(next: boolean) {
-    setBusy(true);
     setError(null);
     try {
-      await saveSettings({ ...settings, hideOtherLoginMethods: next });
+      const nextSettings = { ...settings, hideOtherLoginMethods: next };
+      const result = await saveSettings(nextSettings);
+      onUpdate({ settings: result?.settings ?? nextSettings });
     } catch (cause) {
       setError(errorMessage(cause));
     } finally {
-      setBusy(false);
       onChanged();
     }
   }
@@ -287,7 +309,6 @@ function LoginPageCard({
         <HideOtherLoginOptions
           settings={settings}
           anyEnabled={connections.some((c) => c.enabled)}
-          busy={busy}
           onChange={change}
         />
         {error ? (

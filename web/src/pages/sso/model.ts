@@ -248,6 +248,9 @@ export function validateStep(step: StepId, values: WizardValues, hasStoredSecret
   if (step === "mapping") {
     required("remoteIdField", "Remote ID Field");
     required("emailVerifiedField", "Email Verified Field");
+    if (!values.emailField.trim() && !values.idField.trim()) {
+      errors["mapping.emailField"] = "Email Field is required unless an ID Field is set.";
+    }
   }
   return errors;
 }
