@@ -75,6 +75,30 @@ export async function currentChallenge(ctx: AppContext, request: FastifyRequest)
   };
 }
 
-export async function endChallenge(ctx: AppContext, id: string): Promise<void> {
-  await ctx.db.deleteFrom("mfa_challenges").where("id", "=", id).execute();
+/**
+ * Ends a pending sign-in. True when this call removed it: a challenge turns into at most one
+ * session, even when two requests complete it at the same time.
+ */
+export async function endChallenge(ctx: AppContext, id: string): Promise<boolean> {
+  const res = await ctx.db.deleteFrom("mfa_challenges").where("id", "=", id).executeTakeFirst();
+  return Number(res.numDeletedRows) > 0;
+}
+
+/**
+ * Counts a wrong code against the pending sign-in; the MFA_MAX_ATTEMPTS-th ends it (SPEC §6:
+ * 5 wrong codes end the pending sign-in). Returns the attempts left (0: it is gone).
+ */
+export async function recordFailedAttempt(ctx: AppContext, id: string): Promise<number> {
+  const row = await ctx.db
+    .updateTable("mfa_challenges")
+    .set((eb) => ({ attempts: eb("attempts", "+", 1) }))
+    .where("id", "=", id)
+    .returning("attempts")
+    .executeTakeFirst();
+  const attempts = row?.attempts ?? MFA_MAX_ATTEMPTS;
+  if (attempts >= MFA_MAX_ATTEMPTS) {
+    await endChallenge(ctx, id);
+    return 0;
+  }
+  return MFA_MAX_ATTEMPTS - attempts;
 }

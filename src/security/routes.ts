@@ -1,8 +1,76 @@
-/** Agency security settings (require 2FA): filled in by the 2FA work. */
+/**
+ * Agency security settings (SPEC §6): require 2FA. With it on, a user without 2FA who signs in —
+ * by any method — is sent to enrolment before getting a session (sessions/sign-in.ts).
+ */
+import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
+import { audit } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import type { Guards } from "../http/request-context.js";
+import { ErrorResponse } from "../http/schemas.js";
+import { actorOf } from "../users/routes.js";
 
-export function securityRoutes(_ctx: AppContext, _guards: Guards) {
-  return async (_app: FastifyInstance) => {};
+const Settings = Type.Object({
+  require2fa: Type.Boolean({ description: "Everyone must use two-factor authentication" }),
+});
+const errors = { 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 422: ErrorResponse };
+
+export function securityRoutes(ctx: AppContext, guards: Guards) {
+  async function read(agencyId: string) {
+    const row = await ctx.db
+      .selectFrom("agencies")
+      .select("require_2fa")
+      .where("id", "=", agencyId)
+      .executeTakeFirstOrThrow();
+    return { require2fa: row.require_2fa };
+  }
+
+  return async (app: FastifyInstance) => {
+    app.get(
+      "/api/admin/security",
+      {
+        preHandler: guards.requireAdmin,
+        schema: {
+          tags: ["admin"],
+          summary: "The agency's security settings",
+          response: { 200: Settings, ...errors },
+        },
+      },
+      async (request) => read(request.agency!.id),
+    );
+
+    app.put(
+      "/api/admin/security",
+      {
+        preHandler: guards.requireAdmin,
+        schema: {
+          tags: ["admin"],
+          summary: "Change the agency's security settings",
+          body: Type.Object({ require2fa: Type.Boolean() }, { additionalProperties: false }),
+          response: { 200: Settings, ...errors },
+        },
+      },
+      async (request) => {
+        const agencyId = request.agency!.id;
+        const { require2fa } = request.body as { require2fa: boolean };
+        const before = await read(agencyId);
+        if (before.require2fa !== require2fa) {
+          await ctx.db
+            .updateTable("agencies")
+            .set({ require_2fa: require2fa, updated_at: ctx.now() })
+            .where("id", "=", agencyId)
+            .execute();
+          await audit(ctx.db, {
+            agencyId,
+            action: "security.update",
+            actor: actorOf(request),
+            target: { type: "agency", id: agencyId },
+            ip: request.ip,
+            details: { require2fa: { from: before.require2fa, to: require2fa } },
+          });
+        }
+        return read(agencyId);
+      },
+    );
+  };
 }

@@ -8,6 +8,7 @@ import { isUniqueViolation } from "../db/database.js";
 import { AppError, badRequest, notFound } from "../http/errors.js";
 import type { Guards } from "../http/request-context.js";
 import { ErrorResponse, IdParams, UserInputSchema, UserSchema } from "../http/schemas.js";
+import { removeTwoFactor } from "../mfa/service.js";
 import { createUser, getUser, listUsers, type UserInput, updateUser, userApi } from "./users.js";
 
 export function actorOf(request: FastifyRequest): Actor {
@@ -144,6 +145,35 @@ export function adminUserRoutes(ctx: AppContext, guards: Guards) {
           details: { via: "admin" },
         });
         return { user: userApi(after) };
+      },
+    );
+
+    app.post(
+      "/api/admin/users/:id/reset-2fa",
+      {
+        schema: {
+          tags: ["admin"],
+          summary: "Reset a user's 2FA (secret, backup codes); they set it up again",
+          params: IdParams,
+          response: { 200: UserEnvelope, ...errors },
+        },
+      },
+      async (request) => {
+        const { id } = request.params as { id: string };
+        if (id === request.auth!.user.id) {
+          throw badRequest("Turn off your own 2FA from your account page (it needs a code)", "id");
+        }
+        const before = await getUser(ctx.db, request.agency!.id, id);
+        await removeTwoFactor(ctx, id);
+        await audit(ctx.db, {
+          agencyId: request.agency!.id,
+          action: "mfa.reset",
+          actor: actorOf(request),
+          target: { type: "user", id },
+          ip: request.ip,
+          details: { hadTwoFactor: before.twoFactorEnabled, via: "admin" },
+        });
+        return { user: userApi(await getUser(ctx.db, request.agency!.id, id)) };
       },
     );
 
