@@ -145,7 +145,17 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(securityRoutes(ctx, guards));
   await app.register(provisioningRoutes(ctx, guards));
 
-  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  app.get(
+    "/openapi.json",
+    {
+      schema: {
+        tags: ["ops"],
+        summary: "This OpenAPI 3.1 document",
+        response: { 200: { type: "object", additionalProperties: true } },
+      },
+    },
+    async () => app.swagger(),
+  );
 
   const hasPages = existsSync(path.join(WEB_DIR, "index.html"));
   if (hasPages) await app.register(fastifyStatic, { root: WEB_DIR, wildcard: false, index: false });

@@ -96,7 +96,10 @@ export function adminUserRoutes(ctx: AppContext, guards: Guards) {
           tags: ["admin"],
           summary: "Edit a user",
           params: IdParams,
-          body: Type.Intersect([UserInputSchema, Type.Object({ active: Type.Optional(Type.Boolean()) })]),
+          body: Type.Object(
+            { ...UserInputSchema.properties, active: Type.Optional(Type.Boolean()) },
+            { additionalProperties: false },
+          ),
           response: { 200: UserEnvelope, ...errors },
         },
       },

@@ -133,8 +133,12 @@ describe.each(storages())("password sign-in, sessions, tenancy (%s)", (storage) 
     const deactivated = await adminClient.delete(`/api/admin/users/${person.id}`);
     expect(deactivated.json().user.active).toBe(false);
     expect((await p.get("/api/auth/me")).statusCode).toBe(401);
-    // A deactivated user cannot sign in again.
+    // A deactivated user cannot sign in again, until an admin reactivates them.
     expect((await p.login("person@acme.test", "another long password")).statusCode).toBe(403);
+    const reactivated = await adminClient.put(`/api/admin/users/${person.id}`, { active: true });
+    expect(reactivated.statusCode).toBe(200);
+    expect(reactivated.json().user.active).toBe(true);
+    expect((await p.login("person@acme.test", "another long password")).statusCode).toBe(200);
   });
 
   it("refuses an analyst without a sub-account", async () => {

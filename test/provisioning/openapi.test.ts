@@ -63,8 +63,6 @@ function toOpenApiPath(url: string): string {
 /** Routes that are not part of the API: swagger-ui's own, and the built pages' static files. */
 function isExempt(url: string): boolean {
   if (url === "/docs" || url.startsWith("/docs/")) return true;
-  // The document itself (registered with `hide: true` in src/app.ts).
-  if (url === "/openapi.json") return true;
   const file = path.join(WEB_DIR, url);
   return file.startsWith(WEB_DIR + path.sep) && existsSync(file) && statSync(file).isFile();
 }
