@@ -13,7 +13,11 @@ export const ErrorResponse = Type.Object(
   { $id: "ErrorResponse", description: "Every error of the API" },
 );
 
-export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+/**
+ * `T | null`. Null comes first: Fastify's ajv coerces types, and with the string branch first it
+ * would turn a JSON null into "" before the null branch is tried.
+ */
+export const Nullable = <T extends TSchema>(t: T) => Type.Union([Type.Null(), t]);
 
 export const UserSchema = Type.Object(
   {

@@ -17,6 +17,7 @@ import {
   stepsFor,
   summaryRows,
   toPayload,
+  toRequestBody,
   validateStep,
   valuesFromConnection,
   type WizardValues,
@@ -137,9 +138,12 @@ export function SsoWizard({ connection, defaultRedirectUrl, onCancel, onSaved }:
     else if (!editing) setStepIndex(-1);
   }
 
-  function focusFirstError() {
+  /** Focuses the first invalid field; `fallback` is shown above the buttons when no field shows it. */
+  function focusFirstError(fallback?: string) {
     window.setTimeout(() => {
-      document.querySelector<HTMLElement>(".wizard [aria-invalid='true']")?.focus();
+      const invalid = document.querySelector<HTMLElement>(".wizard [aria-invalid='true']");
+      if (invalid) invalid.focus();
+      else if (fallback) setFormError(fallback);
     }, 0);
   }
 
@@ -158,7 +162,7 @@ export function SsoWizard({ connection, defaultRedirectUrl, onCancel, onSaved }:
     setSaving(true);
     setFormError(null);
     try {
-      const payload = toPayload(values);
+      const payload = toRequestBody(values);
       const result = connection
         ? await api<{ connection: Connection; warnings?: string[] }>(
             `/api/admin/sso/connections/${connection.id}`,
@@ -180,7 +184,8 @@ export function SsoWizard({ connection, defaultRedirectUrl, onCancel, onSaved }:
         if (target !== "review") {
           setErrors({ [key]: cause.message });
           goTo(steps.findIndex((s) => s.id === target));
-          focusFirstError();
+          // A field without a control on this form (e.g. one of another type) still shows its message.
+          focusFirstError(cause.message);
           return;
         }
       }

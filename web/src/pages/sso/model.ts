@@ -178,6 +178,16 @@ export function toPayload(values: WizardValues): ConnectionInput {
   return payload;
 }
 
+/**
+ * What POST/PUT …/connections receive: the payload without its null top-level fields, so the fields
+ * that do not apply to the type are absent (the server refuses them when they carry a value).
+ */
+export function toRequestBody(values: WizardValues): Partial<ConnectionInput> {
+  return Object.fromEntries(
+    Object.entries(toPayload(values)).filter(([, value]) => value !== null),
+  ) as Partial<ConnectionInput>;
+}
+
 function isHttpUrl(value: string): boolean {
   try {
     const url = new URL(value.trim());
