@@ -1,8 +1,276 @@
-/** Cloudflare Access sign-in (SPEC §5): filled in by the Cloudflare work. */
-import type { FastifyInstance } from "fastify";
+/**
+ * Cloudflare Access sign-in over HTTP (SPEC §5, §7, §11):
+ *
+ *   GET /login/sso/cloudflare[?returnTo=/path]   the agency's enabled `cloudflare-access`
+ *        connection verifies the assertion Cloudflare added (`Cf-Access-Jwt-Assertion`, falling
+ *        back to the `CF_Authorization` cookie), then the same mapping, resolution, provisioning
+ *        policy, 2FA hand-off and audit as OIDC (finishSso). Failures: `cloudflare_failed`, or the
+ *        §4 code of the resolution when the assertion is good but the person may not sign in.
+ *   GET /login/sso/cloudflare?test=<testId>       the §7 test of a connection, for an agency admin:
+ *        records whether an assertion arrived, which check failed and the claims' names, then
+ *        back to `/settings/sso?test=<id>`. It changes no user.
+ *
+ * "Start test" for this type sends the admin's browser to the second form (testStarters below).
+ */
+import { Type } from "@sinclair/typebox";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { Selectable } from "kysely";
+import type { Agency } from "../agencies/agencies.js";
+import { audit } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
+import type { SsoConnectionsTable } from "../db/schema.js";
 import type { Guards } from "../http/request-context.js";
+import { ErrorResponse } from "../http/schemas.js";
+import { testStarters } from "./admin-routes.js";
+import {
+  ASSERTION_COOKIE,
+  ASSERTION_HEADER,
+  CloudflareAssertionError,
+  unverifiedAudiences,
+  verifyAccessAssertion,
+} from "./cloudflare.js";
+import { failSignIn, finishSso, type SsoFailure } from "./finish.js";
+import { isSafeReturnTo } from "./state.js";
+import { finishTest } from "./tests.js";
 
-export function cloudflareRoutes(_ctx: AppContext, _guards: Guards) {
-  return async (_app: FastifyInstance) => {};
+type ConnectionRow = Selectable<SsoConnectionsTable>;
+
+export const CLOUDFLARE_LOGIN_PATH = "/login/sso/cloudflare";
+
+// SPEC §7 "Start test": the test is the real sign-in, run by the admin's own browser behind Access.
+testStarters["cloudflare-access"] = async (_ctx, _request, _reply, _row, testId) =>
+  `${CLOUDFLARE_LOGIN_PATH}?test=${encodeURIComponent(testId)}`;
+
+interface Assertion {
+  token: string;
+  source: "header" | "cookie";
+}
+
+/** The assertion Cloudflare added: the header first, the `CF_Authorization` cookie otherwise. */
+export function readAssertion(request: FastifyRequest): Assertion | null {
+  const raw = request.headers[ASSERTION_HEADER];
+  const header = (Array.isArray(raw) ? raw[0] : raw)?.trim();
+  if (header) return { token: header, source: "header" };
+  const cookie = request.cookies[ASSERTION_COOKIE]?.trim();
+  if (cookie) return { token: cookie, source: "cookie" };
+  return null;
+}
+
+function describeSource(assertion: Assertion | null): string {
+  if (!assertion)
+    return "no assertion arrived (neither a Cf-Access-Jwt-Assertion header nor a CF_Authorization cookie)";
+  return assertion.source === "header"
+    ? "an assertion arrived in the Cf-Access-Jwt-Assertion header"
+    : "an assertion arrived in the CF_Authorization cookie";
+}
+
+/** Any failure of the verification as a CloudflareAssertionError (never a 500). */
+async function verify(ctx: AppContext, row: ConnectionRow, token: string) {
+  try {
+    return { ok: true as const, claims: await verifyAccessAssertion(ctx, row, token) };
+  } catch (err) {
+    const error =
+      err instanceof CloudflareAssertionError
+        ? err
+        : new CloudflareAssertionError(
+            "signature",
+            `the assertion could not be verified (${err instanceof Error ? err.name : "unknown error"})`,
+          );
+    return { ok: false as const, error };
+  }
+}
+
+/** The agency's enabled Cloudflare connection; with several, the one whose AUD tag the assertion names. */
+async function enabledConnection(ctx: AppContext, agency: Agency, token: string | null) {
+  const rows = await ctx.db
+    .selectFrom("sso_connections")
+    .selectAll()
+    .where("agency_id", "=", agency.id)
+    .where("type", "=", "cloudflare-access")
+    .where("enabled", "=", true)
+    .orderBy("created_at")
+    .execute();
+  if (rows.length <= 1 || !token) return rows[0] ?? null;
+  const named = new Set(unverifiedAudiences(token));
+  return rows.find((r) => r.audience !== null && named.has(r.audience)) ?? rows[0] ?? null;
+}
+
+const QuerySchema = Type.Object(
+  {
+    test: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    returnTo: Type.Optional(Type.String({ maxLength: 2048 })),
+  },
+  { additionalProperties: true },
+);
+
+export function cloudflareRoutes(ctx: AppContext, guards: Guards) {
+  /** A refused sign-in: `/login?error=cloudflare_failed` (401 JSON for API clients) + audit. */
+  const fail = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    agency: Agency | null,
+    connectionId: string | null,
+    step: SsoFailure["step"],
+    cause: string,
+    claimNames?: string[],
+  ) =>
+    failSignIn(ctx, request, reply, {
+      agencyId: agency?.id ?? null,
+      connectionId,
+      method: "cloudflare",
+      failure: {
+        code: "cloudflare_failed",
+        step,
+        cause,
+        ...(claimNames && claimNames.length > 0 ? { claimNames } : {}),
+      },
+    });
+
+  async function signIn(request: FastifyRequest, reply: FastifyReply, returnTo: string | null) {
+    const agency = request.agency;
+    if (!agency)
+      return fail(request, reply, null, null, "connection", "no agency is configured for this host");
+    const assertion = readAssertion(request);
+    const row = await enabledConnection(ctx, agency, assertion?.token ?? null);
+    if (!row) {
+      return fail(
+        request,
+        reply,
+        agency,
+        null,
+        "connection",
+        "the agency has no enabled Cloudflare Access connection",
+      );
+    }
+    if (!agency.ssoEnabled)
+      return fail(request, reply, agency, row.id, "connection", "SSO is not enabled for the agency");
+    if (!assertion) return fail(request, reply, agency, row.id, "assertion", describeSource(null));
+    const result = await verify(ctx, row, assertion.token);
+    if (!result.ok) {
+      const e = result.error;
+      return fail(
+        request,
+        reply,
+        agency,
+        row.id,
+        "assertion",
+        `${e.check} check failed: ${e.detail} (${assertion.source})`,
+        e.claimNames,
+      );
+    }
+    return finishSso(ctx, request, reply, {
+      agency,
+      connection: row,
+      claims: result.claims,
+      method: "cloudflare",
+      purpose: "login",
+      returnTo,
+    });
+  }
+
+  async function runTest(request: FastifyRequest, reply: FastifyReply, testId: string) {
+    const agency = request.agency;
+    if (!agency)
+      return fail(request, reply, null, null, "connection", "no agency is configured for this host");
+    await guards.loadSession(request);
+    const admin = request.auth?.user;
+    if (!admin || admin.role !== "admin") {
+      return fail(
+        request,
+        reply,
+        agency,
+        null,
+        "connection",
+        "a Cloudflare Access test needs an agency admin's session",
+      );
+    }
+    const test = await ctx.db
+      .selectFrom("sso_tests")
+      .select(["id", "connection_id", "status", "config_version"])
+      .where("id", "=", testId)
+      .where("agency_id", "=", agency.id)
+      .executeTakeFirst();
+    if (!test)
+      return fail(request, reply, agency, null, "connection", "the test does not exist in this agency");
+    const back = () => reply.redirect(`/settings/sso?test=${encodeURIComponent(test.id)}`, 302);
+    // A finished (or expired) test is shown again, not run again: a reload changes nothing.
+    if (test.status !== "pending") return back();
+    const row = await ctx.db
+      .selectFrom("sso_connections")
+      .selectAll()
+      .where("id", "=", test.connection_id)
+      .where("agency_id", "=", agency.id)
+      .executeTakeFirst();
+    if (!row || row.type !== "cloudflare-access" || row.config_version !== test.config_version) {
+      return fail(
+        request,
+        reply,
+        agency,
+        test.connection_id,
+        "connection",
+        "the test is not for the current configuration of a Cloudflare Access connection",
+      );
+    }
+
+    const assertion = readAssertion(request);
+    const result = assertion ? await verify(ctx, row, assertion.token) : null;
+    if (!result?.ok) {
+      const e = result?.error;
+      const detail = e
+        ? `${describeSource(assertion)}; the ${e.check} check failed: ${e.detail}`
+        : describeSource(assertion);
+      const claimNames = e?.claimNames ?? [];
+      await finishTest(ctx, test.id, {
+        passed: false,
+        errorCode: "cloudflare_failed",
+        diagnostic: { step: "cloudflare", idpError: null, claimNames, detail },
+      });
+      await audit(ctx.db, {
+        agencyId: agency.id,
+        action: "sso.test",
+        outcome: "failure",
+        actor: { type: "user", id: admin.id, label: admin.email },
+        target: { type: "sso_connection", id: row.id },
+        ip: request.ip,
+        details: {
+          testId: test.id,
+          code: "cloudflare_failed",
+          step: "assertion",
+          check: e?.check ?? "missing",
+          cause: detail,
+          assertionReceived: assertion !== null,
+          claimNames,
+        },
+      });
+      return back();
+    }
+    return finishSso(ctx, request, reply, {
+      agency,
+      connection: row,
+      claims: result.claims,
+      method: "cloudflare",
+      purpose: "test",
+      testId: test.id,
+    });
+  }
+
+  return async (app: FastifyInstance) => {
+    app.get(
+      CLOUDFLARE_LOGIN_PATH,
+      {
+        schema: {
+          tags: ["sso"],
+          summary:
+            "Cloudflare Access sign-in: verifies the Cf-Access-Jwt-Assertion header (or the CF_Authorization cookie); with ?test=<id>, runs an admin's connection test",
+          querystring: QuerySchema,
+          response: { 302: Type.Null(), 401: ErrorResponse },
+        },
+      },
+      async (request, reply) => {
+        const { test, returnTo } = request.query as { test?: string; returnTo?: string };
+        if (test !== undefined) return runTest(request, reply, test);
+        return signIn(request, reply, returnTo && isSafeReturnTo(returnTo) ? returnTo : null);
+      },
+    );
+  };
 }
