@@ -59,7 +59,7 @@ export interface SsoTest {
   status: TestStatus;
   errorCode: string | null;
   message: string | null;
-  diagnostic: { step: string | null; idpError: string | null; claimNames: string[] } | null;
+  diagnostic: { step: string | null; idpError: string | null; claimNames: string[]; detail?: string } | null;
   matchedUserId: string | null;
   startedBy: { id: string; email: string } | null;
   startedAt: string;

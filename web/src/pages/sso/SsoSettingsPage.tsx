@@ -67,7 +67,11 @@ export function SsoSettingsPage() {
       />
 
       {testId ? (
-        <TestResultBanner testId={testId} onDismiss={() => navigate("/settings/sso", { replace: true })} />
+        <TestResultBanner
+          testId={testId}
+          ssoEnabled={Boolean(data?.settings.enabled)}
+          onDismiss={() => navigate("/settings/sso", { replace: true })}
+        />
       ) : null}
 
       {saved ? (

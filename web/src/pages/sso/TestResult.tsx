@@ -68,6 +68,12 @@ export function TestDiagnostic({ test }: { test: SsoTest }) {
               <dd>{stepLabel(d.step)}</dd>
             </div>
           ) : null}
+          {d.detail ? (
+            <div>
+              <dt>What went wrong</dt>
+              <dd>{d.detail}</dd>
+            </div>
+          ) : null}
           {d.idpError ? (
             <div>
               <dt>Identity provider error</dt>
@@ -124,7 +130,15 @@ export function TestDetails({ test }: { test: SsoTest }) {
 }
 
 /** The prominent result shown when coming back from a test (`/settings/sso?test=<id>`). */
-export function TestResultBanner({ testId, onDismiss }: { testId: string; onDismiss: () => void }) {
+export function TestResultBanner({
+  testId,
+  ssoEnabled,
+  onDismiss,
+}: {
+  testId: string;
+  ssoEnabled: boolean;
+  onDismiss: () => void;
+}) {
   const result = useApi<{ test: SsoTest }>(`/api/admin/sso/tests/${encodeURIComponent(testId)}`);
   if (result.loading && !result.data) {
     return (
@@ -147,7 +161,7 @@ export function TestResultBanner({ testId, onDismiss }: { testId: string; onDism
         <p>
           <MatchedUser userId={test.matchedUserId} />
         </p>
-        <p>You can now turn on Enable SSO in Additional Settings.</p>
+        {ssoEnabled ? null : <p>You can now turn on Enable SSO in Additional Settings.</p>}
       </Alert>
     );
   }
