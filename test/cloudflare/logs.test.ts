@@ -1,40 +1,22 @@
 // SPEC §10: no Cloudflare Access assertion ever reaches a log line, at debug level, whether it
 // arrives in the header or the cookie, valid or refused.
-import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgency } from "../../src/agencies/agencies.js";
-import { buildApp } from "../../src/app.js";
-import { loadConfig } from "../../src/config.js";
-import { createContext } from "../../src/context.js";
-import { createLogger } from "../../src/logger.js";
 import { newConnectionId, normalizeConnection, rowValues } from "../../src/sso/connections.js";
 import { createUser } from "../../src/users/users.js";
 import { type FakeCloudflareAccess, startCloudflareAccess } from "../support/cloudflare.js";
-import { openTestDatabase, type TestDatabase } from "../support/db.js";
+import type { TestDatabase } from "../support/db.js";
+import { type LoggedApp, startLoggedApp } from "../support/logged-app.js";
 
 describe("Cloudflare Access and the logs", () => {
   const lines: string[] = [];
   let database: TestDatabase;
-  let app: Awaited<ReturnType<typeof buildApp>>;
+  let app: LoggedApp["app"];
   let cf: FakeCloudflareAccess;
 
   beforeAll(async () => {
-    database = await openTestDatabase("pglite");
     cf = await startCloudflareAccess({ email: "a@acme.test" });
-    const sink = new Writable({
-      write(chunk, _enc, done) {
-        lines.push(String(chunk));
-        done();
-      },
-    });
-    const config = loadConfig({
-      NODE_ENV: "development",
-      DATA_DIR: database.dataDir,
-      LOG_LEVEL: "debug",
-      ALLOW_PRIVATE_IDP_URLS: "true",
-    });
-    const ctx = createContext(config, database.db, { log: createLogger("debug", sink) });
-    app = await buildApp(ctx);
+    ({ app, database } = await startLoggedApp(lines, { ALLOW_PRIVATE_IDP_URLS: "true" }));
     const agency = await createAgency(database.db, {
       name: "Acme",
       slug: "acme",

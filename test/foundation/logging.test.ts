@@ -1,30 +1,18 @@
 // No secret, token, code or password ever appears in a log line (SPEC §10).
-import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgency } from "../../src/agencies/agencies.js";
-import { buildApp } from "../../src/app.js";
-import { loadConfig } from "../../src/config.js";
-import { createContext } from "../../src/context.js";
-import { createLogger, maskUrl } from "../../src/logger.js";
+import { maskUrl } from "../../src/logger.js";
 import { createUser } from "../../src/users/users.js";
-import { openTestDatabase, type TestDatabase } from "../support/db.js";
+import type { TestDatabase } from "../support/db.js";
+import { type LoggedApp, startLoggedApp } from "../support/logged-app.js";
 
 describe("logs", () => {
   const lines: string[] = [];
   let database: TestDatabase;
-  let app: Awaited<ReturnType<typeof buildApp>>;
+  let app: LoggedApp["app"];
 
   beforeAll(async () => {
-    database = await openTestDatabase("pglite");
-    const sink = new Writable({
-      write(chunk, _enc, done) {
-        lines.push(String(chunk));
-        done();
-      },
-    });
-    const config = loadConfig({ NODE_ENV: "development", DATA_DIR: database.dataDir, LOG_LEVEL: "debug" });
-    const ctx = createContext(config, database.db, { log: createLogger("debug", sink) });
-    app = await buildApp(ctx);
+    ({ app, database } = await startLoggedApp(lines));
     const agency = await createAgency(database.db, {
       name: "Acme",
       slug: "acme",

@@ -1,15 +1,11 @@
 // No TOTP secret, code, backup code or pending-2FA token ever appears in a log line.
-import { Writable } from "node:stream";
 import type { FastifyInstance, InjectOptions } from "fastify";
 import { generate } from "otplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgency } from "../../src/agencies/agencies.js";
-import { buildApp } from "../../src/app.js";
-import { loadConfig } from "../../src/config.js";
-import { createContext } from "../../src/context.js";
-import { createLogger } from "../../src/logger.js";
 import { createUser } from "../../src/users/users.js";
-import { openTestDatabase, type TestDatabase } from "../support/db.js";
+import type { TestDatabase } from "../support/db.js";
+import { startLoggedApp } from "../support/logged-app.js";
 
 describe("2FA and the logs", () => {
   const lines: string[] = [];
@@ -17,15 +13,7 @@ describe("2FA and the logs", () => {
   let app: FastifyInstance;
 
   beforeAll(async () => {
-    database = await openTestDatabase("pglite");
-    const sink = new Writable({
-      write(chunk, _enc, done) {
-        lines.push(String(chunk));
-        done();
-      },
-    });
-    const config = loadConfig({ NODE_ENV: "development", DATA_DIR: database.dataDir, LOG_LEVEL: "debug" });
-    app = await buildApp(createContext(config, database.db, { log: createLogger("debug", sink) }));
+    ({ app, database } = await startLoggedApp(lines));
     const agency = await createAgency(database.db, {
       name: "Acme",
       slug: "acme",

@@ -1,30 +1,18 @@
 // Integration token secrets never reach a log line (SPEC §10), even at debug level, on success,
 // refusal (unknown, revoked, missing scope), rate limiting, or in the token-creation answer's path.
-import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgency } from "../../src/agencies/agencies.js";
-import { buildApp } from "../../src/app.js";
-import { loadConfig } from "../../src/config.js";
-import { createContext } from "../../src/context.js";
-import { createLogger } from "../../src/logger.js";
 import { createToken, revokeToken } from "../../src/provisioning/tokens.js";
-import { openTestDatabase, type TestDatabase } from "../support/db.js";
+import type { TestDatabase } from "../support/db.js";
+import { type LoggedApp, startLoggedApp } from "../support/logged-app.js";
 
 describe("provisioning logs", () => {
   const lines: string[] = [];
   let database: TestDatabase;
-  let app: Awaited<ReturnType<typeof buildApp>>;
+  let app: LoggedApp["app"];
 
   beforeAll(async () => {
-    database = await openTestDatabase("pglite");
-    const sink = new Writable({
-      write(chunk, _enc, done) {
-        lines.push(String(chunk));
-        done();
-      },
-    });
-    const config = loadConfig({ NODE_ENV: "development", DATA_DIR: database.dataDir, LOG_LEVEL: "debug" });
-    app = await buildApp(createContext(config, database.db, { log: createLogger("debug", sink) }));
+    ({ app, database } = await startLoggedApp(lines));
   });
   afterAll(async () => {
     await app?.close();
