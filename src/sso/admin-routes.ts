@@ -20,6 +20,7 @@ import {
   assertPrerequisites,
   type ConnectionInput,
   configChanged,
+  connectionSecret,
   getConnectionRow,
   newConnectionId,
   normalizeConnection,
@@ -212,6 +213,15 @@ function settingsOf(agency: Agency) {
   };
 }
 
+/** The stored client secret, or null when there is none or it no longer opens (key removed). */
+function storedSecret(ctx: AppContext, row: Row): string | null {
+  try {
+    return connectionSecret(ctx, row);
+  } catch {
+    return null;
+  }
+}
+
 /** Types whose sign-in is an OIDC redirect (Cloudflare Access adds its own start in its module). */
 export type TestStarter = (
   ctx: AppContext,
@@ -351,7 +361,8 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           allowHttp: ctx.config.allowPrivateIdpUrls,
           defaultRedirectUrl: defaultRedirectUrl(request, agency),
         });
-        const secretChanged = Boolean(input.clientSecret);
+        // Re-sending the stored secret is no change (the wizard may send what the admin re-typed).
+        const secretChanged = Boolean(input.clientSecret) && input.clientSecret !== storedSecret(ctx, row);
         if (!configChanged(row, value) && !secretChanged) {
           const tests = await listTests(ctx.db, agency.id, row.id);
           return { connection: connectionApi(row, tests[0] ?? null), warnings };
@@ -434,7 +445,10 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           response: {
             201: Type.Object({ test: TestSchema, authorizationUrl: S() }),
             ...errors,
-            502: ErrorResponse,
+            // The failed test is recorded: its id leads to the diagnostic (SPEC §7).
+            502: Type.Object({
+              error: Type.Object({ code: S(), message: S(), testId: S() }),
+            }),
           },
         },
       },

@@ -227,7 +227,7 @@ export function normalizeConnection(
   }
   for (const field of ALL_FIELDS) {
     const v = input[field];
-    if (v !== undefined && v !== null && !FIELDS_BY_TYPE[type].includes(field)) {
+    if (v !== undefined && v !== null && v !== "" && !FIELDS_BY_TYPE[type].includes(field)) {
       throw badRequest(`${field} does not apply to ${type} connections`, field);
     }
   }
@@ -396,10 +396,21 @@ export function rowValues(v: NormalizedConnection) {
   };
 }
 
+/** JSON with object keys sorted: jsonb columns come back with their keys in another order. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)),
+        )
+      : v,
+  );
+}
+
 /** True when the stored configuration differs from the normalized input (ignoring the secret). */
 export function configChanged(row: Row, v: NormalizedConnection): boolean {
   const keys = Object.keys(v) as Array<keyof NormalizedConnection>;
-  return keys.some((k) => JSON.stringify(row[k as keyof Row]) !== JSON.stringify(v[k]));
+  return keys.some((k) => canonical(row[k as keyof Row]) !== canonical(v[k]));
 }
 
 export function newConnectionId(): string {

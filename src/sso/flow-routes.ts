@@ -201,28 +201,6 @@ export function flowRoutes(ctx: AppContext) {
           const userinfo = await fetchUserinfo(provider, tokens.accessToken, String(idClaims.sub));
           // The signed ID token's claims win over user-info's where both have one.
           claims = { ...userinfo, ...idClaims };
-          if (row.type === "google" && row.google_hosted_domain && claims.hd !== row.google_hosted_domain) {
-            const failure: SsoFailure = {
-              code: "not_authorized",
-              step: "id_token",
-              cause: `the Google account's hosted domain ${String(claims.hd ?? "(none)")} is not ${row.google_hosted_domain}`,
-              claimNames: Object.keys(claims).sort(),
-            };
-            if (isTest) {
-              await finishTest(ctx, state.testId!, {
-                passed: false,
-                errorCode: failure.code,
-                diagnostic: {
-                  step: failure.step,
-                  idpError: null,
-                  claimNames: failure.claimNames!,
-                  detail: failure.cause,
-                },
-              });
-              return reply.redirect(`/settings/sso?test=${encodeURIComponent(state.testId!)}`, 302);
-            }
-            return fail(failure, row.id);
-          }
         } catch (err) {
           const e =
             err instanceof SsoStepError

@@ -231,6 +231,18 @@ export function newFlowSecrets() {
   return { nonce: client.randomNonce(), codeVerifier: client.randomPKCECodeVerifier() };
 }
 
+/**
+ * An error's message with its cause's: openid-client wraps oauth4webapi's precise error
+ * ("unexpected "response" body "sub" property value") in a generic one ("unexpected JSON attribute
+ * value encountered"), and the safe fetch's SafeFetchError names what went wrong on the network.
+ */
+function errorDetail(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const cause = (err as { cause?: unknown }).cause;
+  if (cause instanceof SafeFetchError) return `${message}: ${describeFetchError(cause)}`;
+  return cause instanceof Error && cause.message !== message ? `${message}: ${cause.message}` : message;
+}
+
 function idpErrorOf(err: unknown): string | null {
   const e = err as { error?: unknown; error_description?: unknown };
   if (typeof e?.error !== "string") return null;
@@ -278,23 +290,20 @@ export async function exchangeCode(
         idpErrorOf(err),
       );
     }
-    const code = (err as { code?: string }).code ?? "";
-    const message = err instanceof Error ? err.message : String(err);
-    if (
-      /ISS|issuer/i.test(message) &&
-      /response|parameter/i.test(message) &&
-      !/JWT|ID Token/i.test(message)
-    ) {
-      throw new SsoStepError("callback", `the authorization response's iss is wrong (${message})`);
-    }
-    if (/JWT|ID Token|id_token|nonce|alg/i.test(`${code} ${message}`)) {
-      throw new SsoStepError("id_token", `the ID token was refused: ${message}`);
-    }
+    // Classified on the precise (wrapped) error: "invalid response encountered" alone says nothing.
     const cause = (err as { cause?: unknown }).cause;
-    throw new SsoStepError(
-      "token",
-      `the code exchange failed: ${cause instanceof SafeFetchError ? describeFetchError(cause) : message}`,
-    );
+    if (cause instanceof SafeFetchError) {
+      throw new SsoStepError("token", `the code exchange failed: ${describeFetchError(cause)}`);
+    }
+    const detail = errorDetail(err);
+    if (/response parameter/i.test(detail)) {
+      const what = /"iss"/.test(detail) ? "iss" : /"state"/.test(detail) ? "state" : "parameters";
+      throw new SsoStepError("callback", `the authorization response's ${what} is wrong (${detail})`);
+    }
+    if (/JWT|ID Token|id_token|nonce|alg/i.test(detail)) {
+      throw new SsoStepError("id_token", `the ID token was refused: ${detail}`);
+    }
+    throw new SsoStepError("token", `the code exchange failed: ${detail}`);
   }
 }
 
@@ -353,6 +362,16 @@ export async function verifyIdToken(
       `the ID token's tid ${String(payload.tid ?? "(missing)")} is not the configured tenant`,
     );
   }
+  // Google Workspace restriction: `hd` is only a hint in the request; the signed ID token decides.
+  if (row.type === "google" && row.google_hosted_domain) {
+    const hd = typeof payload.hd === "string" ? payload.hd.toLowerCase() : null;
+    if (hd !== row.google_hosted_domain.toLowerCase()) {
+      throw new SsoStepError(
+        "id_token",
+        `the ID token's hd ${hd ?? "(missing)"} is not the configured Workspace domain ${row.google_hosted_domain}`,
+      );
+    }
+  }
   return payload;
 }
 
@@ -366,7 +385,6 @@ export async function fetchUserinfo(
   try {
     return (await client.fetchUserInfo(provider.config, accessToken, subject)) as Record<string, unknown>;
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    throw new SsoStepError("userinfo", `the user-info call failed: ${message}`, idpErrorOf(err));
+    throw new SsoStepError("userinfo", `the user-info call failed: ${errorDetail(err)}`, idpErrorOf(err));
   }
 }

@@ -22,6 +22,7 @@ describe.each(storages())("OIDC sign-in with a generic IdP (%s)", (storage) => {
         { sub: "user-stranger", claims: { email: "stranger@acme.test", email_verified: true } },
       ],
     });
+    w.watch(idp);
     await w.t.seedUser(w.agencyId, {
       email: "alice@acme.test",
       role: "analyst",
@@ -29,12 +30,32 @@ describe.each(storages())("OIDC sign-in with a generic IdP (%s)", (storage) => {
     });
     await w.t.seedUser(w.agencyId, { email: "bob@acme.test", role: "analyst" }); // no sub-account
     await w.t.seedUser(w.agencyId, { email: "eve@acme.test", role: "admin" });
+    // The SPEC §11 shape: every field present, those of other types null.
     const { id, body } = await w.createConnection({
       type: "oidc",
       name: "Acme IdP",
       clientId: idp.clientId,
       clientSecret: idp.clientSecret,
       discoveryUrl: idp.discoveryUrl,
+      issuer: null,
+      authorizationEndpoint: null,
+      tokenEndpoint: null,
+      userinfoEndpoint: null,
+      jwksUri: null,
+      scopes: ["openid", "profile", "email"],
+      redirectUrl: null,
+      tokenEndpointAuthMethod: "client_secret_basic",
+      mapping: {
+        remoteIdField: "sub",
+        idField: null,
+        emailField: "email",
+        emailVerifiedField: "email_verified",
+        nameField: "name",
+      },
+      azureTenantId: null,
+      googleHostedDomain: null,
+      teamDomain: null,
+      audience: null,
     });
     connectionId = id;
     expect(body.connection.redirectUrl).toBe(`${w.origin}/login/sso`);
@@ -155,5 +176,9 @@ describe.each(storages())("OIDC sign-in with a generic IdP (%s)", (storage) => {
     expect(res.json()).toEqual({
       error: { code: "sso_failed", message: "Something went wrong, please try again." },
     });
+  });
+
+  it("never writes a secret, code or token to the audit log", async () => {
+    await w.expectAuditClean();
   });
 });

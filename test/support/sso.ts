@@ -4,6 +4,7 @@ import { expect } from "vitest";
 import { createTestApp, TEST_PASSWORD, type TestApp } from "./app.js";
 import { Browser, type BrowserResponse, signInAtIdp } from "./browser.js";
 import type { Storage } from "./db.js";
+import type { Idp, TamperFn } from "./idp.js";
 
 /** The path and query a redirect points to. */
 export function where(res: BrowserResponse): string {
@@ -36,11 +37,26 @@ export interface SsoWorld {
     browser?: Browser,
   ): Promise<{ res: BrowserResponse; browser: Browser }>;
   auditFor(action: string): Promise<Array<Record<string, any>>>;
+  /**
+   * Values that must never reach the audit log: client secrets given to createConnection, and the
+   * codes, states and tokens seen in flows (callbacks and the token responses of watched IdPs).
+   */
+  secrets: Set<string>;
+  /** Records every token an IdP hands out (its `setTamper` keeps working, chained after it). */
+  watch(idp: Idp): void;
+  /** Records the code and state of a callback URL; returns the URL. */
+  remember(callbackUrl: string): string;
+  /** Fails when any audit row (of any agency) holds a recorded secret or anything shaped like a JWT. */
+  expectAuditClean(): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function createSsoWorld(storage: Storage, slug = "acme"): Promise<SsoWorld> {
-  const t = await createTestApp(storage, {}, { idpTimeoutMs: 1500 });
+export async function createSsoWorld(
+  storage: Storage,
+  slug = "acme",
+  env: Record<string, string> = {},
+): Promise<SsoWorld> {
+  const t = await createTestApp(storage, env, { idpTimeoutMs: 1500 });
   const base = await t.listen();
   const port = new URL(base).port;
   const origin = `http://${slug}.localhost:${port}`;
@@ -61,7 +77,44 @@ export async function createSsoWorld(storage: Storage, slug = "acme"): Promise<S
     subAccountId,
     admin,
     api: (method, path, body) => admin.postJson(`${origin}${path}`, body, { method }),
+    secrets: new Set<string>(),
+    watch(idp) {
+      const install = idp.setTamper.bind(idp);
+      let inner: TamperFn | null = null;
+      const record = (body: Record<string, unknown> | undefined) => {
+        for (const k of ["access_token", "id_token", "refresh_token"]) {
+          if (typeof body?.[k] === "string") world.secrets.add(body[k] as string);
+        }
+      };
+      install(async (body, i) => {
+        record(body);
+        const out = inner ? ((await inner(body, i)) ?? body) : body;
+        record(out);
+        return out;
+      });
+      idp.setTamper = (fn) => {
+        inner = fn;
+      };
+    },
+    remember(callbackUrl) {
+      const url = new URL(callbackUrl);
+      for (const k of ["code", "state"]) {
+        const v = url.searchParams.get(k);
+        if (v && v.length >= 16) world.secrets.add(v);
+      }
+      return callbackUrl;
+    },
+    async expectAuditClean() {
+      const rows = await t.ctx.db.selectFrom("audit_log").selectAll().execute();
+      expect(rows.length).toBeGreaterThan(0);
+      const text = JSON.stringify(rows);
+      expect(text).not.toMatch(/eyJ[\w-]{8,}\.[\w-]{8,}\./); // a JWT (ID token, state JWS, …)
+      for (const secret of world.secrets) {
+        expect(text.includes(secret), `the audit log holds a secret (${secret.slice(0, 4)}…)`).toBe(false);
+      }
+    },
     async createConnection(body) {
+      if (typeof body.clientSecret === "string") world.secrets.add(body.clientSecret);
       const res = await world.api("POST", "/api/admin/sso/connections", body);
       expect(res.status, res.body).toBe(201);
       const json = res.json<Record<string, any>>();
@@ -73,6 +126,7 @@ export async function createSsoWorld(storage: Storage, slug = "acme"): Promise<S
       const { authorizationUrl, test } = started.json<{ authorizationUrl: string; test: { id: string } }>();
       forgetIdpSession(admin);
       const back = await signInAtIdp(admin, authorizationUrl, loginName);
+      world.remember(back.url);
       expect(back.status).toBe(302);
       expect(where(back)).toBe(`/settings/sso?test=${test.id}`);
       const res = await world.api("GET", `/api/admin/sso/tests/${test.id}`);
@@ -94,6 +148,7 @@ export async function createSsoWorld(storage: Storage, slug = "acme"): Promise<S
         `${origin}/login/sso/start?connection=${connectionId}`,
         loginName,
       );
+      world.remember(res.url);
       return { res, browser };
     },
     async auditFor(action) {
