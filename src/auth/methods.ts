@@ -1,12 +1,13 @@
 /** The SSO buttons of an agency's login page: its enabled connections, while SSO is on. */
 import type { Agency } from "../agencies/agencies.js";
 import type { AppContext } from "../context.js";
+import { ssoLive } from "../sso/connections.js";
 
 export async function listSignInConnections(
   ctx: AppContext,
   agency: Agency,
 ): Promise<Array<{ id: string; name: string; type: string }>> {
-  if (!agency.ssoEnabled) return [];
+  if (!ssoLive(agency)) return [];
   return ctx.db
     .selectFrom("sso_connections")
     .select(["id", "name", "type"])

@@ -14,6 +14,7 @@ import { ErrorResponse, UserSchema } from "../http/schemas.js";
 import { enforce, hit, LIMITS, reset } from "../http/throttle.js";
 import { clearCookie, revokeSession, SESSION_COOKIE } from "../sessions/sessions.js";
 import { completeSignIn } from "../sessions/sign-in.js";
+import { otherMethodsHidden } from "../sso/connections.js";
 import { findUserByEmail, userApi, verifyPassword } from "../users/users.js";
 import { listSignInConnections } from "./methods.js";
 
@@ -56,7 +57,7 @@ export function authRoutes(ctx: AppContext, guards: Guards) {
           };
         }
         const sso = await listSignInConnections(ctx, agency);
-        const hide = agency.ssoEnabled && agency.ssoHideOtherMethods && sso.length > 0;
+        const hide = otherMethodsHidden(agency) && sso.length > 0;
         return {
           agency: { name: agency.name, slug: agency.slug },
           homeRealmDiscovery: false,
@@ -154,7 +155,7 @@ export function authRoutes(ctx: AppContext, guards: Guards) {
         // Hide other login methods (SPEC §2): password sign-in is refused for the agency's users,
         // except the break-glass sign-in of an agency admin, which is always audited.
         let method: "password" | "break-glass" = "password";
-        const hidden = agency.ssoEnabled && agency.ssoHideOtherMethods;
+        const hidden = otherMethodsHidden(agency);
         if (hidden) {
           if (!(body.breakGlass && row.role === "admin")) {
             ctx.metrics.signIn("password", "refused");

@@ -29,6 +29,7 @@ import {
   unverifiedAudiences,
   verifyAccessAssertion,
 } from "./cloudflare.js";
+import { ssoLive } from "./connections.js";
 import { failSignIn, finishSso, type SsoFailure } from "./finish.js";
 import { isSafeReturnTo } from "./state.js";
 import { finishTest } from "./tests.js";
@@ -142,7 +143,7 @@ export function cloudflareRoutes(ctx: AppContext, guards: Guards) {
         "the agency has no enabled Cloudflare Access connection",
       );
     }
-    if (!agency.ssoEnabled)
+    if (!ssoLive(agency))
       return fail(request, reply, agency, row.id, "connection", "SSO is not enabled for the agency");
     if (!assertion) return fail(request, reply, agency, row.id, "assertion", describeSource(null));
     const result = await verify(ctx, row, assertion.token);

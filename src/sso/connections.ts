@@ -372,6 +372,16 @@ export function prerequisiteProblems(agency: Agency): string[] {
   return reasons;
 }
 
+/** SSO signs people in only while enabled AND the prerequisites still hold (a downgrade stops it). */
+export function ssoLive(agency: Agency): boolean {
+  return agency.ssoEnabled && prerequisiteProblems(agency).length === 0;
+}
+
+/** SPEC §2: other login methods are hidden only while SSO is live. */
+export function otherMethodsHidden(agency: Agency): boolean {
+  return ssoLive(agency) && agency.ssoHideOtherMethods;
+}
+
 export function assertPrerequisites(agency: Agency): void {
   const reasons = prerequisiteProblems(agency);
   if (reasons.length > 0) throw new AppError(409, "sso_unavailable", reasons.join(" "));

@@ -14,6 +14,7 @@ import type { AppContext } from "../context.js";
 import { randomToken } from "../crypto/tokens.js";
 import type { SsoConnectionsTable } from "../db/schema.js";
 import { setCookie } from "../sessions/sessions.js";
+import { ssoLive } from "./connections.js";
 import { failSignIn, finishSso, type SsoFailure } from "./finish.js";
 import {
   authorizationUrl,
@@ -92,7 +93,7 @@ export function flowRoutes(ctx: AppContext) {
         // A connection signs people into its own agency only, and only while enabled.
         if (!row || row.agency_id !== agency.id) return fail("the connection does not belong to this agency");
         if (row.type === "cloudflare-access") return reply.redirect("/login/sso/cloudflare", 302);
-        if (!row.enabled || !agency.ssoEnabled) return fail("the connection or SSO is not enabled");
+        if (!row.enabled || !ssoLive(agency)) return fail("the connection or SSO is not enabled");
         const safeReturnTo = returnTo && isSafeReturnTo(returnTo) ? returnTo : undefined;
         try {
           const url = await startOidcFlow(ctx, request, reply, row, {
@@ -178,7 +179,7 @@ export function flowRoutes(ctx: AppContext) {
           );
         }
         const isTest = state.purpose === "test";
-        if (!isTest && (!row.enabled || !agency.ssoEnabled)) {
+        if (!isTest && (!row.enabled || !ssoLive(agency))) {
           return fail(
             {
               code: "sso_failed",

@@ -18,7 +18,7 @@ import type { SsoConnectionsTable } from "../db/schema.js";
 import { setCookie } from "../sessions/sessions.js";
 import { completeSignIn } from "../sessions/sign-in.js";
 import { findUserByEmail } from "../users/users.js";
-import { DEFAULT_MAPPINGS, DEFAULT_SCOPES, secretAad } from "./connections.js";
+import { DEFAULT_MAPPINGS, DEFAULT_SCOPES, otherMethodsHidden, secretAad } from "./connections.js";
 import { failSignIn, type SsoFailure, sendFailure } from "./finish.js";
 import { BINDING_COOKIE, browserBinding } from "./flow-routes.js";
 import {
@@ -79,8 +79,7 @@ function instanceConnection(
 function unavailable(ctx: AppContext, agency: Agency | null): string | null {
   if (!ctx.config.googleClientId) return "Google sign-in is not configured on this instance";
   if (!agency) return "no agency is configured for this host";
-  if (agency.ssoEnabled && agency.ssoHideOtherMethods)
-    return "the agency hides other login methods: Google sign-in is refused";
+  if (otherMethodsHidden(agency)) return "the agency hides other login methods: Google sign-in is refused";
   return null;
 }
 

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TEST_PASSWORD } from "../support/app.js";
 import { Browser } from "../support/browser.js";
 import { storages } from "../support/db.js";
 import { type Idp, startIdp } from "../support/idp.js";
@@ -166,6 +167,37 @@ describe.each(storages())("OIDC sign-in with a generic IdP (%s)", (storage) => {
       .execute();
     expect(entries[0]!.outcome).toBe("failure");
     expect(JSON.stringify(entries[0]!.details)).toContain(code === "not_authorized" ? "sub-account" : code);
+  });
+
+  it("stops SSO — and un-hides the password form — when the agency is downgraded", async () => {
+    const db = w.t.ctx.db;
+    await db
+      .updateTable("agencies")
+      .set({ sso_hide_other_methods: true })
+      .where("id", "=", w.agencyId)
+      .execute();
+    expect((await w.api("GET", "/api/auth/methods")).json<any>()).toMatchObject({
+      password: false,
+      hideOtherLoginMethods: true,
+    });
+    await db.updateTable("agencies").set({ plan: "starter" }).where("id", "=", w.agencyId).execute();
+    try {
+      const methods = (await w.api("GET", "/api/auth/methods")).json<any>();
+      expect(methods).toMatchObject({ password: true, sso: [], hideOtherLoginMethods: false });
+      const start = await new Browser().get(`${w.origin}/login/sso/start?connection=${connectionId}`);
+      expect(where(start)).toBe("/login?error=sso_failed");
+      const login = await new Browser().postJson(`${w.origin}/api/auth/login`, {
+        email: "eve@acme.test",
+        password: TEST_PASSWORD,
+      });
+      expect(login.status).toBe(200);
+    } finally {
+      await db
+        .updateTable("agencies")
+        .set({ plan: "pro", sso_hide_other_methods: false })
+        .where("id", "=", w.agencyId)
+        .execute();
+    }
   });
 
   it("answers API clients with the JSON error", async () => {
