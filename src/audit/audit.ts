@@ -3,6 +3,7 @@
  * failure (with its precise cause), break-glass use, token and user change. `details` must
  * never hold a secret, token, code or password: callers pass causes and claim NAMES only.
  */
+import type { FastifyRequest } from "fastify";
 import type { Db } from "../db/database.js";
 import type { AuditLogTable } from "../db/schema.js";
 
@@ -41,4 +42,24 @@ export async function audit(db: Db, entry: AuditEntry): Promise<void> {
       details: JSON.stringify(entry.details ?? {}),
     })
     .execute();
+}
+
+/** The signed-in user behind a request, as an audit actor. */
+export function actorOf(request: FastifyRequest): Actor {
+  const u = request.auth?.user;
+  return u ? { type: "user", id: u.id, label: u.email } : { type: "anonymous" };
+}
+
+/** An audit entry for what the signed-in user of this request did on its agency. */
+export async function auditRequest(
+  db: Db,
+  request: FastifyRequest,
+  entry: Omit<AuditEntry, "agencyId" | "actor" | "ip">,
+): Promise<void> {
+  await audit(db, {
+    agencyId: request.agency?.id ?? null,
+    actor: actorOf(request),
+    ip: request.ip,
+    ...entry,
+  });
 }

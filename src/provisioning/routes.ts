@@ -10,13 +10,12 @@
 import rateLimit from "@fastify/rate-limit";
 import { Type } from "@sinclair/typebox";
 import type { FastifyError, FastifyInstance, FastifyRequest } from "fastify";
-import { type Actor, audit } from "../audit/audit.js";
+import { type Actor, audit, auditRequest } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import { sha256Hex } from "../crypto/tokens.js";
 import { AppError } from "../http/errors.js";
 import type { Guards } from "../http/request-context.js";
 import { ErrorResponse, IdParams, Nullable, UserInputSchema, UserSchema } from "../http/schemas.js";
-import { actorOf } from "../users/routes.js";
 import { createUser, getUser, listUsers, type UserInput, updateUser, userApi } from "../users/users.js";
 import { throttleTableStore } from "./rate-limit-store.js";
 import {
@@ -163,12 +162,9 @@ function adminTokenRoutes(ctx: AppContext, guards: Guards) {
           scopes: body.scopes,
           createdBy: request.auth!.user.id,
         });
-        await audit(ctx.db, {
-          agencyId: token.agencyId,
+        await auditRequest(ctx.db, request, {
           action: "token.create",
-          actor: actorOf(request),
           target: { type: "token", id: token.id },
-          ip: request.ip,
           details: { name: token.name, scopes: token.scopes, prefix: token.prefix, via: "admin" },
         });
         return reply.status(201).send({ token: tokenApi(token), secret });
@@ -195,12 +191,9 @@ function adminTokenRoutes(ctx: AppContext, guards: Guards) {
         const { id } = request.params as { id: string };
         const { token, changed } = await revokeToken(ctx.db, request.agency!.id, id, ctx.now());
         if (changed) {
-          await audit(ctx.db, {
-            agencyId: token.agencyId,
+          await auditRequest(ctx.db, request, {
             action: "token.revoke",
-            actor: actorOf(request),
             target: { type: "token", id: token.id },
-            ip: request.ip,
             details: { name: token.name, prefix: token.prefix },
           });
         }

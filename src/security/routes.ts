@@ -4,11 +4,10 @@
  */
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
-import { audit } from "../audit/audit.js";
+import { auditRequest } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import type { Guards } from "../http/request-context.js";
 import { ErrorResponse } from "../http/schemas.js";
-import { actorOf } from "../users/routes.js";
 
 const Settings = Type.Object({
   require2fa: Type.Boolean({ description: "Everyone must use two-factor authentication" }),
@@ -60,12 +59,9 @@ export function securityRoutes(ctx: AppContext, guards: Guards) {
             .set({ require_2fa: require2fa, updated_at: ctx.now() })
             .where("id", "=", agencyId)
             .execute();
-          await audit(ctx.db, {
-            agencyId,
+          await auditRequest(ctx.db, request, {
             action: "security.update",
-            actor: actorOf(request),
             target: { type: "agency", id: agencyId },
-            ip: request.ip,
             details: { require2fa: { from: before.require2fa, to: require2fa } },
           });
         }

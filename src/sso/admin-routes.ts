@@ -7,14 +7,13 @@ import { type Static, Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Selectable } from "kysely";
 import { type Agency, agencyOrigin, findAgencyById } from "../agencies/agencies.js";
-import { audit } from "../audit/audit.js";
+import { auditRequest } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import { isUniqueViolation } from "../db/database.js";
 import type { SsoConnectionsTable } from "../db/schema.js";
 import { AppError, badRequest, notFound } from "../http/errors.js";
 import type { Guards } from "../http/request-context.js";
 import { ErrorResponse, IdParams, Nullable } from "../http/schemas.js";
-import { actorOf } from "../users/routes.js";
 import { normalizeEmail } from "../users/users.js";
 import {
   assertPrerequisites,
@@ -310,12 +309,9 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           })
           .returningAll()
           .executeTakeFirstOrThrow();
-        await audit(ctx.db, {
-          agencyId: agency.id,
+        await auditRequest(ctx.db, request, {
           action: "sso.connection.create",
-          actor: actorOf(request),
           target: { type: "sso_connection", id },
-          ip: request.ip,
           details: { type: value.type, name: value.name },
         });
         return reply.status(201).send({ connection: connectionApi(row, null), warnings });
@@ -387,12 +383,9 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           return r;
         });
         forgetProvider(row.id);
-        await audit(ctx.db, {
-          agencyId: agency.id,
+        await auditRequest(ctx.db, request, {
           action: "sso.connection.update",
-          actor: actorOf(request),
           target: { type: "sso_connection", id: row.id },
-          ip: request.ip,
           details: {
             configVersion: updated.config_version,
             secretChanged,
@@ -423,12 +416,9 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           return settleAgencySettings(tx, agency.id);
         });
         forgetProvider(row.id);
-        await audit(ctx.db, {
-          agencyId: agency.id,
+        await auditRequest(ctx.db, request, {
           action: "sso.connection.delete",
-          actor: actorOf(request),
           target: { type: "sso_connection", id: row.id },
-          ip: request.ip,
           details: { name: row.name, type: row.type, settingsReset: reset },
         });
         return reply.status(204).send();
@@ -478,25 +468,19 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
             errorCode: "test_start_failed",
             diagnostic: { step: e.step, idpError: e.idpError, claimNames: [], detail: e.cause },
           });
-          await audit(ctx.db, {
-            agencyId: agency.id,
+          await auditRequest(ctx.db, request, {
             action: "sso.test.start",
             outcome: "failure",
-            actor: actorOf(request),
             target: { type: "sso_connection", id: row.id },
-            ip: request.ip,
             details: { testId, step: e.step, cause: e.cause },
           });
           throw new AppError(502, "test_start_failed", ssoMessage("test_start_failed"), undefined, {
             body: { testId },
           });
         }
-        await audit(ctx.db, {
-          agencyId: agency.id,
+        await auditRequest(ctx.db, request, {
           action: "sso.test.start",
-          actor: actorOf(request),
           target: { type: "sso_connection", id: row.id },
-          ip: request.ip,
           details: { testId, configVersion: row.config_version },
         });
         const test = await getTest(ctx.db, agency.id, testId);
@@ -575,12 +559,9 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           return r;
         });
         if (enabled !== row.enabled) {
-          await audit(ctx.db, {
-            agencyId: agency.id,
+          await auditRequest(ctx.db, request, {
             action: enabled ? "sso.connection.enable" : "sso.connection.disable",
-            actor: actorOf(request),
             target: { type: "sso_connection", id: row.id },
-            ip: request.ip,
           });
         }
         const tests = await listTests(ctx.db, agency.id, row.id);
@@ -653,12 +634,9 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           .where("id", "=", agency.id)
           .execute();
         const after = await reload(agency.id);
-        await audit(ctx.db, {
-          agencyId: agency.id,
+        await auditRequest(ctx.db, request, {
           action: "sso.settings.update",
-          actor: actorOf(request),
           target: { type: "agency", id: agency.id },
-          ip: request.ip,
           details: { before: settingsOf(agency), after: settingsOf(after) },
         });
         return { settings: settingsOf(after) };
@@ -719,12 +697,9 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
             .values({ id, agency_id: request.agency!.id, email, role, created_by: request.auth!.user.id })
             .returning(["id", "email", "role", "created_at"])
             .executeTakeFirstOrThrow();
-          await audit(ctx.db, {
-            agencyId: request.agency!.id,
+          await auditRequest(ctx.db, request, {
             action: "sso.allowed_email.add",
-            actor: actorOf(request),
             target: { type: "allowed_email", id },
-            ip: request.ip,
             details: { email, role },
           });
           return reply.status(201).send({
@@ -762,12 +737,9 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           .returning(["email"])
           .executeTakeFirst();
         if (!row) throw notFound("Allowed email not found");
-        await audit(ctx.db, {
-          agencyId: request.agency!.id,
+        await auditRequest(ctx.db, request, {
           action: "sso.allowed_email.remove",
-          actor: actorOf(request),
           target: { type: "allowed_email", id },
-          ip: request.ip,
           details: { email: row.email },
         });
         return reply.status(204).send();

@@ -2,7 +2,7 @@
 import { randomUUID } from "node:crypto";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { type Actor, audit } from "../audit/audit.js";
+import { auditRequest } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import { isUniqueViolation } from "../db/database.js";
 import { AppError, badRequest, notFound } from "../http/errors.js";
@@ -10,11 +10,6 @@ import type { Guards } from "../http/request-context.js";
 import { ErrorResponse, IdParams, UserInputSchema, UserSchema } from "../http/schemas.js";
 import { removeTwoFactor } from "../mfa/service.js";
 import { createUser, getUser, listUsers, type UserInput, updateUser, userApi } from "./users.js";
-
-export function actorOf(request: FastifyRequest): Actor {
-  const u = request.auth?.user;
-  return u ? { type: "user", id: u.id, label: u.email } : { type: "anonymous" };
-}
 
 const UserEnvelope = Type.Object({ user: UserSchema });
 const errors = {
@@ -62,12 +57,9 @@ export function adminUserRoutes(ctx: AppContext, guards: Guards) {
       },
       async (request, reply) => {
         const user = await createUser(ctx.db, request.agency!.id, request.body as UserInput);
-        await audit(ctx.db, {
-          agencyId: request.agency!.id,
+        await auditRequest(ctx.db, request, {
           action: "user.create",
-          actor: actorOf(request),
           target: { type: "user", id: user.id },
-          ip: request.ip,
           details: { email: user.email, role: user.role, via: "admin" },
         });
         return reply.status(201).send({ user: userApi(user) });
@@ -113,12 +105,9 @@ export function adminUserRoutes(ctx: AppContext, guards: Guards) {
           );
         }
         const { after, changed } = await updateUser(ctx.db, request.agency!.id, id, input);
-        await audit(ctx.db, {
-          agencyId: request.agency!.id,
+        await auditRequest(ctx.db, request, {
           action: "user.update",
-          actor: actorOf(request),
           target: { type: "user", id },
-          ip: request.ip,
           details: { changed: input.password ? [...changed, "password"] : changed, via: "admin" },
         });
         return { user: userApi(after) };
@@ -139,12 +128,9 @@ export function adminUserRoutes(ctx: AppContext, guards: Guards) {
         const { id } = request.params as { id: string };
         if (id === request.auth!.user.id) throw badRequest("You cannot deactivate yourself", "id");
         const { after } = await updateUser(ctx.db, request.agency!.id, id, { active: false });
-        await audit(ctx.db, {
-          agencyId: request.agency!.id,
+        await auditRequest(ctx.db, request, {
           action: "user.deactivate",
-          actor: actorOf(request),
           target: { type: "user", id },
-          ip: request.ip,
           details: { via: "admin" },
         });
         return { user: userApi(after) };
@@ -168,12 +154,9 @@ export function adminUserRoutes(ctx: AppContext, guards: Guards) {
         }
         const before = await getUser(ctx.db, request.agency!.id, id);
         await removeTwoFactor(ctx, id);
-        await audit(ctx.db, {
-          agencyId: request.agency!.id,
+        await auditRequest(ctx.db, request, {
           action: "mfa.reset",
-          actor: actorOf(request),
           target: { type: "user", id },
-          ip: request.ip,
           details: { hadTwoFactor: before.twoFactorEnabled, via: "admin" },
         });
         return { user: userApi(await getUser(ctx.db, request.agency!.id, id)) };
@@ -237,12 +220,9 @@ export function adminUserRoutes(ctx: AppContext, guards: Guards) {
             throw new AppError(409, "name_taken", "A sub-account with this name already exists", "name");
           throw err;
         }
-        await audit(ctx.db, {
-          agencyId: request.agency!.id,
+        await auditRequest(ctx.db, request, {
           action: "sub_account.create",
-          actor: actorOf(request),
           target: { type: "sub_account", id },
-          ip: request.ip,
           details: { name },
         });
         return reply.status(201).send({ subAccount: { id, name, memberCount: 0 } });
@@ -267,12 +247,9 @@ export function adminUserRoutes(ctx: AppContext, guards: Guards) {
           .where("agency_id", "=", request.agency!.id)
           .executeTakeFirst();
         if (Number(res.numDeletedRows) === 0) throw notFound("Sub-account not found");
-        await audit(ctx.db, {
-          agencyId: request.agency!.id,
+        await auditRequest(ctx.db, request, {
           action: "sub_account.delete",
-          actor: actorOf(request),
           target: { type: "sub_account", id },
-          ip: request.ip,
         });
         return reply.status(204).send();
       },
