@@ -1,7 +1,7 @@
 /** Agency admin management of people and sub-accounts (SPEC §9 Users, §11 /api/admin/users). */
 import { randomUUID } from "node:crypto";
 import { Type } from "@sinclair/typebox";
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance } from "fastify";
 import { auditRequest } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import { isUniqueViolation } from "../db/database.js";

@@ -3,10 +3,10 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { freePort } from "../../scripts/postgres.js";
 import { loadConfig } from "../../src/config.js";
 import { openTestDatabase } from "../support/db.js";
 
@@ -35,15 +35,6 @@ function baseEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 function cli(env: Record<string, string>, ...args: string[]) {
   const r = spawnSync(TSX, ["src/cli.ts", ...args], { env: baseEnv(env), encoding: "utf8", timeout: 60_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function startServer(
