@@ -6,12 +6,15 @@
  *
  *   1. allows `https:` only (`http:` too when private addresses are allowed — the demo and tests
  *      run on loopback http);
- *   2. resolves the host name itself and refuses when ANY resolved address is not allowed
- *      (see classifyAddress; OWASP SSRF Prevention Cheat Sheet, "DNS pinning");
- *   3. connects to exactly those validated addresses: the undici Agent of the hop gets a
- *      `connect.lookup` that returns them, so no second DNS query can be answered differently
- *      (DNS rebinding). The URL host name is kept, so `Host`, SNI and TLS certificate validation
- *      (RFC 6125 / RFC 9110 §4.3.4) still use the host name;
+ *   2. refuses an IP-literal host that is not allowed, before anything is sent;
+ *   3. for a host name, validates the DNS answer in the very lookup the connection uses: the
+ *      shared undici Agent's `connect.lookup` resolves the name, refuses when ANY address is not
+ *      allowed (see classifyAddress; OWASP SSRF Prevention Cheat Sheet, "DNS pinning") and hands
+ *      exactly those validated addresses to the socket, so no second DNS answer can slip in between
+ *      the check and the connect (DNS rebinding). Every new connection is checked this way; a pooled
+ *      keep-alive connection was checked when it was opened and stays with its origin, so IdP calls
+ *      do not pay a TCP (and TLS) handshake each. The URL host name is kept, so `Host`, SNI and TLS
+ *      certificate validation (RFC 6125 / RFC 9110 §4.3.4) still use the host name;
  *   4. follows redirects itself (WHATWG Fetch §4.4 "HTTP-redirect fetch"), at most maxRedirects;
  *      a caller asking for `redirect: "manual"` (openid-client always does) gets the 3xx back;
  *   5. enforces one total deadline across DNS, connect, redirects and body, and a cap on the
@@ -126,6 +129,20 @@ export function createSafeFetch(options: SafeFetchOptions): SafeFetch {
   const lookup = options.lookup ?? systemLookup;
   const ca = options.ca;
 
+  // One agent for the life of this fetch: its pools keep connections per origin, and every
+  // connection it opens goes through the validating lookup.
+  const agent = new Agent({
+    connect: {
+      lookup: validatingLookup(lookup, allowPrivate),
+      timeout: timeoutMs,
+      ...(ca ? { ca } : {}),
+    },
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    keepAliveTimeout: 10_000,
+    keepAliveMaxTimeout: 30_000,
+  });
+
   return async function safeFetch(input, init) {
     const request = await prepareRequest(input, init);
     const deadline = AbortSignal.timeout(timeoutMs);
@@ -134,8 +151,8 @@ export function createSafeFetch(options: SafeFetchOptions): SafeFetch {
     try {
       for (let redirects = 0; ; redirects++) {
         assertAllowedScheme(url, allowPrivate);
-        const addresses = await resolveAllowed(url, lookup, allowPrivate, signal);
-        const hop = await fetchPinned(url, addresses, request, { signal, timeoutMs, maxBytes, ca });
+        assertAllowedLiteral(url, allowPrivate);
+        const hop = await fetchHop(url, request, { agent, signal, maxBytes });
         if (hop.kind === "final") {
           return finalizeResponse(hop.response, url, redirects > 0);
         }
@@ -232,32 +249,14 @@ function systemLookup(hostname: string): Promise<ResolvedAddress[]> {
 }
 
 /**
- * Resolves the URL's host (an IP literal resolves to itself) and checks every address against the
- * policy; one disallowed address refuses the whole host (OWASP SSRF: validate all answers).
+ * An IP-literal host never reaches the lookup (the socket connects to it directly), so it is
+ * checked here, before the request is sent.
  */
-async function resolveAllowed(
-  url: URL,
-  lookup: SafeLookup,
-  allowPrivate: boolean,
-  signal: AbortSignal,
-): Promise<ResolvedAddress[]> {
+function assertAllowedLiteral(url: URL, allowPrivate: boolean): void {
   const host = hostOf(url);
-  const family = isIP(host);
-  const addresses: ResolvedAddress[] =
-    family === 4 || family === 6 ? [{ address: host, family }] : await abortable(lookup(host), signal);
-  if (addresses.length === 0) {
-    throw new SafeFetchError("network", url.hostname, `${url.hostname} did not resolve`);
+  if (isIP(host) !== 0 && !isAllowedAddress(host, allowPrivate)) {
+    throw new SafeFetchError("blocked_address", url.hostname, `${url.hostname} resolves to a blocked address`);
   }
-  for (const { address } of addresses) {
-    if (!isAllowedAddress(address, allowPrivate)) {
-      throw new SafeFetchError(
-        "blocked_address",
-        url.hostname,
-        `${url.hostname} resolves to a blocked address`,
-      );
-    }
-  }
-  return addresses;
 }
 
 /** URL host name without the brackets of an IPv6 literal. */
@@ -267,10 +266,11 @@ function hostOf(url: URL): string {
 }
 
 /**
- * A `net.connect` lookup that answers only `expectedHost`, with the pre-validated addresses —
- * the pinning half of the DNS-rebinding defence.
+ * The `net.connect` lookup of every connection: resolves the host, refuses it when ANY answer is
+ * not allowed (OWASP SSRF: validate all answers), and answers the socket with exactly the
+ * validated addresses — the check and the connect use the same DNS answer.
  */
-function pinnedLookup(expectedHost: string, addresses: ResolvedAddress[]): LookupFunction {
+function validatingLookup(resolve: SafeLookup, allowPrivate: boolean): LookupFunction {
   return (hostname, options, callback) => {
     const wanted =
       options.family === 4 || options.family === "IPv4"
@@ -278,20 +278,25 @@ function pinnedLookup(expectedHost: string, addresses: ResolvedAddress[]): Looku
         : options.family === 6 || options.family === "IPv6"
           ? 6
           : 0;
-    const candidates = addresses.filter((a) => wanted === 0 || a.family === wanted);
-    const first = candidates[0];
-    if (hostname !== expectedHost || !first) {
-      const error: NodeJS.ErrnoException = new Error("no pinned address for this host");
-      error.code = "ENOTFOUND";
-      callback(error, "");
-      return;
-    }
-    if (options.all)
-      callback(
-        null,
-        candidates.map((a) => ({ address: a.address, family: a.family })),
-      );
-    else callback(null, first.address, first.family);
+    resolve(hostname)
+      .then((addresses) => {
+        if (addresses.length === 0) {
+          throw new SafeFetchError("network", hostname, `${hostname} did not resolve`);
+        }
+        if (addresses.some(({ address }) => !isAllowedAddress(address, allowPrivate))) {
+          throw new SafeFetchError("blocked_address", hostname, `${hostname} resolves to a blocked address`);
+        }
+        const candidates = addresses.filter((a) => wanted === 0 || a.family === wanted);
+        const first = candidates[0];
+        if (!first) throw new SafeFetchError("network", hostname, `${hostname} has no IPv${wanted} address`);
+        if (options.all)
+          callback(
+            null,
+            candidates.map((a) => ({ address: a.address, family: a.family })),
+          );
+        else callback(null, first.address, first.family);
+      })
+      .catch((error: unknown) => callback(error as NodeJS.ErrnoException, ""));
   };
 }
 
@@ -299,45 +304,27 @@ function pinnedLookup(expectedHost: string, addresses: ResolvedAddress[]): Looku
 // One hop
 // ---------------------------------------------------------------------------------------------
 
-/**
- * Sends one request over a fresh undici Agent pinned to `addresses`, and reads the body under
- * the size cap. The agent lives only for this hop, so no pooled connection is ever reused for a
- * different resolution.
- */
-async function fetchPinned(
+/** Sends one request through the shared agent and reads the body under the size cap. */
+async function fetchHop(
   url: URL,
-  addresses: ResolvedAddress[],
   request: PreparedRequest,
-  limits: { signal: AbortSignal; timeoutMs: number; maxBytes: number; ca: SafeFetchOptions["ca"] },
+  limits: { agent: Agent; signal: AbortSignal; maxBytes: number },
 ): Promise<HopResult> {
-  const agent = new Agent({
-    connect: {
-      lookup: pinnedLookup(hostOf(url), addresses),
-      timeout: limits.timeoutMs,
-      ...(limits.ca ? { ca: limits.ca } : {}),
-    },
-    headersTimeout: limits.timeoutMs,
-    bodyTimeout: limits.timeoutMs,
+  const response = await undiciFetch(url, {
+    method: request.method,
+    headers: [...request.headers],
+    body: request.body,
+    redirect: "manual",
+    signal: limits.signal,
+    dispatcher: limits.agent,
   });
-  try {
-    const response = await undiciFetch(url, {
-      method: request.method,
-      headers: [...request.headers],
-      body: request.body,
-      redirect: "manual",
-      signal: limits.signal,
-      dispatcher: agent,
-    });
-    const location = response.headers.get("location");
-    if (REDIRECT_STATUSES.has(response.status) && location !== null && request.redirect !== "manual") {
-      await response.body?.cancel().catch(() => {});
-      return { kind: "redirect", status: response.status, location: parseLocation(location, url) };
-    }
-    const bytes = await readCapped(response, limits.maxBytes, url.hostname);
-    return { kind: "final", response: rebuildResponse(response, bytes) };
-  } finally {
-    await agent.destroy().catch(() => {});
+  const location = response.headers.get("location");
+  if (REDIRECT_STATUSES.has(response.status) && location !== null && request.redirect !== "manual") {
+    await response.body?.cancel().catch(() => {});
+    return { kind: "redirect", status: response.status, location: parseLocation(location, url) };
   }
+  const bytes = await readCapped(response, limits.maxBytes, url.hostname);
+  return { kind: "final", response: rebuildResponse(response, bytes) };
 }
 
 /** Resolves a Location header against the current URL (RFC 9110 §10.2.2). */
@@ -442,7 +429,9 @@ function classifyFailure(
   deadline: AbortSignal,
   callerSignal: AbortSignal | undefined,
 ): unknown {
-  if (error instanceof SafeFetchError) return error;
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if (e instanceof SafeFetchError) return e;
+  }
   if (callerSignal?.aborted) return callerSignal.reason;
   if (deadline.aborted) {
     return new SafeFetchError("timeout", url.hostname, `request to ${url.hostname} timed out`, {
@@ -450,25 +439,6 @@ function classifyFailure(
     });
   }
   return new SafeFetchError("network", url.hostname, `request to ${url.hostname} failed`, { cause: error });
-}
-
-/** Races a promise against an abort signal (dns.lookup itself cannot be cancelled). */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
 }
 
 function positiveInteger(value: number, name: string): number {

@@ -28,6 +28,10 @@ interface SeenRequest {
 interface TestServer {
   port: number;
   seen: SeenRequest[];
+  /** TCP connections accepted so far. */
+  connections(): number;
+  /** Closes the keep-alive connections that are idle, so the next request needs a new one. */
+  dropIdle(): void;
   close(): Promise<void>;
 }
 
@@ -57,9 +61,13 @@ async function startServer(handler: Handler, tls?: { key: Buffer; cert: Buffer }
   const server = tls ? createHttpsServer(tls, listener) : createHttpServer(listener);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;
+  let connections = 0;
+  server.on(tls ? "secureConnection" : "connection", () => connections++);
   const handle: TestServer = {
     port,
     seen,
+    connections: () => connections,
+    dropIdle: () => server.closeIdleConnections(),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -272,6 +280,30 @@ describe("createSafeFetch — address pinning", () => {
     // idp.test does not exist in real DNS: reaching the server proves the pinned address was used.
     expect(lookup.calls).toEqual(["idp.test"]);
     expect(server.seen[0]?.host).toBe(`idp.test:${server.port}`);
+  });
+
+  it("keeps one validated connection per origin, and validates the DNS answer of every new one", async () => {
+    const server = await startServer(ok);
+    let answers = 0;
+    const lookup = fakeDns({ "idp.test": () => (answers++ === 0 ? ["127.0.0.1"] : ["169.254.169.254"]) });
+    const safeFetch = createSafeFetch({ allowPrivate: true, lookup });
+    const url = `http://idp.test:${server.port}/jwks`;
+    // (undici hands a connection back to its pool just after the response ends: give it that moment)
+    const settle = () => new Promise((r) => setTimeout(r, 20));
+    expect((await safeFetch(url)).status).toBe(200);
+    await settle();
+    expect((await safeFetch(url)).status).toBe(200);
+    // The second call reused the connection checked for the first: no handshake, no second lookup.
+    expect(server.connections()).toBe(1);
+    expect(lookup.calls).toEqual(["idp.test"]);
+    // Once that connection is gone, the next one resolves again and the rebound answer is refused.
+    await settle();
+    server.dropIdle();
+    await settle();
+    const error = await failure(safeFetch(url));
+    expect(error.code).toBe("blocked_address");
+    expect(lookup.calls).toEqual(["idp.test", "idp.test"]);
+    expect(server.seen).toHaveLength(2);
   });
 });
 
