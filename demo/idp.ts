@@ -5,7 +5,8 @@
  */
 import http from "node:http";
 import type { JWK } from "jose";
-import type { Configuration, KoaContextWithOIDC, default as ProviderClass } from "oidc-provider";
+import type { Configuration, KoaContextWithOIDC } from "oidc-provider";
+import { escapeHtml, loginInteractions, page, sendHtml } from "../test/support/idp-interactions.js";
 
 export interface DemoPerson {
   sub: string;
@@ -52,16 +53,7 @@ async function quietly<T>(fn: () => T | Promise<T>): Promise<T> {
   }
 }
 
-const escapeHtml = (value: string) => value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-
-function page(title: string, body: string): string {
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(title)}</title>
-<style>
+const STYLE = `
   body { font-family: system-ui, sans-serif; background: #f1f5f9; color: #0f172a; margin: 0; }
   main { max-width: 26rem; margin: 4rem auto; background: #fff; padding: 2rem; border-radius: 12px;
          box-shadow: 0 4px 24px rgb(15 23 42 / 0.08); }
@@ -78,29 +70,9 @@ function page(title: string, body: string): string {
   td, th { text-align: left; padding: .3rem .25rem; border-top: 1px solid #e2e8f0; vertical-align: top; }
   .muted { color: #64748b; font-size: .875rem; }
   code { font-size: .85em; }
-</style>
-</head>
-<body>
-<main>
-${body}
-</main>
-</body>
-</html>
 `;
-}
 
-async function readBody(req: http.IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
-}
-
-function sendHtml(res: http.ServerResponse, status: number, html: string): void {
-  res.statusCode = status;
-  res.setHeader("Content-Type", "text/html; charset=utf-8");
-  res.setHeader("Cache-Control", "no-store");
-  res.end(html);
-}
+const demoPage = (title: string, body: string) => page(title, body, STYLE);
 
 export async function startDemoIdp(options: DemoIdpOptions): Promise<DemoIdp> {
   const Provider = await quietly(async () => (await import("oidc-provider")).default);
@@ -152,7 +124,7 @@ export async function startDemoIdp(options: DemoIdpOptions): Promise<DemoIdp> {
       const rows = Object.entries(out)
         .map(([k, v]) => `<p><strong>${escapeHtml(k)}</strong>: ${escapeHtml(String(v))}</p>`)
         .join("\n");
-      ctx.body = page("Sign-in error", `<h1>Sign-in error</h1>\n${rows}`);
+      ctx.body = demoPage("Sign-in error", `<h1>Sign-in error</h1>\n${rows}`);
     },
     ttl: {
       AccessToken: 600,
@@ -174,8 +146,8 @@ ${options.people
 </tbody></table>
 <p class="muted">Every demo person's password is <code>${escapeHtml(options.password)}</code>.</p>`;
 
-  const loginPage = (uid: string, error?: string, login = "") =>
-    page(
+  const loginPage = (uid: string, _clientId: string, error?: string, login = "") =>
+    demoPage(
       "Sign in · Demo IdP",
       `<div class="brand">Demo IdP</div>
 <h1>Sign in</h1>
@@ -194,72 +166,15 @@ ${error ? `<p role="alert">${escapeHtml(error)}</p>` : ""}
 ${peopleTable()}`,
     );
 
-  const finish = async (
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    accountId: string,
-    details: Awaited<ReturnType<ProviderClass["interactionDetails"]>>,
-  ) => {
-    const clientId = String(details.params.client_id);
-    let grant = details.grantId ? await provider.Grant.find(details.grantId) : undefined;
-    if (grant && grant.accountId !== accountId) grant = undefined;
-    grant ??= new provider.Grant({ accountId, clientId });
-    grant.addOIDCScope(typeof details.params.scope === "string" ? details.params.scope : "openid");
-    const grantId = await grant.save();
-    await provider.interactionFinished(
-      req,
-      res,
-      { login: { accountId }, consent: { grantId } },
-      { mergeWithLastSubmission: false },
-    );
-  };
-
-  const interaction = async (req: http.IncomingMessage, res: http.ServerResponse, pathname: string) => {
-    const [uid, action] = pathname.slice("/interaction/".length).split("/");
-    let details: Awaited<ReturnType<ProviderClass["interactionDetails"]>>;
-    try {
-      details = await provider.interactionDetails(req, res);
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      sendHtml(res, 400, page("Sign-in error", `<h1>Sign-in error</h1><p>${escapeHtml(message)}</p>`));
-      return;
-    }
-    if (details.uid !== uid) {
-      sendHtml(res, 400, page("Sign-in error", "<h1>Sign-in error</h1><p>This sign-in expired.</p>"));
-      return;
-    }
-    if (req.method === "GET") {
-      // Signed in here already, only the consent is missing: grant it without asking.
-      if (details.prompt.name === "consent" && details.session?.accountId) {
-        await finish(req, res, details.session.accountId, details);
-        return;
-      }
-      sendHtml(res, 200, loginPage(details.uid));
-      return;
-    }
-    if (req.method !== "POST") {
-      res.statusCode = 405;
-      res.end();
-      return;
-    }
-    const form = new URLSearchParams(await readBody(req));
-    if (action === "abort") {
-      await provider.interactionFinished(
-        req,
-        res,
-        { error: "access_denied", error_description: "The person cancelled the sign-in" },
-        { mergeWithLastSubmission: false },
-      );
-      return;
-    }
-    const login = form.get("login") ?? "";
-    const person = byLogin(login);
-    if (!person || form.get("password") !== options.password) {
-      sendHtml(res, 200, loginPage(details.uid, "Unknown email or wrong password.", login));
-      return;
-    }
-    await finish(req, res, person.sub, details);
-  };
+  const interaction = loginInteractions({
+    provider: () => provider,
+    prefix: "/interaction/",
+    loginPage,
+    authenticate: (login, password) => (password === options.password ? byLogin(login)?.sub : undefined),
+    invalidMessage: "Unknown email or wrong password.",
+    abortDescription: "The person cancelled the sign-in",
+    style: STYLE,
+  });
 
   const server = http.createServer((req, res) => {
     const pathname = new URL(req.url ?? "/", issuer).pathname;
@@ -271,7 +186,7 @@ ${peopleTable()}`,
         res.destroy();
         return;
       }
-      sendHtml(res, 500, page("Error", `<h1>Error</h1><p>${escapeHtml(String(err))}</p>`));
+      sendHtml(res, 500, demoPage("Error", `<h1>Error</h1><p>${escapeHtml(String(err))}</p>`));
     });
   });
   server.keepAliveTimeout = 2000;

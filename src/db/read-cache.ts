@@ -24,12 +24,27 @@ export const READ_CACHE_TTL_MS = 2_000;
 const MAX_ENTRIES = 10_000;
 
 /** Tables whose writes make cached reads stale. */
-type Watched = "agencies" | "sessions" | "users" | "memberships";
-const WATCHED = new Set<string>(["agencies", "sessions", "users", "memberships"]);
+type Watched = "agencies" | "sessions" | "users" | "memberships" | "sso_connections";
+const WATCHED = new Set<string>(["agencies", "sessions", "users", "memberships", "sso_connections"]);
 
 export class ReadCache<V> {
   private readonly entries = new Map<string, { value: V; expiresAt: number }>();
+  /** Bumped by every clear: a read that started before a write must not be cached after it. */
+  private generation = 0;
   constructor(readonly ttlMs = READ_CACHE_TTL_MS) {}
+
+  /**
+   * The cached value, or `load()`'s — cached only when no write to a watched table happened while
+   * it ran (otherwise the value may predate the write).
+   */
+  async through(key: string, load: () => Promise<V>): Promise<V> {
+    const hit = this.get(key);
+    if (hit !== undefined) return hit;
+    const generation = this.generation;
+    const value = await load();
+    if (generation === this.generation) this.set(key, value);
+    return value;
+  }
 
   get(key: string): V | undefined {
     const hit = this.entries.get(key);
@@ -47,6 +62,7 @@ export class ReadCache<V> {
   }
 
   clear(): void {
+    this.generation++;
     this.entries.clear();
   }
 }

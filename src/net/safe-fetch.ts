@@ -255,7 +255,11 @@ function systemLookup(hostname: string): Promise<ResolvedAddress[]> {
 function assertAllowedLiteral(url: URL, allowPrivate: boolean): void {
   const host = hostOf(url);
   if (isIP(host) !== 0 && !isAllowedAddress(host, allowPrivate)) {
-    throw new SafeFetchError("blocked_address", url.hostname, `${url.hostname} resolves to a blocked address`);
+    throw new SafeFetchError(
+      "blocked_address",
+      url.hostname,
+      `${url.hostname} resolves to a blocked address`,
+    );
   }
 }
 

@@ -23,6 +23,8 @@ export type SignInOutcome =
 export interface SignInInput {
   agency: Agency;
   userId: string;
+  /** The user as just read by the caller (saves reading it again); read by id when absent. */
+  user?: User;
   method: SignInMethod;
   returnTo?: string | null;
   /** Extra audit details (connection id, …): never secrets. */
@@ -63,7 +65,7 @@ export async function completeSignIn(
   reply: FastifyReply,
   input: SignInInput,
 ): Promise<SignInOutcome> {
-  const user = await getUser(ctx.db, input.agency.id, input.userId);
+  const user = input.user ?? (await getUser(ctx.db, input.agency.id, input.userId));
   const actor = { type: "user" as const, id: user.id, label: user.email };
   const base = { agencyId: input.agency.id, actor, target: { type: "user", id: user.id }, ip: request.ip };
   const details = { method: input.method, ...input.details };

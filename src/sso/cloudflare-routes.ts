@@ -29,7 +29,7 @@ import {
   unverifiedAudiences,
   verifyAccessAssertion,
 } from "./cloudflare.js";
-import { ssoLive } from "./connections.js";
+import { agencyConnections, ssoLive } from "./connections.js";
 import { failSignIn, finishSso, type SsoFailure } from "./finish.js";
 import { isSafeReturnTo } from "./state.js";
 import { finishTest } from "./tests.js";
@@ -83,14 +83,9 @@ async function verify(ctx: AppContext, row: ConnectionRow, token: string) {
 
 /** The agency's enabled Cloudflare connection; with several, the one whose AUD tag the assertion names. */
 async function enabledConnection(ctx: AppContext, agency: Agency, token: string | null) {
-  const rows = await ctx.db
-    .selectFrom("sso_connections")
-    .selectAll()
-    .where("agency_id", "=", agency.id)
-    .where("type", "=", "cloudflare-access")
-    .where("enabled", "=", true)
-    .orderBy("created_at")
-    .execute();
+  const rows = (await agencyConnections(ctx, agency.id)).filter(
+    (r) => r.type === "cloudflare-access" && r.enabled,
+  );
   if (rows.length <= 1 || !token) return rows[0] ?? null;
   const named = new Set(unverifiedAudiences(token));
   return rows.find((r) => r.audience !== null && named.has(r.audience)) ?? rows[0] ?? null;

@@ -9,6 +9,7 @@ import type { Selectable } from "kysely";
 import type { Agency } from "../agencies/agencies.js";
 import type { AppContext } from "../context.js";
 import type { Db } from "../db/database.js";
+import { type ReadCache, readCachesOf } from "../db/read-cache.js";
 import type { ConnectionMapping, ConnectionType, SsoConnectionsTable } from "../db/schema.js";
 import { AppError, badRequest, notFound } from "../http/errors.js";
 
@@ -385,6 +386,29 @@ export function otherMethodsHidden(agency: Agency): boolean {
 export function assertPrerequisites(agency: Agency): void {
   const reasons = prerequisiteProblems(agency);
   if (reasons.length > 0) throw new AppError(409, "sso_unavailable", reasons.join(" "));
+}
+
+const connectionCaches = new WeakMap<object, ReadCache<Row[]>>();
+
+/**
+ * The agency's SSO connections, oldest first, through this node's read cache (cleared by every
+ * write to sso_connections on this node; other nodes see a change within READ_CACHE_TTL_MS). The
+ * rows are shared: callers must not modify them.
+ */
+export function agencyConnections(ctx: AppContext, agencyId: string): Promise<Row[]> {
+  let cache = connectionCaches.get(ctx.db);
+  if (!cache) {
+    cache = readCachesOf(ctx.db).create<Row[]>(["sso_connections"]);
+    connectionCaches.set(ctx.db, cache);
+  }
+  return cache.through(agencyId, () =>
+    ctx.db
+      .selectFrom("sso_connections")
+      .selectAll()
+      .where("agency_id", "=", agencyId)
+      .orderBy("created_at")
+      .execute(),
+  );
 }
 
 export async function getConnectionRow(db: Db, agencyId: string, id: string): Promise<Row> {

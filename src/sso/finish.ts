@@ -156,6 +156,7 @@ export async function finishSso(ctx: AppContext, request: FastifyRequest, reply:
   const outcome = await completeSignIn(ctx, request, reply, {
     agency: v.agency,
     userId: resolved.userId,
+    user: resolved.user,
     method: v.method,
     returnTo: v.returnTo ?? null,
     details: { connectionId: v.connection.id, connection: v.connection.name, matchedBy: resolved.how },

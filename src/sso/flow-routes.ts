@@ -9,12 +9,13 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Selectable } from "kysely";
+import type { Agency } from "../agencies/agencies.js";
 import { audit } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import { randomToken } from "../crypto/tokens.js";
 import type { SsoConnectionsTable } from "../db/schema.js";
 import { setCookie } from "../sessions/sessions.js";
-import { ssoLive } from "./connections.js";
+import { agencyConnections, ssoLive } from "./connections.js";
 import { failSignIn, finishSso, type SsoFailure } from "./finish.js";
 import {
   authorizationUrl,
@@ -59,8 +60,9 @@ export async function startOidcFlow(
   return authorizationUrl(provider, row, { state, nonce, codeVerifier });
 }
 
-async function connectionById(ctx: AppContext, id: string) {
-  return ctx.db.selectFrom("sso_connections").selectAll().where("id", "=", id).executeTakeFirst();
+/** The connection `id` of this agency (none for another agency's id). */
+async function connectionById(ctx: AppContext, agency: Agency | null, id: string) {
+  return agency ? (await agencyConnections(ctx, agency.id)).find((r) => r.id === id) : undefined;
 }
 
 export function flowRoutes(ctx: AppContext) {
@@ -89,7 +91,7 @@ export function flowRoutes(ctx: AppContext) {
             failure: { code: "sso_failed", step, cause },
           });
         if (!agency) return fail("no agency is configured for this host");
-        const row = await connectionById(ctx, connection);
+        const row = await connectionById(ctx, agency, connection);
         // A connection signs people into its own agency only, and only while enabled.
         if (!row || row.agency_id !== agency.id) return fail("the connection does not belong to this agency");
         if (row.type === "cloudflare-access") return reply.redirect("/login/sso/cloudflare", 302);
@@ -167,7 +169,7 @@ export function flowRoutes(ctx: AppContext) {
           );
         }
         const state: StatePayload = verified.payload;
-        const row = await connectionById(ctx, state.connectionId);
+        const row = await connectionById(ctx, agency, state.connectionId);
         if (!agency || !row || row.agency_id !== agency.id) {
           return fail(
             {

@@ -15,7 +15,7 @@ import type { Agency } from "../agencies/agencies.js";
 import type { AppContext } from "../context.js";
 import { isUniqueViolation } from "../db/database.js";
 import type { ConnectionMapping, Role } from "../db/schema.js";
-import { findUserByEmail } from "../users/users.js";
+import { findUserByEmail, selectUsers, type User, userOf } from "../users/users.js";
 import type { SsoErrorCode } from "./messages.js";
 
 export interface Identity {
@@ -108,6 +108,8 @@ export type Resolution =
   | {
       ok: true;
       userId: string;
+      /** The matched user as it is now (absent for a user created or re-read after a race). */
+      user?: User;
       how: "remote_id" | "id_field" | "email" | "created";
       emailUpdated: boolean;
       linked: boolean;
@@ -117,12 +119,6 @@ export type Resolution =
       code: Extract<SsoErrorCode, "user_not_found" | "email_not_allowed" | "email_or_id_missing">;
       cause: string;
     };
-
-interface Candidate {
-  id: string;
-  email: string;
-  external_user_id: string | null;
-}
 
 async function allowedEntry(
   ctx: AppContext,
@@ -148,7 +144,6 @@ export async function resolveUser(
   options: { dryRun: boolean },
 ): Promise<Resolution> {
   const db = ctx.db;
-  const columns = ["id", "email", "external_user_id"] as const;
 
   // The allowlist policy admits listed emails only (seed 003), whoever they match.
   let allowed: { role: Role } | undefined;
@@ -168,26 +163,18 @@ export async function resolveUser(
       };
   }
 
-  let found: Candidate | undefined;
   let how: "remote_id" | "id_field" | "email" = "remote_id";
-  found = await db
-    .selectFrom("users")
-    .select(columns)
-    .where("agency_id", "=", agency.id)
-    .where("external_user_id", "=", identity.remoteId)
-    .executeTakeFirst();
+  const users = selectUsers(db).where("agency_id", "=", agency.id);
+  let found = await users.where("external_user_id", "=", identity.remoteId).executeTakeFirst();
   if (!found && identity.idFieldValue) {
     how = "id_field";
-    found = await db
-      .selectFrom("users")
-      .select(columns)
-      .where("agency_id", "=", agency.id)
-      .where("id", "=", identity.idFieldValue)
-      .executeTakeFirst();
+    found = await users.where("id", "=", identity.idFieldValue).executeTakeFirst();
   }
   if (!found && identity.email) {
     how = "email";
-    found = await findUserByEmail(db, agency.id, identity.email);
+    found = await users
+      .where((eb) => eb(eb.fn("lower", ["email"]), "=", identity.email!.toLowerCase()))
+      .executeTakeFirst();
     if (found?.external_user_id && found.external_user_id !== identity.remoteId) {
       // The email belongs to a user linked to another IdP identity: never take it over.
       return {
@@ -208,6 +195,7 @@ export async function resolveUser(
     }
     const linked = !found.external_user_id;
     let emailUpdated = false;
+    let stored = false;
     if (!options.dryRun) {
       const patch: { external_user_id?: string; email?: string } = {};
       if (linked) patch.external_user_id = identity.remoteId;
@@ -223,13 +211,17 @@ export async function resolveUser(
             .where("id", "=", found.id)
             .execute();
           emailUpdated = patch.email !== undefined;
+          stored = true;
         } catch (err) {
           // A concurrent sign-in linked or took the value first: keep what is stored.
           if (!isUniqueViolation(err)) throw err;
         }
       }
     }
-    return { ok: true, userId: found.id, how, emailUpdated, linked };
+    const user = userOf(found);
+    if (stored && linked) user.externalUserId = identity.remoteId;
+    if (emailUpdated) user.email = identity.email!;
+    return { ok: true, userId: found.id, user, how, emailUpdated, linked };
   }
 
   if (agency.ssoProvisioning !== "allowlist" || !allowed || !identity.email) {
@@ -266,12 +258,7 @@ export async function resolveUser(
     return { ok: true, userId: id, how: "created", emailUpdated: false, linked: true };
   } catch (err) {
     if (!isUniqueViolation(err)) throw err;
-    const winner = await db
-      .selectFrom("users")
-      .select(columns)
-      .where("agency_id", "=", agency.id)
-      .where("external_user_id", "=", identity.remoteId)
-      .executeTakeFirst();
+    const winner = await users.where("external_user_id", "=", identity.remoteId).executeTakeFirst();
     if (!winner)
       return {
         ok: false,

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { hash, verify } from "@node-rs/argon2";
+import { sql } from "kysely";
 import type { Db } from "../db/database.js";
 import { isUniqueViolation } from "../db/database.js";
 import type { Role } from "../db/schema.js";
@@ -182,16 +183,29 @@ export async function withSubAccounts(db: Db, rows: UserRow[]): Promise<User[]> 
   return rows.map((r) => toUser(r, subs.get(r.id) ?? []));
 }
 
-export async function getUser(db: Db, agencyId: string, id: string): Promise<User> {
-  const row = await db
+/** Users with their sub-account ids, in one query (the sign-in hot path reads a user this way). */
+export function selectUsers(db: Db) {
+  return db
     .selectFrom("users")
     .select(USER_COLUMNS)
-    .where("agency_id", "=", agencyId)
-    .where("id", "=", id)
-    .executeTakeFirst();
+    .select(
+      sql<
+        string[]
+      >`coalesce((select json_agg(m.sub_account_id order by m.sub_account_id) from memberships m where m.user_id = users.id), '[]'::json)`.as(
+        "sub_account_ids",
+      ),
+    );
+}
+
+/** A row of selectUsers as a User. */
+export function userOf(row: UserRow & { sub_account_ids: string[] }): User {
+  return toUser(row, row.sub_account_ids);
+}
+
+export async function getUser(db: Db, agencyId: string, id: string): Promise<User> {
+  const row = await selectUsers(db).where("agency_id", "=", agencyId).where("id", "=", id).executeTakeFirst();
   if (!row) throw notFound("User not found");
-  const [user] = await withSubAccounts(db, [row]);
-  return user!;
+  return userOf(row);
 }
 
 export async function findUserByEmail(db: Db, agencyId: string, email: string) {

@@ -28,10 +28,10 @@ import type {
   Adapter,
   AdapterPayload,
   Configuration,
-  InteractionResults,
   KoaContextWithOIDC,
   default as ProviderClass,
 } from "oidc-provider";
+import { escapeHtml, loginInteractions, page } from "./idp-interactions.js";
 
 // ---------------------------------------------------------------------------------------------------------
 // Public types
@@ -527,40 +527,6 @@ function memoryAdapterFactory(store: Map<string, StoredEntry>): (model: string) 
 // Small http helpers
 // ---------------------------------------------------------------------------------------------------------
 
-function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-async function readBody(req: http.IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
-}
-
-function sendHtml(res: http.ServerResponse, status: number, html: string): void {
-  res.statusCode = status;
-  res.setHeader("Content-Type", "text/html; charset=utf-8");
-  res.setHeader("Cache-Control", "no-store");
-  res.end(html);
-}
-
-function page(title: string, body: string): string {
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(title)}</title>
-</head>
-<body>
-<main>
-${body}
-</main>
-</body>
-</html>
-`;
-}
-
 const PROFILE_NAMES: Record<IdpProfile, string> = {
   generic: "Test IdP",
   azure: "Test Entra ID",
@@ -827,37 +793,6 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
   build();
 
   // ---- interactions (login form + automatic consent) ----
-  const grantAndFinish = async (
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    accountId: string,
-    details: Awaited<ReturnType<ProviderClass["interactionDetails"]>>,
-  ): Promise<void> => {
-    const clientId = String(details.params.client_id);
-    let grant = details.grantId ? await provider.Grant.find(details.grantId) : undefined;
-    if (grant && grant.accountId !== accountId) grant = undefined;
-    grant ??= new provider.Grant({ accountId, clientId });
-    grant.addOIDCScope(typeof details.params.scope === "string" ? details.params.scope : "openid");
-    const requestedClaims = new Set<string>();
-    if (typeof details.params.claims === "string") {
-      try {
-        const parsed = JSON.parse(details.params.claims) as Record<
-          string,
-          Record<string, unknown> | undefined
-        >;
-        for (const part of [parsed.id_token, parsed.userinfo]) {
-          for (const name of Object.keys(part ?? {})) requestedClaims.add(name);
-        }
-      } catch {
-        // oidc-provider already rejected malformed claims parameters
-      }
-    }
-    if (requestedClaims.size) grant.addOIDCClaims(requestedClaims);
-    const grantId = await grant.save();
-    const result: InteractionResults = { login: { accountId }, consent: { grantId } };
-    await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
-  };
-
   const loginPage = (uid: string, clientId: string, error?: string, login = ""): string =>
     page(
       `Sign in - ${PROFILE_NAMES[profile]}`,
@@ -873,66 +808,19 @@ ${error ? `<p role="alert" id="error">${escapeHtml(error)}</p>\n` : ""}<form met
 </form>`,
     );
 
-  const handleInteraction = async (
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    pathname: string,
-  ): Promise<void> => {
-    const rest = pathname.slice(interactionPrefix.length);
-    const [uid, action] = rest.split("/");
-    let details: Awaited<ReturnType<ProviderClass["interactionDetails"]>>;
-    try {
-      details = await provider.interactionDetails(req, res);
-    } catch (error) {
-      sendHtml(
-        res,
-        400,
-        page(
-          "Sign-in error",
-          `<h1>Sign-in error</h1><p>${escapeHtml(error instanceof Error ? error.message : String(error))}</p>`,
-        ),
-      );
-      return;
-    }
-    if (details.uid !== uid) {
-      sendHtml(res, 400, page("Sign-in error", "<h1>Sign-in error</h1><p>interaction mismatch</p>"));
-      return;
-    }
-    const clientId = String(details.params.client_id);
-
-    if (req.method === "GET") {
-      // Already signed in here, only consent missing: grant it right away.
-      if (details.prompt.name === "consent" && details.session?.accountId) {
-        await grantAndFinish(req, res, details.session.accountId, details);
-        return;
-      }
-      sendHtml(res, 200, loginPage(details.uid, clientId));
-      return;
-    }
-    if (req.method !== "POST") {
-      res.statusCode = 405;
-      res.end();
-      return;
-    }
-    const form = new URLSearchParams(await readBody(req));
-    if (action === "abort") {
-      await provider.interactionFinished(
-        req,
-        res,
-        { error: "access_denied", error_description: "End-User aborted interaction" },
-        { mergeWithLastSubmission: false },
-      );
-      return;
-    }
-    const login = form.get("login") ?? "";
-    const password = form.get("password") ?? "";
-    const account = findAccountByLogin(login);
-    if (!account || (account.password !== undefined && account.password !== password)) {
-      sendHtml(res, 200, loginPage(details.uid, clientId, "Invalid login or password.", login));
-      return;
-    }
-    await grantAndFinish(req, res, account.sub, details);
-  };
+  const handleInteraction = loginInteractions({
+    provider: () => provider,
+    prefix: interactionPrefix,
+    loginPage,
+    authenticate: (login, password) => {
+      const account = findAccountByLogin(login);
+      return account && (account.password === undefined || account.password === password)
+        ? account.sub
+        : undefined;
+    },
+    invalidMessage: "Invalid login or password.",
+    abortDescription: "End-User aborted interaction",
+  });
 
   const authMethodMatches = (req: http.IncomingMessage): boolean => {
     if (!strictAuthMethod) return true;
