@@ -21,7 +21,11 @@ interface Demo {
 
 /** Starts the demo and resolves once it printed its URLs (or rejects with what it printed). */
 function startDemo(env: NodeJS.ProcessEnv): Promise<Demo> {
-  const child = spawn(TSX, ["demo/main.ts"], { cwd: ROOT, env: { ...process.env, ...env } });
+  // node itself with tsx's loader: one process, so stopping it stops the demo
+  const child = spawn(process.execPath, ["--import", "tsx", "demo/main.ts"], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+  });
   let out = "";
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the demo did not start in time:\n${out}`)), 90_000);
@@ -70,6 +74,7 @@ describe("npm run demo", () => {
 
   afterAll(async () => {
     await stopDemo(demo);
+    demo?.child.kill("SIGKILL");
     rmSync(dataDir, { recursive: true, force: true });
   });
 

@@ -40,7 +40,11 @@ function cli(env: Record<string, string>, ...args: string[]) {
 async function startServer(
   env: Record<string, string>,
 ): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(TSX, ["src/main.ts"], { env: baseEnv({ HOST: "127.0.0.1", ...env }) });
+  // node itself with tsx's loader (not the tsx binary, which would run the server as a grandchild
+  // that a SIGKILL of its parent leaves running)
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    env: baseEnv({ HOST: "127.0.0.1", ...env }),
+  });
   children.push(child);
   let out = "";
   const collect = (d: Buffer) => {
