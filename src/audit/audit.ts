@@ -26,22 +26,24 @@ export interface AuditEntry {
 export const SYSTEM: Actor = { type: "system", label: "system" };
 export const ANONYMOUS: Actor = { type: "anonymous" };
 
+/** The audit_log row of an entry (for callers that write it together with another row). */
+export function auditRow(entry: AuditEntry) {
+  return {
+    agency_id: entry.agencyId,
+    action: entry.action,
+    outcome: entry.outcome ?? "success",
+    actor_type: entry.actor.type,
+    actor_id: entry.actor.id ?? null,
+    actor_label: entry.actor.label ?? null,
+    target_type: entry.target?.type ?? null,
+    target_id: entry.target?.id ?? null,
+    ip: entry.ip ?? null,
+    details: JSON.stringify(entry.details ?? {}),
+  };
+}
+
 export async function audit(db: Db, entry: AuditEntry): Promise<void> {
-  await db
-    .insertInto("audit_log")
-    .values({
-      agency_id: entry.agencyId,
-      action: entry.action,
-      outcome: entry.outcome ?? "success",
-      actor_type: entry.actor.type,
-      actor_id: entry.actor.id ?? null,
-      actor_label: entry.actor.label ?? null,
-      target_type: entry.target?.type ?? null,
-      target_id: entry.target?.id ?? null,
-      ip: entry.ip ?? null,
-      details: JSON.stringify(entry.details ?? {}),
-    })
-    .execute();
+  await db.insertInto("audit_log").values(auditRow(entry)).execute();
 }
 
 /** The signed-in user behind a request, as an audit actor. */

@@ -88,11 +88,16 @@ function tableOf(node: OperationNode | undefined): string | undefined {
   return aliased && TableNode.is(aliased) ? aliased.table.identifier.name : undefined;
 }
 
-function writtenTables(node: RootOperationNode): string[] {
-  if (InsertQueryNode.is(node)) return [tableOf(node.into)].filter(Boolean) as string[];
-  if (UpdateQueryNode.is(node)) return [tableOf(node.table)].filter(Boolean) as string[];
-  if (DeleteQueryNode.is(node)) return node.from.froms.map(tableOf).filter(Boolean) as string[];
-  return [];
+/** Tables a statement writes, including data-modifying WITH queries (`WITH s AS (INSERT …) …`). */
+function writtenTables(node: OperationNode): string[] {
+  const inCtes = (
+    (node as { with?: { expressions: Array<{ expression: OperationNode }> } }).with?.expressions ?? []
+  ).flatMap((cte) => writtenTables(cte.expression));
+  if (InsertQueryNode.is(node)) return [tableOf(node.into), ...inCtes].filter(Boolean) as string[];
+  if (UpdateQueryNode.is(node)) return [tableOf(node.table), ...inCtes].filter(Boolean) as string[];
+  if (DeleteQueryNode.is(node))
+    return [...node.from.froms.map(tableOf), ...inCtes].filter(Boolean) as string[];
+  return inCtes;
 }
 
 /** Clears the caches of every table a query writes, before it runs and again once it ran. */

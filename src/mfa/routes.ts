@@ -171,13 +171,12 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
     challenge: Challenge,
     mfa: string,
   ): Promise<string | null> {
-    await startSession(ctx, request, reply, user, challenge.method);
-    ctx.metrics.signIn(challenge.method, "success");
-    await audit(ctx.db, {
+    await startSession(ctx, request, reply, user, challenge.method, {
       ...actorBase(request, user),
       action: "auth.sign_in",
       details: { method: challenge.method, mfa },
     });
+    ctx.metrics.signIn(challenge.method, "success");
     return challenge.returnTo && isSafeReturnTo(challenge.returnTo) ? challenge.returnTo : null;
   }
 

@@ -5,9 +5,12 @@
  * password change (users.ts deletes the rows).
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
+import type { QueryCreator } from "kysely";
+import { type AuditEntry, auditRow } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import { randomToken as newToken, sha256Hex as tokenHash } from "../crypto/tokens.js";
 import type { Db } from "../db/database.js";
+import type { Database } from "../db/schema.js";
 
 export const SESSION_COOKIE = "copilot_session";
 const TOUCH_INTERVAL_MS = 60_000;
@@ -45,16 +48,20 @@ export function clearCookie(reply: FastifyReply, request: FastifyRequest, name: 
   reply.clearCookie(name, { path: "/", httpOnly: true, sameSite: "lax", secure: isHttps(request) });
 }
 
+/**
+ * Stores a new session and returns its token. With `auditEntry`, the entry is written by the same
+ * statement (a data-modifying WITH query): one round trip, and never a session without its record.
+ */
 export async function createSession(
   ctx: AppContext,
   input: { userId: string; agencyId: string; method: string; ip: string | null; userAgent: string | null },
+  auditEntry?: AuditEntry,
 ): Promise<{ token: string; absoluteExpiresAt: Date }> {
   const token = newToken();
   const now = ctx.now();
   const absoluteExpiresAt = new Date(now.getTime() + ctx.config.sessionAbsoluteHours * 3_600_000);
-  await ctx.db
-    .insertInto("sessions")
-    .values({
+  const insertSession = (db: QueryCreator<Database>) =>
+    db.insertInto("sessions").values({
       id: tokenHash(token),
       user_id: input.userId,
       agency_id: input.agencyId,
@@ -64,8 +71,16 @@ export async function createSession(
       absolute_expires_at: absoluteExpiresAt,
       ip: input.ip,
       user_agent: input.userAgent?.slice(0, 512) ?? null,
-    })
-    .execute();
+    });
+  if (auditEntry) {
+    await ctx.db
+      .with("new_session", (db) => insertSession(db))
+      .insertInto("audit_log")
+      .values(auditRow(auditEntry))
+      .execute();
+  } else {
+    await insertSession(ctx.db).execute();
+  }
   return { token, absoluteExpiresAt };
 }
 

@@ -6,7 +6,7 @@
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Agency } from "../agencies/agencies.js";
-import { audit } from "../audit/audit.js";
+import { type AuditEntry, audit } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import { createChallenge, MFA_COOKIE, MFA_TTL_SECONDS } from "../mfa/challenges.js";
 import { getUser, type User } from "../users/users.js";
@@ -45,16 +45,21 @@ export async function startSession(
   reply: FastifyReply,
   user: User,
   method: string,
+  signInRecord: AuditEntry,
 ): Promise<void> {
   const previous = request.cookies[SESSION_COOKIE];
   if (previous) await revokeSession(ctx.db, previous);
-  const { token } = await createSession(ctx, {
-    userId: user.id,
-    agencyId: user.agencyId,
-    method,
-    ip: request.ip,
-    userAgent: request.headers["user-agent"] ?? null,
-  });
+  const { token } = await createSession(
+    ctx,
+    {
+      userId: user.id,
+      agencyId: user.agencyId,
+      method,
+      ip: request.ip,
+      userAgent: request.headers["user-agent"] ?? null,
+    },
+    signInRecord,
+  );
   setCookie(reply, request, SESSION_COOKIE, token, ctx.config.sessionAbsoluteHours * 3600);
   clearCookie(reply, request, MFA_COOKIE);
 }
@@ -98,8 +103,7 @@ export async function completeSignIn(
     return purpose === "verify" ? { kind: "mfa" } : { kind: "enroll" };
   }
 
-  await startSession(ctx, request, reply, user, input.method);
+  await startSession(ctx, request, reply, user, input.method, { ...base, action: "auth.sign_in", details });
   ctx.metrics.signIn(input.method, "success");
-  await audit(ctx.db, { ...base, action: "auth.sign_in", details });
   return { kind: "session", user };
 }

@@ -104,8 +104,24 @@ interface WirePayload {
   b: string;
 }
 
-/** HKDF-SHA-256 (RFC 5869) of the state secret into independent encryption and MAC keys. */
+const derivedKeys = new Map<string, StateKeys>();
+
+/**
+ * HKDF-SHA-256 (RFC 5869) of the state secret into independent encryption and MAC keys, derived
+ * once per secret string (the configured secret is a string; derivation is a fixed function of it).
+ */
 function deriveKeys(secret: string | Uint8Array): StateKeys {
+  if (typeof secret !== "string") return deriveKeysOnce(secret);
+  let keys = derivedKeys.get(secret);
+  if (!keys) {
+    keys = deriveKeysOnce(secret);
+    if (derivedKeys.size >= 16) derivedKeys.clear();
+    derivedKeys.set(secret, keys);
+  }
+  return keys;
+}
+
+function deriveKeysOnce(secret: string | Uint8Array): StateKeys {
   const ikm = typeof secret === "string" ? Buffer.from(secret, "utf8") : Buffer.from(secret);
   if (ikm.length < MIN_SECRET_BYTES) {
     throw new Error(`SSO state secret must be at least ${MIN_SECRET_BYTES} bytes`);
