@@ -4,10 +4,12 @@
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { type Agency, findAgencyByDomain } from "../agencies/agencies.js";
+import { audit } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import { sha256Hex as tokenHash } from "../crypto/tokens.js";
 import { readCachesOf } from "../db/read-cache.js";
-import { SESSION_COOKIE, type ValidSession, validateSession } from "../sessions/sessions.js";
+import { revokeSession, SESSION_COOKIE, type ValidSession, validateSession } from "../sessions/sessions.js";
+import { cloudflareSessionProblem } from "../sso/cloudflare-session.js";
 import { getUser, type User } from "../users/users.js";
 import { forbidden, notFound, unauthorized } from "./errors.js";
 
@@ -65,7 +67,35 @@ export function makeGuards(ctx: AppContext) {
     }
     const { session, user } = entry;
     if (session.agencyId !== agency.id || !user.active) return;
+    if (session.method === "cloudflare") {
+      const problem = await cloudflareSessionProblem(ctx, request, agency, user);
+      if (problem) {
+        await endSession(request, token, session, user, problem);
+        return;
+      }
+    }
     request.auth = { user, session };
+  }
+
+  /** A session that may not continue: it is revoked (not merely skipped) and the reason audited. */
+  async function endSession(
+    request: FastifyRequest,
+    token: string,
+    session: ValidSession,
+    user: User,
+    cause: string,
+  ): Promise<void> {
+    await revokeSession(ctx.db, token);
+    request.log.info({ sessionMethod: session.method, cause }, "session ended");
+    await audit(ctx.db, {
+      agencyId: session.agencyId,
+      action: "auth.session_end",
+      outcome: "failure",
+      actor: { type: "user", id: user.id, label: user.email },
+      target: { type: "user", id: user.id },
+      ip: request.ip,
+      details: { method: session.method, cause },
+    });
   }
 
   async function requireSession(request: FastifyRequest, _reply: FastifyReply): Promise<void> {

@@ -22,14 +22,9 @@ import type { SsoConnectionsTable } from "../db/schema.js";
 import type { Guards } from "../http/request-context.js";
 import { ErrorResponse } from "../http/schemas.js";
 import { testStarters } from "./admin-routes.js";
-import {
-  ASSERTION_COOKIE,
-  ASSERTION_HEADER,
-  CloudflareAssertionError,
-  unverifiedAudiences,
-  verifyAccessAssertion,
-} from "./cloudflare.js";
-import { agencyConnections, ssoLive } from "./connections.js";
+import { CloudflareAssertionError, verifyAccessAssertion } from "./cloudflare.js";
+import { type Assertion, enabledConnection, readAssertion } from "./cloudflare-session.js";
+import { ssoLive } from "./connections.js";
 import { failSignIn, finishSso, type SsoFailure } from "./finish.js";
 import { isSafeReturnTo } from "./state.js";
 import { finishTest } from "./tests.js";
@@ -41,21 +36,6 @@ export const CLOUDFLARE_LOGIN_PATH = "/login/sso/cloudflare";
 // SPEC §7 "Start test": the test is the real sign-in, run by the admin's own browser behind Access.
 testStarters["cloudflare-access"] = async (_ctx, _request, _reply, _row, testId) =>
   `${CLOUDFLARE_LOGIN_PATH}?test=${encodeURIComponent(testId)}`;
-
-interface Assertion {
-  token: string;
-  source: "header" | "cookie";
-}
-
-/** The assertion Cloudflare added: the header first, the `CF_Authorization` cookie otherwise. */
-export function readAssertion(request: FastifyRequest): Assertion | null {
-  const raw = request.headers[ASSERTION_HEADER];
-  const header = (Array.isArray(raw) ? raw[0] : raw)?.trim();
-  if (header) return { token: header, source: "header" };
-  const cookie = request.cookies[ASSERTION_COOKIE]?.trim();
-  if (cookie) return { token: cookie, source: "cookie" };
-  return null;
-}
 
 function describeSource(assertion: Assertion | null): string {
   if (!assertion)
@@ -79,16 +59,6 @@ async function verify(ctx: AppContext, row: ConnectionRow, token: string) {
           );
     return { ok: false as const, error };
   }
-}
-
-/** The agency's enabled Cloudflare connection; with several, the one whose AUD tag the assertion names. */
-async function enabledConnection(ctx: AppContext, agency: Agency, token: string | null) {
-  const rows = (await agencyConnections(ctx, agency.id)).filter(
-    (r) => r.type === "cloudflare-access" && r.enabled,
-  );
-  if (rows.length <= 1 || !token) return rows[0] ?? null;
-  const named = new Set(unverifiedAudiences(token));
-  return rows.find((r) => r.audience !== null && named.has(r.audience)) ?? rows[0] ?? null;
 }
 
 const QuerySchema = Type.Object(

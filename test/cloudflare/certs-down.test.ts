@@ -5,6 +5,7 @@ import { startCloudflareAccess } from "../support/cloudflare.js";
 import { storages } from "../support/db.js";
 import { createSsoWorld, type SsoWorld, where } from "../support/sso.js";
 import {
+  accessHeaders,
   attempt,
   createCloudflareConnection,
   enableWithTest,
@@ -116,7 +117,7 @@ describe.each(storages())("Cloudflare Access with its certs endpoint down (%s)",
     w.t.clock.advance(31_000); // the failed download started a cooldown
     const { res, browser } = await attempt(w, await cf.sign(person(BOB)));
     expect(where(res)).toBe("/");
-    const me = await browser.get(`${w.origin}/api/auth/me`);
+    const me = await browser.get(`${w.origin}/api/auth/me`, { headers: accessHeaders(browser) });
     expect(me.status).toBe(200);
   });
 });

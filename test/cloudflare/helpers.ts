@@ -90,18 +90,28 @@ export async function attempt(
   if (token !== null) headers["cf-access-jwt-assertion"] = token;
   if (options.accept) headers.accept = options.accept;
   const res = await browser.get(`${w.origin}${LOGIN_PATH}${options.query ?? ""}`, { headers });
+  if (token !== null) behindAccess.set(browser, token);
   return { res, browser };
 }
 
+/** The assertion Cloudflare keeps adding to every request of a browser behind Access (SPEC §5). */
+const behindAccess = new WeakMap<Browser, string>();
+
+/** The header Cloudflare adds to this browser's requests (none for a browser not behind Access). */
+export function accessHeaders(browser: Browser): Record<string, string> {
+  const token = behindAccess.get(browser);
+  return token ? { "cf-access-jwt-assertion": token } : {};
+}
+
 export async function expectSignedIn(w: SsoWorld, browser: Browser, email: string) {
-  const me = await browser.get(`${w.origin}/api/auth/me`);
+  const me = await browser.get(`${w.origin}/api/auth/me`, { headers: accessHeaders(browser) });
   expect(me.status, me.body).toBe(200);
   expect(me.json<{ user: { email: string } }>().user.email).toBe(email);
 }
 
 export async function expectNoSession(w: SsoWorld, browser: Browser) {
   expect(browser.jar.get(w.origin, "copilot_session")).toBeUndefined();
-  const me = await browser.get(`${w.origin}/api/auth/me`);
+  const me = await browser.get(`${w.origin}/api/auth/me`, { headers: accessHeaders(browser) });
   expect(me.status).toBe(401);
 }
 

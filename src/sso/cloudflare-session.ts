@@ -1,0 +1,112 @@
+/**
+ * Sessions that Cloudflare Access started (SPEC §5: Cloudflare adds its assertion to EVERY request).
+ *
+ * Such a session lives only while Access still vouches for the same person: every request of the
+ * session must carry a valid assertion (header, or the `CF_Authorization` cookie) for the session's
+ * user, checked against the agency's enabled Cloudflare connection. No assertion, a refused one,
+ * another person's, or no enabled connection any more → the session ends (fail closed). So a person
+ * removed from the Access policy, or signed out of Access, is out of CoPilot at their next request.
+ *
+ * A verified assertion is remembered (SHA-256 of the token, per connection version) until its
+ * `exp`: Cloudflare sends the same token for the life of the Access session, so a request usually
+ * costs a hash and a map lookup, not a signature verification.
+ */
+import type { FastifyRequest } from "fastify";
+import type { Agency } from "../agencies/agencies.js";
+import type { AppContext } from "../context.js";
+import { sha256Hex } from "../crypto/tokens.js";
+import type { User } from "../users/users.js";
+import {
+  ASSERTION_COOKIE,
+  ASSERTION_HEADER,
+  CLOCK_SKEW_SECONDS,
+  CloudflareAssertionError,
+  unverifiedAudiences,
+  verifyAccessAssertion,
+} from "./cloudflare.js";
+import { agencyConnections } from "./connections.js";
+import { mapIdentity } from "./resolve-user.js";
+
+export interface Assertion {
+  token: string;
+  source: "header" | "cookie";
+}
+
+/** The assertion Cloudflare added: the header first, the `CF_Authorization` cookie otherwise. */
+export function readAssertion(request: FastifyRequest): Assertion | null {
+  const raw = request.headers[ASSERTION_HEADER];
+  const header = (Array.isArray(raw) ? raw[0] : raw)?.trim();
+  if (header) return { token: header, source: "header" };
+  const cookie = request.cookies[ASSERTION_COOKIE]?.trim();
+  if (cookie) return { token: cookie, source: "cookie" };
+  return null;
+}
+
+/** The agency's enabled Cloudflare connection; with several, the one whose AUD tag the assertion names. */
+export async function enabledConnection(ctx: AppContext, agency: Agency, token: string | null) {
+  const rows = (await agencyConnections(ctx, agency.id)).filter(
+    (r) => r.type === "cloudflare-access" && r.enabled,
+  );
+  if (rows.length <= 1 || !token) return rows[0] ?? null;
+  const named = new Set(unverifiedAudiences(token));
+  return rows.find((r) => r.audience !== null && named.has(r.audience)) ?? rows[0] ?? null;
+}
+
+interface Vouched {
+  /** `exp` of the assertion, seconds. */
+  exp: number;
+  remoteId: string | null;
+  email: string | null;
+}
+
+const MAX_REMEMBERED = 10_000;
+const remembered = new Map<string, Vouched>();
+
+/** Who a verified assertion vouches for, as the connection's mapping reads it. */
+async function vouchedBy(
+  ctx: AppContext,
+  row: Awaited<ReturnType<typeof enabledConnection>> & object,
+  token: string,
+): Promise<Vouched> {
+  const key = `${row.id}:${row.config_version}:${sha256Hex(token)}`;
+  const nowSeconds = Math.floor(ctx.now().getTime() / 1000);
+  const hit = remembered.get(key);
+  if (hit && hit.exp + CLOCK_SKEW_SECONDS > nowSeconds) return hit;
+  remembered.delete(key);
+  const claims = await verifyAccessAssertion(ctx, row, token);
+  const mapped = mapIdentity(claims, row.mapping);
+  const vouched: Vouched = {
+    exp: Number(claims.exp),
+    remoteId: mapped.ok ? mapped.identity.remoteId : null,
+    email: mapped.ok ? (mapped.identity.email?.toLowerCase() ?? null) : null,
+  };
+  if (remembered.size >= MAX_REMEMBERED) remembered.delete(remembered.keys().next().value as string);
+  remembered.set(key, vouched);
+  return vouched;
+}
+
+/**
+ * Why this request may NOT continue the Cloudflare-started session of `user`, or null when Access
+ * still vouches for that user. The cause is for the audit log (no token, no claim value).
+ */
+export async function cloudflareSessionProblem(
+  ctx: AppContext,
+  request: FastifyRequest,
+  agency: Agency,
+  user: User,
+): Promise<string | null> {
+  const assertion = readAssertion(request);
+  if (!assertion) return "the request carried no Cloudflare Access assertion";
+  const row = await enabledConnection(ctx, agency, assertion.token);
+  if (!row) return "the agency has no enabled Cloudflare Access connection any more";
+  let vouched: Vouched;
+  try {
+    vouched = await vouchedBy(ctx, row, assertion.token);
+  } catch (err) {
+    const check = err instanceof CloudflareAssertionError ? err.check : "signature";
+    return `the request's Cloudflare Access assertion was refused (${check} check)`;
+  }
+  const sameRemoteId = vouched.remoteId !== null && vouched.remoteId === user.externalUserId;
+  const sameEmail = vouched.email !== null && vouched.email === user.email.toLowerCase();
+  return sameRemoteId || sameEmail ? null : "the Cloudflare Access assertion names another person";
+}
