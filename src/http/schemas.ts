@@ -1,5 +1,5 @@
 /** Shared JSON schemas: the contract of the API and the source of /openapi.json. */
-import { type TSchema, Type } from "@sinclair/typebox";
+import { type TNull, type TSchema, type TUnion, Type } from "@sinclair/typebox";
 
 export const ErrorResponse = Type.Object(
   {
@@ -17,14 +17,24 @@ export const ErrorResponse = Type.Object(
  * `T | null`. Null comes first: Fastify's ajv coerces types, and with the string branch first it
  * would turn a JSON null into "" before the null branch is tried.
  */
-export const Nullable = <T extends TSchema>(t: T) => Type.Union([Type.Null(), t]);
+export const Nullable = <T extends TSchema>(t: T): TUnion<[TNull, T]> => {
+  // A primitive becomes `type: ["null", …]`: the same contract, and fast-json-stringify writes it
+  // directly, where an anyOf makes it validate every value against each branch first.
+  const primitive = typeof t.type === "string" && ["string", "number", "integer", "boolean"].includes(t.type);
+  if (primitive) return Type.Unsafe({ ...t, type: ["null", t.type] }) as unknown as TUnion<[TNull, T]>;
+  return Type.Union([Type.Null(), t]);
+};
+
+/** A string out of a fixed list (`enum`, not an anyOf of literals, for the same reason). */
+export const OneOf = <const V extends readonly string[]>(values: V, options: { description?: string } = {}) =>
+  Type.Unsafe<V[number]>({ type: "string", enum: [...values], ...options });
 
 export const UserSchema = Type.Object(
   {
     id: Type.String(),
     email: Type.String(),
     name: Type.String(),
-    role: Type.Union([Type.Literal("admin"), Type.Literal("analyst")]),
+    role: OneOf(["admin", "analyst"]),
     externalUserId: Nullable(Type.String()),
     platformLanguage: Type.String(),
     subAccountIds: Type.Array(Type.String()),
@@ -42,7 +52,7 @@ export const UserInputSchema = Type.Object(
   {
     email: Type.Optional(Type.String({ maxLength: 320 })),
     name: Type.Optional(Type.String({ maxLength: 200 })),
-    role: Type.Optional(Type.Union([Type.Literal("admin"), Type.Literal("analyst")])),
+    role: Type.Optional(OneOf(["admin", "analyst"])),
     externalUserId: Type.Optional(Nullable(Type.String({ maxLength: 512 }))),
     platformLanguage: Type.Optional(Type.String({ maxLength: 35 })),
     subAccountIds: Type.Optional(Type.Array(Type.String())),
