@@ -29,6 +29,7 @@ import {
 } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { accessClaims } from "../test/support/cloudflare.js";
 
 export interface FastIdpOptions {
   port?: number;
@@ -286,20 +287,7 @@ export async function startFastIdp(options: FastIdpOptions): Promise<FastIdp> {
     discoveryUrl: `${issuer}/.well-known/openid-configuration`,
     teamDomain: `127.0.0.1:${port}`,
     signCloudflare({ email, sub, aud }) {
-      const now = Math.floor(Date.now() / 1000);
-      return signJwt(privateKey, {
-        aud: [aud],
-        email,
-        exp: now + 24 * 3600,
-        iat: now,
-        nbf: now,
-        iss: issuer,
-        type: "app",
-        identity_nonce: randomBytes(12).toString("base64url"),
-        sub,
-        country: "XX",
-        jti: randomUUID(),
-      });
+      return signJwt(privateKey, { ...accessClaims({ issuer, aud, email, sub }), jti: randomUUID() });
     },
     close: () =>
       new Promise<void>((resolve) => {

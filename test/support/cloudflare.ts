@@ -211,6 +211,28 @@ function isJwk(key: KeyObject | CryptoKey | JWK): key is JWK {
   return typeof (key as JWK).kty === "string";
 }
 
+/** The claims of a Cloudflare Access application token as Cloudflare issues them (24 h, type app). */
+export function accessClaims(input: {
+  issuer: string;
+  aud: string;
+  email: string;
+  sub: string;
+}): Record<string, unknown> {
+  const now = Math.floor(Date.now() / 1000);
+  return {
+    aud: [input.aud],
+    email: input.email,
+    exp: now + 24 * 3600,
+    iat: now,
+    nbf: now,
+    iss: input.issuer,
+    type: "app",
+    identity_nonce: randomBytes(12).toString("base64url"),
+    sub: input.sub,
+    country: "US",
+  };
+}
+
 /** Start a fake Cloudflare Access team domain. Always `await cf.close()`. */
 export async function startCloudflareAccess(
   options: CloudflareAccessOptions = {},
@@ -289,21 +311,8 @@ export async function startCloudflareAccess(
     };
   }
 
-  const defaultClaims = (): Record<string, unknown> => {
-    const now = Math.floor(Date.now() / 1000);
-    return {
-      aud: [audTag],
-      email: options.email ?? "alice@acme.example",
-      exp: now + 24 * 3600,
-      iat: now,
-      nbf: now,
-      iss: issuer,
-      type: "app",
-      identity_nonce: randomBytes(12).toString("base64url"),
-      sub: randomUUID(),
-      country: "US",
-    };
-  };
+  const defaultClaims = (): Record<string, unknown> =>
+    accessClaims({ issuer, aud: audTag, email: options.email ?? "alice@acme.example", sub: randomUUID() });
 
   const sign = async (claims: Record<string, unknown> = {}, signOptions: CloudflareSignOptions = {}) => {
     const which = keys[signOptions.use ?? "current"];
