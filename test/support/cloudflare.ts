@@ -15,7 +15,8 @@ import {
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { promisify } from "node:util";
-import { base64url, importJWK, type JWK, SignJWT } from "jose";
+import { importJWK, type JWK, SignJWT } from "jose";
+import { applyPatch, b64json } from "./jwt.js";
 
 export type CloudflareDownMode = "reset" | "hang" | "refuse" | "error";
 
@@ -192,20 +193,6 @@ async function generateCloudflareKey(teamDomain: string): Promise<CloudflareKey>
     certPem: selfSignedCertificate(privateKey, publicKey, teamDomain),
   };
 }
-
-function applyPatch(
-  base: Record<string, unknown>,
-  patch: Record<string, unknown> = {},
-): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...base };
-  for (const [key, value] of Object.entries(patch)) {
-    if (value === undefined) delete out[key];
-    else out[key] = value;
-  }
-  return out;
-}
-
-const b64json = (value: unknown) => base64url.encode(JSON.stringify(value));
 
 function isJwk(key: KeyObject | CryptoKey | JWK): key is JWK {
   return typeof (key as JWK).kty === "string";

@@ -13,7 +13,6 @@ import { createHmac, createPublicKey, type JsonWebKey, randomBytes } from "node:
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import {
-  base64url,
   calculateJwkThumbprint,
   decodeJwt,
   decodeProtectedHeader,
@@ -32,6 +31,7 @@ import type {
   default as ProviderClass,
 } from "oidc-provider";
 import { escapeHtml, loginInteractions, page } from "./idp-interactions.js";
+import { applyPatch, b64json } from "./jwt.js";
 
 // ---------------------------------------------------------------------------------------------------------
 // Public types
@@ -313,22 +313,6 @@ export function decodeJwtParts(token: string): {
     payload: decodeJwt(token) as Record<string, unknown>,
     signature: parts[2] ?? "",
   };
-}
-
-function b64json(value: unknown): string {
-  return base64url.encode(JSON.stringify(value));
-}
-
-function applyPatch(
-  base: Record<string, unknown>,
-  patch: Record<string, unknown> = {},
-): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...base };
-  for (const [key, value] of Object.entries(patch)) {
-    if (value === undefined) delete out[key];
-    else out[key] = value;
-  }
-  return out;
 }
 
 /** The same claims (optionally patched) with `{"alg":"none"}` and an empty signature: `header.payload.` */
