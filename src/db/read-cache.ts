@@ -35,15 +35,19 @@ export class ReadCache<V> {
 
   /**
    * The cached value, or `load()`'s — cached only when no write to a watched table happened while
-   * it ran (otherwise the value may predate the write).
+   * it ran (otherwise the value may predate the write). `undefined` (nothing found) is not cached.
    */
-  async through(key: string, load: () => Promise<V>): Promise<V> {
+  async through<L extends V | undefined>(key: string, load: () => Promise<L>): Promise<V | L> {
     const hit = this.get(key);
     if (hit !== undefined) return hit;
     const generation = this.generation;
     const value = await load();
-    if (generation === this.generation) this.set(key, value);
+    if (value !== undefined && generation === this.generation) this.set(key, value as V);
     return value;
+  }
+
+  delete(key: string): void {
+    this.entries.delete(key);
   }
 
   get(key: string): V | undefined {

@@ -33,11 +33,7 @@ export function makeGuards(ctx: AppContext) {
   /** Resolves the agency from the Host header (whitelabel domain, port ignored). */
   async function resolveAgency(request: FastifyRequest): Promise<Agency | null> {
     const host = request.hostname.toLowerCase();
-    const cached = agencies.get(host);
-    if (cached !== undefined) return cached;
-    const agency = await findAgencyByDomain(ctx.db, host);
-    agencies.set(host, agency);
-    return agency;
+    return agencies.through(host, () => findAgencyByDomain(ctx.db, host));
   }
 
   async function requireAgency(request: FastifyRequest): Promise<Agency> {
@@ -52,19 +48,18 @@ export function makeGuards(ctx: AppContext) {
     if (!token || !agency) return;
     const key = tokenHash(token);
     const now = ctx.now();
-    let entry = sessions.get(key);
     // A cached session past its idle or absolute expiry goes back to the database (which slides
     // the idle expiry of a live session, and removes an expired one).
-    if (entry && (entry.session.idleExpiresAt <= now || entry.session.absoluteExpiresAt <= now))
-      entry = undefined;
-    if (!entry) {
+    const cached = sessions.get(key);
+    if (cached && (cached.session.idleExpiresAt <= now || cached.session.absoluteExpiresAt <= now))
+      sessions.delete(key);
+    const entry = await sessions.through(key, async () => {
       const session = await validateSession(ctx, token);
-      if (!session) return;
+      if (!session) return undefined;
       const user = await getUser(ctx.db, session.agencyId, session.userId).catch(() => null);
-      if (!user) return;
-      entry = { session, user };
-      sessions.set(key, entry);
-    }
+      return user ? { session, user } : undefined;
+    });
+    if (!entry) return;
     const { session, user } = entry;
     if (session.agencyId !== agency.id || !user.active) return;
     if (session.method === "cloudflare") {
