@@ -34,7 +34,9 @@
  */
 import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import { isIP, isIPv4, isIPv6, type LookupFunction } from "node:net";
-import { Agent, type Response as UndiciResponse, fetch as undiciFetch } from "undici";
+import { pipeline, type Transform } from "node:stream";
+import { createBrotliDecompress, createGunzip, createInflate } from "node:zlib";
+import { Agent, type Dispatcher } from "undici";
 
 export type SafeFetchErrorCode =
   | "blocked_address"
@@ -196,7 +198,16 @@ async function prepareRequest(
   }
   const headers = new Headers(init?.headers ?? base?.headers);
   let body: Uint8Array | null = null;
-  if (init?.body !== undefined && init.body !== null) {
+  if (typeof init?.body === "string" || init?.body instanceof URLSearchParams) {
+    // The two kinds openid-client sends (WHATWG Fetch §5 "extract a body": their implied types).
+    const form = init.body instanceof URLSearchParams;
+    if (!headers.has("content-type"))
+      headers.set(
+        "content-type",
+        form ? "application/x-www-form-urlencoded;charset=UTF-8" : "text/plain;charset=UTF-8",
+      );
+    body = Buffer.from(String(init.body));
+  } else if (init?.body !== undefined && init.body !== null) {
     // Serialising through a Response also yields the implied Content-Type (form, text, multipart).
     const serialised = new Response(init.body as BodyInit);
     const implied = serialised.headers.get("content-type");
@@ -308,27 +319,40 @@ function validatingLookup(resolve: SafeLookup, allowPrivate: boolean): LookupFun
 // One hop
 // ---------------------------------------------------------------------------------------------
 
-/** Sends one request through the shared agent and reads the body under the size cap. */
+/**
+ * Sends one request through the shared agent (undici's Dispatcher API: no WHATWG Request/stream
+ * objects per call, which cost more CPU than the request itself on a fast IdP) and reads the body
+ * under the size cap.
+ */
 async function fetchHop(
   url: URL,
   request: PreparedRequest,
   limits: { agent: Agent; signal: AbortSignal; maxBytes: number },
 ): Promise<HopResult> {
-  const response = await undiciFetch(url, {
-    method: request.method,
-    headers: [...request.headers],
+  const headers: Record<string, string> = {};
+  for (const [name, value] of request.headers) headers[name] = value;
+  // Identity only: a compressed body would have to be inflated before its size could be capped.
+  headers["accept-encoding"] = "identity";
+  const response = await limits.agent.request({
+    origin: url.origin,
+    path: url.pathname + url.search,
+    method: request.method as Dispatcher.HttpMethod,
+    headers,
     body: request.body,
-    redirect: "manual",
     signal: limits.signal,
-    dispatcher: limits.agent,
   });
-  const location = response.headers.get("location");
-  if (REDIRECT_STATUSES.has(response.status) && location !== null && request.redirect !== "manual") {
-    await response.body?.cancel().catch(() => {});
-    return { kind: "redirect", status: response.status, location: parseLocation(location, url) };
+  const location = headerValue(response.headers.location);
+  if (REDIRECT_STATUSES.has(response.statusCode) && location !== null && request.redirect !== "manual") {
+    await response.body.dump().catch(() => {});
+    return { kind: "redirect", status: response.statusCode, location: parseLocation(location, url) };
   }
   const bytes = await readCapped(response, limits.maxBytes, url.hostname);
   return { kind: "final", response: rebuildResponse(response, bytes) };
+}
+
+function headerValue(value: string | string[] | undefined): string | null {
+  if (value === undefined) return null;
+  return Array.isArray(value) ? (value[0] ?? null) : value;
 }
 
 /** Resolves a Location header against the current URL (RFC 9110 §10.2.2). */
@@ -340,33 +364,52 @@ function parseLocation(location: string, base: URL): URL {
   }
 }
 
+/** Inflaters for the content codings a server may still send (RFC 9110 §8.4.1). */
+const DECODERS: Record<string, () => Transform> = {
+  gzip: () => createGunzip(),
+  "x-gzip": () => createGunzip(),
+  deflate: () => createInflate(),
+  br: () => createBrotliDecompress(),
+};
+
 /**
  * Reads the decoded body, refusing more than `maxBytes` (checked against Content-Length first,
- * then while streaming, so an endless or decompression-bomb body is cut off early).
+ * then while streaming, so an endless or decompression-bomb body is cut off early). We ask for
+ * `identity`; a server that compresses anyway is inflated here, under the same cap.
  */
 async function readCapped(
-  response: UndiciResponse,
+  response: Dispatcher.ResponseData,
   maxBytes: number,
   host: string,
 ): Promise<Uint8Array<ArrayBuffer>> {
-  const declared = Number(response.headers.get("content-length") ?? Number.NaN);
-  if (Number.isFinite(declared) && declared > maxBytes) {
-    await response.body?.cancel().catch(() => {});
-    throw new SafeFetchError("too_large", host, `response from ${host} exceeds ${maxBytes} bytes`);
+  const tooLarge = () =>
+    new SafeFetchError("too_large", host, `response from ${host} exceeds ${maxBytes} bytes`);
+  const coding = (headerValue(response.headers["content-encoding"]) ?? "identity").trim().toLowerCase();
+  const decoder = coding === "identity" || coding === "" ? undefined : DECODERS[coding];
+  if (!decoder && coding !== "identity" && coding !== "") {
+    await response.body.dump().catch(() => {});
+    throw new SafeFetchError("network", host, `unsupported content coding from ${host}`);
   }
-  if (!response.body) return new Uint8Array(0);
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
+  const declared = Number(headerValue(response.headers["content-length"]) ?? Number.NaN);
+  if (!decoder && Number.isFinite(declared) && declared > maxBytes) {
+    await response.body.dump().catch(() => {});
+    throw tooLarge();
+  }
+  // pipeline() carries an error (or the deadline's abort) of either stream to the other.
+  const source: AsyncIterable<Buffer> = decoder
+    ? pipeline(response.body, decoder(), () => {})
+    : response.body;
+  const chunks: Buffer[] = [];
   let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel().catch(() => {});
-      throw new SafeFetchError("too_large", host, `response from ${host} exceeds ${maxBytes} bytes`);
+  try {
+    for await (const chunk of source) {
+      total += chunk.byteLength;
+      if (total > maxBytes) throw tooLarge();
+      chunks.push(chunk);
     }
-    chunks.push(value);
+  } catch (error) {
+    response.body.destroy();
+    throw error;
   }
   const bytes = new Uint8Array(total);
   let offset = 0;
@@ -378,20 +421,20 @@ async function readCapped(
 }
 
 /** Copies status and headers into a global Response (the body is already decoded). */
-function rebuildResponse(
-  source: { status: number; statusText: string; headers: Iterable<[string, string]> },
-  bytes: Uint8Array<ArrayBuffer>,
-): Response {
-  if (source.status < 200 || source.status > 599) {
+function rebuildResponse(source: Dispatcher.ResponseData, bytes: Uint8Array<ArrayBuffer>): Response {
+  const status = source.statusCode;
+  if (status < 200 || status > 599) {
     throw new TypeError("unexpected HTTP status");
   }
   const headers = new Headers();
-  for (const [name, value] of source.headers) {
-    if (name !== "content-encoding" && name !== "content-length") headers.append(name, value);
+  for (const [name, value] of Object.entries(source.headers)) {
+    if (name === "content-encoding" || name === "content-length" || value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) headers.append(name, v);
+    else headers.append(name, value);
   }
-  const body = NULL_BODY_STATUSES.has(source.status) ? null : bytes;
+  const body = NULL_BODY_STATUSES.has(status) ? null : bytes;
   if (body) headers.set("content-length", String(body.byteLength));
-  return new Response(body, { status: source.status, statusText: source.statusText, headers });
+  return new Response(body, { status, statusText: source.statusText ?? "", headers });
 }
 
 /** Exposes the final URL and redirect flag like a browser Response does. */

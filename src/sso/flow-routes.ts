@@ -17,15 +17,8 @@ import type { SsoConnectionsTable } from "../db/schema.js";
 import { setCookie } from "../sessions/sessions.js";
 import { agencyConnections, ssoLive } from "./connections.js";
 import { failSignIn, finishSso, type SsoFailure } from "./finish.js";
-import {
-  authorizationUrl,
-  exchangeCode,
-  fetchUserinfo,
-  newFlowSecrets,
-  providerFor,
-  SsoStepError,
-  verifyIdToken,
-} from "./oidc.js";
+import { authorizationUrl, callbackClaims, newFlowSecrets, providerFor, SsoStepError } from "./oidc.js";
+import { mappedClaims } from "./resolve-user.js";
 import { createState, isSafeReturnTo, type StatePayload, verifyState } from "./state.js";
 import { finishTest } from "./tests.js";
 
@@ -194,16 +187,8 @@ export function flowRoutes(ctx: AppContext) {
 
         let claims: Record<string, unknown>;
         try {
-          const provider = await providerFor(ctx, row);
-          const tokens = await exchangeCode(provider, row, rawQuery, {
-            state: query.state!,
-            nonce: state.nonce,
-            codeVerifier: state.codeVerifier,
-          });
-          const idClaims = await verifyIdToken(ctx, provider, row, tokens.idToken, state.nonce);
-          const userinfo = await fetchUserinfo(provider, tokens.accessToken, String(idClaims.sub));
-          // The signed ID token's claims win over user-info's where both have one.
-          claims = { ...userinfo, ...idClaims };
+          const checks = { state: query.state!, nonce: state.nonce, codeVerifier: state.codeVerifier };
+          claims = await callbackClaims(ctx, row, rawQuery, checks, mappedClaims(row.mapping));
         } catch (err) {
           const e =
             err instanceof SsoStepError

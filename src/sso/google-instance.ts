@@ -21,15 +21,7 @@ import { findUserByEmail } from "../users/users.js";
 import { DEFAULT_MAPPINGS, DEFAULT_SCOPES, otherMethodsHidden, secretAad } from "./connections.js";
 import { failSignIn, type SsoFailure, sendFailure } from "./finish.js";
 import { BINDING_COOKIE, browserBinding } from "./flow-routes.js";
-import {
-  authorizationUrl,
-  exchangeCode,
-  fetchUserinfo,
-  newFlowSecrets,
-  providerFor,
-  SsoStepError,
-  verifyIdToken,
-} from "./oidc.js";
+import { authorizationUrl, callbackClaims, newFlowSecrets, providerFor, SsoStepError } from "./oidc.js";
 import { isEmailVerified } from "./resolve-user.js";
 import { createState, isSafeReturnTo, verifyState } from "./state.js";
 
@@ -172,14 +164,9 @@ export function googleInstanceRoutes(ctx: AppContext) {
         const { nonce, codeVerifier, returnTo } = verified.payload;
         let claims: Record<string, unknown>;
         try {
-          const provider = await providerFor(ctx, row);
           const query = request.url.slice(request.url.indexOf("?") + 1);
-          const tokens = await exchangeCode(provider, row, query, { state: token!, nonce, codeVerifier });
-          const idClaims = await verifyIdToken(ctx, provider, row, tokens.idToken, nonce);
-          claims = {
-            ...(await fetchUserinfo(provider, tokens.accessToken, String(idClaims.sub))),
-            ...idClaims,
-          };
+          const checks = { state: token!, nonce, codeVerifier };
+          claims = await callbackClaims(ctx, row, query, checks, ["email", "email_verified"]);
         } catch (err) {
           const e = err instanceof SsoStepError ? err : new SsoStepError("token", String(err));
           return fail(request, reply, {

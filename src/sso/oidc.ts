@@ -9,6 +9,8 @@
  *                       asymmetric algorithms (openid-client alone neither verifies the signature
  *                       of a code-flow ID token nor refuses algorithms the IdP advertises)
  *   fetchUserinfo       OIDC Core §5.3.2 (the user-info `sub` must equal the ID token's)
+ *   callbackClaims      the IdP half of a callback: the steps above in order, user-info only when
+ *                       the ID token lacks a claim that will be read
  *
  * Every request to the IdP goes through the SSRF-guarded fetch (SPEC §10). Failures are
  * SsoStepError naming the step, the cause (for the audit log) and the IdP's own error if any.
@@ -20,6 +22,7 @@ import type { AppContext } from "../context.js";
 import type { SsoConnectionsTable } from "../db/schema.js";
 import { SafeFetchError } from "../net/safe-fetch.js";
 import { connectionSecret } from "./connections.js";
+import { claim } from "./resolve-user.js";
 
 export type SsoStep =
   | "state"
@@ -387,4 +390,32 @@ export async function fetchUserinfo(
   } catch (err) {
     throw new SsoStepError("userinfo", `the user-info call failed: ${errorDetail(err)}`, idpErrorOf(err));
   }
+}
+
+/**
+ * The IdP half of a callback (SPEC §4 step 3): provider, code exchange, ID token check, then the
+ * user-info call only when the ID token lacks one of the `wanted` claims. The ID token's claims win
+ * where both have one (they are signed), so when it carries every wanted claim, user-info could
+ * not change the outcome and the round trip is skipped (OIDC Core §5.4: claims may be returned in
+ * the ID token or from user-info).
+ */
+export async function callbackClaims(
+  ctx: AppContext,
+  row: ConnectionRow,
+  callbackQuery: string,
+  checks: { state: string; nonce: string; codeVerifier: string },
+  wanted: readonly (string | null)[],
+): Promise<Record<string, unknown>> {
+  const provider = await providerFor(ctx, row);
+  const tokens = await exchangeCode(provider, row, callbackQuery, checks);
+  const idClaims: Record<string, unknown> = await verifyIdToken(
+    ctx,
+    provider,
+    row,
+    tokens.idToken,
+    checks.nonce,
+  );
+  if (wanted.every((name) => name === null || claim(idClaims, name) !== undefined)) return idClaims;
+  const userinfo = await fetchUserinfo(provider, tokens.accessToken, String(idClaims.sub));
+  return { ...userinfo, ...idClaims };
 }

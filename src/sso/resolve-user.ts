@@ -66,6 +66,12 @@ export function isEmailVerified(value: unknown): boolean {
   return false;
 }
 
+/** The claims mapIdentity reads with this mapping (the email-verified one only with an email). */
+export function mappedClaims(mapping: ConnectionMapping): (string | null)[] {
+  const { remoteIdField, idField, emailField, emailVerifiedField, nameField } = mapping;
+  return [remoteIdField, idField, emailField, emailField ? emailVerifiedField : null, nameField];
+}
+
 export function mapIdentity(claims: Record<string, unknown>, mapping: ConnectionMapping): MappingResult {
   const remoteId = asText(claim(claims, mapping.remoteIdField));
   if (!remoteId) {

@@ -89,11 +89,13 @@ describe.each(storages())("OIDC flow security (%s)", (storage) => {
         { sub: "user-alice", claims: { email: "alice@acme.test", email_verified: true, employee_id: "E1" } },
         { sub: "user-carol", claims: { email: "carol@acme.test", email_verified: true } },
         { sub: "user-newbie", claims: { email: "newbie@acme.test", email_verified: true, name: "Newbie" } },
+        { sub: "user-dora", claims: { email: "dora@acme.test", email_verified: true, name: "Dora" } },
       ],
     });
     w.watch(idp);
     await w.t.seedUser(w.agencyId, { email: "alice@acme.test", role: "admin" });
     await w.t.seedUser(w.agencyId, { email: "carol@acme.test", role: "admin" });
+    await w.t.seedUser(w.agencyId, { email: "dora@acme.test", role: "admin" });
     const { id } = await w.createConnection({
       type: "oidc",
       name: "Acme IdP",
@@ -304,10 +306,34 @@ describe.each(storages())("OIDC flow security (%s)", (storage) => {
     }
   });
 
-  it("refuses a user-info sub that is not the ID token's", async () => {
+  /** How many user-info requests the IdP has received. */
+  const userinfoCalls = () =>
+    idp.requests.filter((r) => r.url.startsWith(new URL(idp.endpoints.userinfo).pathname)).length;
+
+  it("asks user-info only when the ID token lacks a mapped claim, and takes that claim from it", async () => {
+    // Dora's ID token carries sub, email, email_verified and name: nothing to ask.
+    let before = userinfoCalls();
+    (await signsIn("user-dora", "dora@acme.test")).close();
+    expect(userinfoCalls()).toBe(before);
+    // Without the email in the ID token, user-info is asked and its email is the one used.
     idp.setTamper(async (body, i) => ({
       ...body,
-      id_token: await i.patchIdToken(body.id_token!, { sub: "user-carol" }),
+      id_token: await i.patchIdToken(body.id_token!, { email: undefined }),
+    }));
+    try {
+      before = userinfoCalls();
+      (await signsIn("user-dora", "dora@acme.test")).close();
+      expect(userinfoCalls()).toBe(before + 1);
+    } finally {
+      idp.setTamper(null);
+    }
+  });
+
+  it("refuses a user-info sub that is not the ID token's", async () => {
+    // The ID token lacks the email, so user-info is asked — and answers for another person.
+    idp.setTamper(async (body, i) => ({
+      ...body,
+      id_token: await i.patchIdToken(body.id_token!, { sub: "user-carol", email: undefined }),
     }));
     try {
       const { res, browser } = await w.signIn(connectionId, "user-alice");

@@ -5,6 +5,7 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { brotliCompressSync, deflateSync, gzipSync } from "node:zlib";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   createSafeFetch,
@@ -22,6 +23,8 @@ interface SeenRequest {
   url: string;
   host: string | undefined;
   authorization: string | undefined;
+  contentType: string | undefined;
+  acceptEncoding: string | undefined;
   body: string;
 }
 
@@ -53,6 +56,8 @@ async function startServer(handler: Handler, tls?: { key: Buffer; cert: Buffer }
         url: req.url ?? "",
         host: req.headers.host,
         authorization: req.headers.authorization,
+        contentType: req.headers["content-type"],
+        acceptEncoding: req.headers["accept-encoding"],
         body: Buffer.concat(chunks).toString("utf8"),
       });
       handler(req, res);
@@ -262,9 +267,18 @@ describe("createSafeFetch — address and scheme policy", () => {
       method: "POST",
       url: "/token",
       authorization: "Basic abc",
+      contentType: "application/x-www-form-urlencoded;charset=UTF-8",
       body: "grant_type=authorization_code&code=xyz",
     });
     expect(server.seen[1]).toMatchObject({ method: "PUT", url: "/req", body: "hello" });
+    await safeFetch(`http://127.0.0.1:${server.port}/text`, { method: "POST", body: "plain" });
+    await safeFetch(`http://127.0.0.1:${server.port}/json`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(server.seen[2]).toMatchObject({ contentType: "text/plain;charset=UTF-8", body: "plain" });
+    expect(server.seen[3]).toMatchObject({ contentType: "application/json", body: "{}" });
   });
 });
 
@@ -503,6 +517,51 @@ describe("createSafeFetch — limits", () => {
     const server = await startServer((_req, res) => res.end("x".repeat(1000)));
     const safeFetch = createSafeFetch({ allowPrivate: true, maxBytes: 1000 });
     expect((await (await safeFetch(`http://127.0.0.1:${server.port}/`)).text()).length).toBe(1000);
+  });
+
+  it("asks for an uncompressed body, and inflates one sent compressed anyway", async () => {
+    const payload = JSON.stringify({ keys: ["k".repeat(2000)] });
+    const encoders: Record<string, (b: Buffer) => Buffer> = {
+      gzip: gzipSync,
+      deflate: deflateSync,
+      br: brotliCompressSync,
+    };
+    const server = await startServer((req, res) => {
+      const coding = (req.url ?? "/").slice(1);
+      const encode = encoders[coding];
+      res.writeHead(200, { "content-type": "application/json", "content-encoding": coding });
+      res.end(encode ? encode(Buffer.from(payload)) : payload);
+    });
+    const safeFetch = createSafeFetch({ allowPrivate: true });
+    for (const coding of Object.keys(encoders)) {
+      const response = await safeFetch(`http://127.0.0.1:${server.port}/${coding}`, {
+        headers: { "accept-encoding": "gzip, br" },
+      });
+      expect(response.headers.get("content-encoding"), coding).toBeNull();
+      expect(await response.text(), coding).toBe(payload);
+    }
+    expect(server.seen.map((r) => r.acceptEncoding)).toEqual(["identity", "identity", "identity"]);
+    expect((await failure(safeFetch(`http://127.0.0.1:${server.port}/zstd-unknown`))).code).toBe("network");
+  });
+
+  it("caps the inflated size of a compressed body (decompression bomb)", async () => {
+    const bomb = gzipSync(Buffer.alloc(5_000_000));
+    expect(bomb.byteLength).toBeLessThan(10_000);
+    const server = await startServer((_req, res) => {
+      res.writeHead(200, { "content-encoding": "gzip", "content-length": String(bomb.byteLength) });
+      res.end(bomb);
+    });
+    const safeFetch = createSafeFetch({ allowPrivate: true, maxBytes: 100_000 });
+    expect((await failure(safeFetch(`http://127.0.0.1:${server.port}/`))).code).toBe("too_large");
+  });
+
+  it("times out when a compressed body stalls", async () => {
+    const server = await startServer((_req, res) => {
+      res.writeHead(200, { "content-encoding": "gzip" });
+      res.write(gzipSync(Buffer.from("x".repeat(100))).subarray(0, 10));
+    });
+    const safeFetch = createSafeFetch({ allowPrivate: true, timeoutMs: 300 });
+    expect((await failure(safeFetch(`http://127.0.0.1:${server.port}/`))).code).toBe("timeout");
   });
 
   it("reports a refused connection as a network error", async () => {
