@@ -11,6 +11,7 @@ import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { migrateToLatest } from "./migrate.js";
 import { PGliteDialect } from "./pglite-dialect.js";
+import { preparingPool, StatementNames } from "./prepared.js";
 import { ReadCaches, registerReadCaches, WriteWatcher } from "./read-cache.js";
 import type { Database } from "./schema.js";
 
@@ -93,7 +94,7 @@ export async function openDatabase(options: OpenOptions): Promise<OpenedDatabase
     pool.on("error", () => {});
     const caches = new ReadCaches();
     const db = new Kysely<Database>({
-      dialect: new PostgresDialect({ pool }),
+      dialect: new PostgresDialect({ pool: preparingPool(pool, new StatementNames()) }),
       plugins: [new WriteWatcher(caches)],
     });
     registerReadCaches(db, caches);
