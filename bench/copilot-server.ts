@@ -324,6 +324,8 @@ export async function startCopilotServer(options: CopilotServerOptions) {
       users,
     },
     handlers,
+    /** In-process requests (light-my-request), for CPU comparisons without sockets. */
+    inject: app.inject.bind(app),
     async close() {
       await app.close();
       await opened.close();

@@ -10,7 +10,7 @@
  * token (SPEC §2, §6, §8); they are high-entropy, so a plain hash is the right primitive (no salt,
  * no KDF).
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHmac, hash, randomBytes, timingSafeEqual } from "node:crypto";
 
 /** Largest random token this helper hands out; more is never needed and guards against typos. */
 const MAX_TOKEN_BYTES = 1024;
@@ -28,7 +28,8 @@ export function randomToken(bytes = 32): string {
 
 /** SHA-256 (FIPS 180-4) of a UTF-8 string or raw bytes, as lower-case hex. */
 export function sha256Hex(input: string | Uint8Array): string {
-  return createHash("sha256").update(input).digest("hex");
+  // One-shot crypto.hash (Node ≥ 20.12): no Hash object per call — this runs on every request.
+  return hash("sha256", input, "hex");
 }
 
 /** HMAC-SHA-256 (RFC 2104) of `data` under `key`; strings are taken as UTF-8. */
@@ -43,7 +44,7 @@ export function hmacSha256(key: string | Uint8Array, data: string | Uint8Array):
  * content nor the length of the expected value leaks through timing.
  */
 export function timingSafeEqualStr(a: string, b: string): boolean {
-  const digestA = createHash("sha256").update(a, "utf8").digest();
-  const digestB = createHash("sha256").update(b, "utf8").digest();
+  const digestA = hash("sha256", a, "buffer");
+  const digestB = hash("sha256", b, "buffer");
   return timingSafeEqual(digestA, digestB);
 }
