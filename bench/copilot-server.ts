@@ -129,14 +129,15 @@ export async function startCopilotServer(options: CopilotServerOptions) {
   await insertUsers(agencyId, subAccountId, "u-", 1, options.initialUsers);
   users = options.initialUsers;
 
-  const oidcRow = (id: string, agency: string, domain: string) => {
+  const oidcRow = (id: string, agency: string, domain: string, mapping?: Record<string, string>) => {
     const { value } = normalizeConnection(
       {
         type: "oidc",
-        name: "Bench IdP",
+        name: mapping ? "Bench IdP (user-info)" : "Bench IdP",
         clientId: options.idp.clientId,
         clientSecret: options.idp.clientSecret,
         discoveryUrl: options.idp.discoveryUrl,
+        ...(mapping ? { mapping } : {}),
       },
       { allowHttp: true, defaultRedirectUrl: `http://${domain}:${port}/login/sso` },
     );
@@ -149,9 +150,15 @@ export async function startCopilotServer(options: CopilotServerOptions) {
     };
   };
   const connectionId = "bench-main-oidc";
+  // The same IdP, but the name is mapped from a claim the ID token does not carry: CoPilot then
+  // asks user-info on every sign-in, as the reference does.
+  const userinfoConnectionId = "bench-main-oidc-userinfo";
   await db
     .insertInto("sso_connections")
-    .values(oidcRow(connectionId, agencyId, MAIN_DOMAIN))
+    .values([
+      oidcRow(connectionId, agencyId, MAIN_DOMAIN),
+      oidcRow(userinfoConnectionId, agencyId, MAIN_DOMAIN, { nameField: "given_name" }),
+    ])
     .execute();
   const cloudflareId = "bench-main-cloudflare";
   {
@@ -320,6 +327,7 @@ export async function startCopilotServer(options: CopilotServerOptions) {
       storage: options.storage,
       experiments: options.experiments ?? [],
       connectionId,
+      userinfoConnectionId,
       cloudflareId,
       users,
     },
