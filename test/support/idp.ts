@@ -96,6 +96,12 @@ export interface IdpOptions {
    * and whose endpoints live under that prefix (ID tokens still carry the tenant's real issuer).
    */
   azureTemplateIssuer?: boolean;
+  /**
+   * azure only: verified domains of the tenant (e.g. `contoso.onmicrosoft.com`). Like Entra, the
+   * metadata URL `http://127.0.0.1:<port>/<domain>/v2.0/.well-known/openid-configuration` serves the
+   * tenant's own document: its issuer and endpoints name the tenant by its GUID, not the domain.
+   */
+  azureDomains?: string[];
   /** generic / okta / google only: a path for the issuer, e.g. `/oauth2/default` (Okta custom server). */
   issuerPath?: string;
   /**
@@ -149,6 +155,8 @@ export interface Idp {
   readonly port: number;
   /** azure only. */
   readonly tenantId: string | undefined;
+  /** azure with `azureDomains`: the metadata URL of the tenant named by one of those domains. */
+  domainDiscoveryUrl(domain: string): string;
   readonly clientId: string;
   readonly clientSecret: string;
   readonly redirectUris: readonly string[];
@@ -611,6 +619,11 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
     ? `${origin}/common/v2.0/.well-known/openid-configuration`
     : undefined;
   const mounts = [mountPath, ...templateMounts];
+  const domainDiscoveryPaths = new Set(
+    profile === "azure"
+      ? (options.azureDomains ?? []).map((d) => `/${d.toLowerCase()}/v2.0/.well-known/openid-configuration`)
+      : [],
+  );
   const interactionPrefix = `${mountPath}/interaction/`;
   const endpoints: IdpEndpoints = {
     authorization: `${origin}${mountPath}/auth`,
@@ -831,7 +844,13 @@ ${error ? `<p role="alert" id="error">${escapeHtml(error)}</p>\n` : ""}<form met
       req.socket.destroy();
       return;
     }
-    const pathname = new URL(rawUrl, origin).pathname;
+    let pathname = new URL(rawUrl, origin).pathname;
+    if (domainDiscoveryPaths.has(pathname.toLowerCase())) {
+      // Entra answers a domain tenant's metadata URL with the tenant's own (GUID-named) document.
+      pathname = `${mountPath}/.well-known/openid-configuration`;
+      req.url = pathname;
+    }
+    const url = req.url ?? rawUrl;
 
     if (pathname.startsWith(interactionPrefix)) {
       await handleInteraction(req, res, pathname);
@@ -865,8 +884,8 @@ ${error ? `<p role="alert" id="error">${escapeHtml(error)}</p>\n` : ""}<form met
       return;
     }
     if (mount !== "") {
-      (req as { originalUrl?: string }).originalUrl = rawUrl;
-      req.url = rawUrl.slice(mount.length) || "/";
+      (req as { originalUrl?: string }).originalUrl = url;
+      req.url = url.slice(mount.length) || "/";
     }
     await providerCallback(req, res);
   };
@@ -936,6 +955,7 @@ ${error ? `<p role="alert" id="error">${escapeHtml(error)}</p>\n` : ""}<form met
     origin,
     port,
     tenantId,
+    domainDiscoveryUrl: (domain) => `${origin}/${domain}/v2.0/.well-known/openid-configuration`,
     get clientId() {
       return client.clientId;
     },
