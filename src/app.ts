@@ -18,6 +18,7 @@ import { AppError, registerErrorHandler } from "./http/errors.js";
 import { opsRoutes } from "./http/ops-routes.js";
 import { makeGuards, requestOrigin } from "./http/request-context.js";
 import { ErrorResponse } from "./http/schemas.js";
+import { partAwareValidatorFactory } from "./http/validation.js";
 import { MFA_COOKIE } from "./mfa/challenges.js";
 import { mfaRoutes } from "./mfa/routes.js";
 import { provisioningRoutes } from "./provisioning/routes.js";
@@ -62,7 +63,9 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: ctx.log as FastifyBaseLogger,
     trustProxy: ctx.config.trustProxy,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: false } },
+    // Bodies are validated strictly, querystring and params with coercion (http/validation.ts).
+    ajv: { customOptions: { removeAdditional: false, allErrors: false } },
+    schemaController: { compilersFactory: { buildValidator: partAwareValidatorFactory() } },
     bodyLimit: 256 * 1024,
   });
   registerErrorHandler(app);

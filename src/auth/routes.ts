@@ -12,8 +12,9 @@ import { AppError, notFound } from "../http/errors.js";
 import type { Guards } from "../http/request-context.js";
 import { ErrorResponse, UserSchema } from "../http/schemas.js";
 import { enforce, hit, LIMITS, reset } from "../http/throttle.js";
-import { clearCookie, revokeSession, SESSION_COOKIE } from "../sessions/sessions.js";
-import { completeSignIn } from "../sessions/sign-in.js";
+import { cancelChallenge } from "../mfa/challenges.js";
+import { revokeSession, SESSION_COOKIE } from "../sessions/sessions.js";
+import { clearSignInCookies, completeSignIn } from "../sessions/sign-in.js";
 import { otherMethodsHidden } from "../sso/connections.js";
 import { findUserByEmail, userApi, verifyPassword } from "../users/users.js";
 import { listSignInConnections } from "./methods.js";
@@ -211,7 +212,13 @@ export function authRoutes(ctx: AppContext, guards: Guards) {
 
     app.post(
       "/api/auth/logout",
-      { schema: { tags: ["auth"], summary: "Sign out (ends this session)", response: { 204: Type.Null() } } },
+      {
+        schema: {
+          tags: ["auth"],
+          summary: "Sign out (ends this session and any pending 2FA sign-in of this browser)",
+          response: { 204: Type.Null() },
+        },
+      },
       async (request, reply) => {
         const token = request.cookies[SESSION_COOKIE];
         if (token) {
@@ -226,7 +233,29 @@ export function authRoutes(ctx: AppContext, guards: Guards) {
             });
           }
         }
-        clearCookie(reply, request, SESSION_COOKIE);
+        // A sign-in waiting for its second factor in this browser ends too: its stored challenge
+        // is removed, not just its cookie, so a kept copy of the cookie cannot finish it.
+        const pending = await cancelChallenge(ctx, request);
+        if (pending) {
+          const who = await ctx.db
+            .selectFrom("users")
+            .select("email")
+            .where("id", "=", pending.userId)
+            .executeTakeFirst();
+          await audit(ctx.db, {
+            agencyId: pending.agencyId,
+            action: "auth.sign_in_cancelled",
+            actor: { type: "user", id: pending.userId, label: who?.email ?? null },
+            target: { type: "user", id: pending.userId },
+            ip: request.ip,
+            details: {
+              method: pending.method,
+              pending: pending.purpose,
+              cause: "signed out before the second factor",
+            },
+          });
+        }
+        clearSignInCookies(reply, request);
         return reply.status(204).send();
       },
     );

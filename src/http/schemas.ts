@@ -14,8 +14,8 @@ export const ErrorResponse = Type.Object(
 );
 
 /**
- * `T | null`. Null comes first: Fastify's ajv coerces types, and with the string branch first it
- * would turn a JSON null into "" before the null branch is tried.
+ * `T | null`. Null comes first: where types are coerced (querystring and params, see
+ * http/validation.ts), a string branch tried first would turn a null into "".
  */
 export const Nullable = <T extends TSchema>(t: T): TUnion<[TNull, T]> => {
   // A primitive becomes `type: ["null", …]`: the same contract, and fast-json-stringify writes it

@@ -85,6 +85,27 @@ export async function endChallenge(ctx: AppContext, id: string): Promise<boolean
 }
 
 /**
+ * Cancels the pending sign-in behind the request's pending-2FA cookie (sign-out of that browser):
+ * the stored challenge is removed, so the cookie cannot finish it later even if a copy of it
+ * survives the browser clearing it. Returns what was cancelled, or null when there was nothing.
+ */
+export async function cancelChallenge(
+  ctx: AppContext,
+  request: FastifyRequest,
+): Promise<{ userId: string; agencyId: string; method: string; purpose: "verify" | "enroll" } | null> {
+  const token = request.cookies[MFA_COOKIE];
+  if (!token) return null;
+  const row = await ctx.db
+    .deleteFrom("mfa_challenges")
+    .where("id", "=", tokenHash(token))
+    .returning(["user_id", "agency_id", "method", "purpose"])
+    .executeTakeFirst();
+  return row
+    ? { userId: row.user_id, agencyId: row.agency_id, method: row.method, purpose: row.purpose }
+    : null;
+}
+
+/**
  * Counts a wrong code against the pending sign-in; the MFA_MAX_ATTEMPTS-th ends it (SPEC §6:
  * 5 wrong codes end the pending sign-in). Returns the attempts left (0: it is gone).
  */

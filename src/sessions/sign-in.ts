@@ -64,6 +64,16 @@ export async function startSession(
   clearCookie(reply, request, MFA_COOKIE);
 }
 
+/**
+ * Clears every sign-in cookie of this browser: the session and the pending 2FA sign-in. Whatever
+ * ends a browser's session with the browser present (sign-out) calls this, so a half-finished
+ * second factor never outlives the sign-out.
+ */
+export function clearSignInCookies(reply: FastifyReply, request: FastifyRequest): void {
+  clearCookie(reply, request, SESSION_COOKIE);
+  clearCookie(reply, request, MFA_COOKIE);
+}
+
 export async function completeSignIn(
   ctx: AppContext,
   request: FastifyRequest,

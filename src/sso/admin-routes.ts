@@ -11,6 +11,7 @@ import { auditRequest } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import { isUniqueViolation } from "../db/database.js";
 import type { SsoConnectionsTable } from "../db/schema.js";
+import { deleteAgencyRow } from "../http/agency-rows.js";
 import { AppError, badRequest, notFound } from "../http/errors.js";
 import type { Guards } from "../http/request-context.js";
 import { ErrorResponse, IdParams, Nullable } from "../http/schemas.js";
@@ -728,22 +729,13 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           response: { 204: Type.Null(), ...errors },
         },
       },
-      async (request, reply) => {
-        const { id } = request.params as { id: string };
-        const row = await ctx.db
-          .deleteFrom("sso_allowed_emails")
-          .where("id", "=", id)
-          .where("agency_id", "=", request.agency!.id)
-          .returning(["email"])
-          .executeTakeFirst();
-        if (!row) throw notFound("Allowed email not found");
-        await auditRequest(ctx.db, request, {
-          action: "sso.allowed_email.remove",
-          target: { type: "allowed_email", id },
-          details: { email: row.email },
-        });
-        return reply.status(204).send();
-      },
+      deleteAgencyRow(ctx, {
+        table: "sso_allowed_emails",
+        notFound: "Allowed email not found",
+        action: "sso.allowed_email.remove",
+        targetType: "allowed_email",
+        details: (row) => ({ email: row.email }),
+      }),
     );
   };
 }

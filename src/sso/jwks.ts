@@ -15,7 +15,12 @@
  *   - a cached set older than `maxAgeMs` is refreshed on next use; if that refresh fails the old
  *     keys keep serving (the IdP being briefly down must not break sign-in), but with no cached
  *     key a failure throws: fail closed;
- *   - a failed download also starts the cooldown (no retry storm while the IdP is down).
+ *   - the cooldown runs from the start of the last download that was a refetch for an unknown
+ *     `kid` or that failed. A successful routine download (the first one, a `maxAge` refresh)
+ *     does not start it: a rotation published right after such a download is followed by the
+ *     first token signed with the new key, not refused for `cooldownMs`. A failed download of
+ *     any kind starts it (no retry storm while the IdP is down), and while it runs no download
+ *     starts at all.
  *
  * Algorithms are NOT decided here: callers pin them in `jwtVerify(..., { algorithms })`.
  * A token without `kid` matching several keys fails with jose's JWKSMultipleMatchingKeys.
@@ -35,7 +40,10 @@ export type JwksFetch = (input: string, init?: RequestInit) => Promise<Response>
 
 export interface JwksCacheOptions {
   fetch: JwksFetch;
-  /** Minimum time between two downloads of one URL (unknown kid, failed download). Default 30 s. */
+  /**
+   * Flood guard: after a refetch for an unknown kid, or a failed download, of one URL, no download
+   * of it starts for this long. Default 30 s.
+   */
   cooldownMs?: number;
   /** Age after which a cached set is refreshed on use. Default 10 min. */
   maxAgeMs?: number;
@@ -65,8 +73,11 @@ interface CacheEntry {
   keys?: LocalJWKSet;
   /** When `keys` was downloaded (ms). */
   fetchedAt: number;
-  /** When the last download started, successful or not (ms); drives the cooldown. */
-  attemptedAt?: number;
+  /**
+   * When the last download that starts the cooldown began (ms): a refetch for an unknown kid, or
+   * a download that failed. Routine downloads that succeed leave it alone.
+   */
+  cooldownFrom?: number;
   /** Why the last download failed, kept as the cause of JwksUnavailableError. */
   lastError?: unknown;
   /** The download in flight, shared by concurrent callers. */
@@ -101,19 +112,21 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
     return entry;
   }
 
-  /** True when a new download may start: never tried, or the last try is older than the cooldown. */
+  /** True when no cooldown runs: no unknown-kid refetch or failure yet, or the last is old enough. */
   function mayDownload(entry: CacheEntry): boolean {
-    return entry.attemptedAt === undefined || now() - entry.attemptedAt >= cooldownMs;
+    return entry.cooldownFrom === undefined || now() - entry.cooldownFrom >= cooldownMs;
   }
 
   /**
-   * Downloads the set when the cooldown allows it, or joins the download in flight. Never throws:
-   * a failure is recorded on the entry and the previous keys stay.
+   * Downloads the set when the cooldown allows it, or joins the download in flight. `unknownKid`:
+   * this download is a refetch for a kid the cached set lacks, which starts the cooldown. Never
+   * throws: a failure is recorded on the entry (and starts the cooldown) and the previous keys stay.
    */
-  function refresh(uri: string, entry: CacheEntry): Promise<void> {
+  function refresh(uri: string, entry: CacheEntry, reason: "routine" | "unknownKid"): Promise<void> {
     if (entry.inflight) return entry.inflight;
     if (!mayDownload(entry)) return Promise.resolve();
-    entry.attemptedAt = now();
+    const startedAt = now();
+    if (reason === "unknownKid") entry.cooldownFrom = startedAt;
     entry.inflight = downloadKeySet(fetchImpl, uri)
       .then((keys) => {
         entry.keys = keys;
@@ -122,6 +135,7 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
       })
       .catch((error: unknown) => {
         entry.lastError = error;
+        entry.cooldownFrom = startedAt;
       })
       .finally(() => {
         entry.inflight = undefined;
@@ -134,8 +148,12 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
     protectedHeader: Pick<JWSHeaderParameters, "kid" | "alg">,
   ): Promise<CryptoKey> {
     const entry = entryFor(jwksUri);
+    // Set when this call itself waited for a download: a refetch right after it would get the same set.
+    let justDownloaded = false;
     if (!entry.keys || now() - entry.fetchedAt >= maxAgeMs) {
-      await refresh(jwksUri, entry);
+      const before = entry.fetchedAt;
+      await refresh(jwksUri, entry, "routine");
+      justDownloaded = entry.fetchedAt !== before;
     }
     const keys = entry.keys;
     if (!keys) {
@@ -146,11 +164,15 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
     try {
       return await keys(protectedHeader);
     } catch (error) {
-      if (!(error instanceof errors.JWKSNoMatchingKey) || (!entry.inflight && !mayDownload(entry)))
+      if (
+        !(error instanceof errors.JWKSNoMatchingKey) ||
+        justDownloaded ||
+        (!entry.inflight && !mayDownload(entry))
+      )
         throw error;
     }
-    // Unknown kid: the IdP may have rotated its keys (OIDC Core §10.1). One download per cooldown.
-    await refresh(jwksUri, entry);
+    // Unknown kid: the IdP may have rotated its keys (OIDC Core §10.1). One refetch per cooldown.
+    await refresh(jwksUri, entry, "unknownKid");
     return (entry.keys ?? keys)(protectedHeader);
   }
 

@@ -103,6 +103,55 @@ function requireUrl(doc: Record<string, unknown>, name: string, allowHttp: boole
 
 const stripSlash = (s: string) => s.replace(/\/+$/, "");
 
+/**
+ * Entra ID names a tenant in its issuer by the tenant's GUID only: `<authority>/<GUID>/v2.0`,
+ * where the authority is the origin the metadata came from (login.microsoftonline.com, or a
+ * national cloud's). The GUID of an issuer of exactly that shape, else null.
+ */
+function entraTenantOfIssuer(issuer: string, discoveryUrl: string): string | null {
+  const origin = new URL(discoveryUrl).origin;
+  if (!issuer.startsWith(`${origin}/`)) return null;
+  const m = /^\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/v2\.0$/i.exec(
+    issuer.slice(origin.length),
+  );
+  return m ? m[1]!.toLowerCase() : null;
+}
+
+/**
+ * An Azure connection configured with a domain tenant (contoso.onmicrosoft.com): Entra answers the
+ * metadata URL `<authority>/<domain>/v2.0/.well-known/openid-configuration` with the tenant's own
+ * document, whose issuer is `<authority>/<GUID>/v2.0`. That issuer is accepted (instead of the
+ * URL's own base) only when the URL has exactly that form for the configured domain and the
+ * issuer exactly the Microsoft form on the same authority; returns its GUID, else null.
+ */
+function entraDomainTenantIssuer(row: ConnectionRow, issuer: string): string | null {
+  const domain = row.azure_tenant_id;
+  if (row.type !== "azure" || !domain || GUID.test(domain) || !row.discovery_url) return null;
+  const url = new URL(row.discovery_url);
+  if (url.search || url.hash) return null;
+  if (url.pathname.toLowerCase() !== `/${domain.toLowerCase()}/v2.0/.well-known/openid-configuration`)
+    return null;
+  return entraTenantOfIssuer(issuer, row.discovery_url);
+}
+
+/**
+ * The tenant GUID an Azure connection's ID tokens must carry as `tid` (and in `iss`): the
+ * configured Directory ID, or for a domain tenant the GUID its metadata's issuer names. A domain
+ * tenant whose issuer names no GUID is refused: its tokens' tenant could not be checked.
+ */
+function entraTenantOf(row: ConnectionRow, issuer: string): string | null {
+  if (row.type !== "azure") return null;
+  if (row.azure_tenant_id && GUID.test(row.azure_tenant_id)) return row.azure_tenant_id.toLowerCase();
+  const guid = row.discovery_url ? entraTenantOfIssuer(issuer, row.discovery_url) : null;
+  if (!guid) {
+    throw new SsoStepError(
+      "discovery",
+      `the issuer ${issuer} does not name the Directory (tenant) ID of ${row.azure_tenant_id ?? "the tenant"} as a GUID`,
+    );
+  }
+  return guid;
+}
+
 /** OpenID Connect Discovery 1.0 §4: fetch and check the provider metadata. */
 async function discover(ctx: AppContext, row: ConnectionRow): Promise<client.ServerMetadata> {
   const allowHttp = ctx.config.allowPrivateIdpUrls;
@@ -142,8 +191,9 @@ async function discover(ctx: AppContext, row: ConnectionRow): Promise<client.Ser
     issuer = issuer.replace("{tenantid}", row.azure_tenant_id);
   } else {
     // §4.3: the issuer must be the URL the document was fetched from (or the configured issuer).
+    // An Entra domain tenant's document names the tenant by its GUID instead (see above).
     const expected = row.issuer ?? row.discovery_url.replace(/\/\.well-known\/openid-configuration\/?$/, "");
-    if (stripSlash(issuer) !== stripSlash(expected)) {
+    if (stripSlash(issuer) !== stripSlash(expected) && !entraDomainTenantIssuer(row, issuer)) {
       throw new SsoStepError(
         "discovery",
         `the discovery document's issuer ${issuer} does not match ${expected}`,
@@ -198,10 +248,7 @@ export async function providerFor(ctx: AppContext, row: ConnectionRow): Promise<
     jwksUri: meta.jwks_uri!,
     userinfoEndpoint: meta.userinfo_endpoint ?? null,
     algorithms,
-    tenantId:
-      row.type === "azure" && row.azure_tenant_id && GUID.test(row.azure_tenant_id)
-        ? row.azure_tenant_id
-        : null,
+    tenantId: entraTenantOf(row, meta.issuer),
   };
   for (const k of providers.keys()) if (k.startsWith(`${row.id}:`)) providers.delete(k);
   providers.set(key, { provider, expiresAt: Date.now() + METADATA_TTL_MS });

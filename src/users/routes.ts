@@ -5,6 +5,7 @@ import type { FastifyInstance } from "fastify";
 import { auditRequest } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import { isUniqueViolation } from "../db/database.js";
+import { deleteAgencyRow } from "../http/agency-rows.js";
 import { AppError, badRequest, notFound } from "../http/errors.js";
 import type { Guards } from "../http/request-context.js";
 import { ErrorResponse, IdParams, UserInputSchema, UserSchema } from "../http/schemas.js";
@@ -239,20 +240,13 @@ export function adminUserRoutes(ctx: AppContext, guards: Guards) {
           response: { 204: Type.Null(), ...errors },
         },
       },
-      async (request, reply) => {
-        const { id } = request.params as { id: string };
-        const res = await ctx.db
-          .deleteFrom("sub_accounts")
-          .where("id", "=", id)
-          .where("agency_id", "=", request.agency!.id)
-          .executeTakeFirst();
-        if (Number(res.numDeletedRows) === 0) throw notFound("Sub-account not found");
-        await auditRequest(ctx.db, request, {
-          action: "sub_account.delete",
-          target: { type: "sub_account", id },
-        });
-        return reply.status(204).send();
-      },
+      deleteAgencyRow(ctx, {
+        table: "sub_accounts",
+        notFound: "Sub-account not found",
+        action: "sub_account.delete",
+        targetType: "sub_account",
+        details: (row) => ({ name: row.name }),
+      }),
     );
   };
 }

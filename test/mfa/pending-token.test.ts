@@ -50,11 +50,14 @@ describe.each(storages())("a pending-2FA token on every other route (%s)", (stor
     asSession.cookies.set("copilot_session", token);
     for (const { method, path } of routes) {
       if (PENDING_ROUTES[purpose].includes(`${method} ${path}`)) continue;
+      // Sign-out with the pending cookie ends the pending sign-in (its own test below); here it is
+      // only sent as a session cookie and as a bearer token.
+      const signOut = `${method} ${path}` === "post /api/auth/logout";
       const url = path.replace(/\{[^}]+\}/g, () => randomUUID());
       const label = `${method.toUpperCase()} ${path} (${purpose})`;
       const payload = method === "get" || method === "delete" ? undefined : {};
       const attempts = [
-        await pending.request({ method: method.toUpperCase() as "GET", url, payload }),
+        ...(signOut ? [] : [await pending.request({ method: method.toUpperCase() as "GET", url, payload })]),
         await asSession.request({ method: method.toUpperCase() as "GET", url, payload }),
         await new IpClient(t, HOST, pending.ip).request({
           method: method.toUpperCase() as "GET",
@@ -98,11 +101,6 @@ describe.each(storages())("a pending-2FA token on every other route (%s)", (stor
     expect((await c.post("/api/account/2fa/confirm", { code })).statusCode).toBe(401);
     expect((await c.post("/api/account/2fa/backup-codes", { code })).statusCode).toBe(401);
     expect((await c.post("/api/account/2fa/disable", { code })).statusCode).toBe(401);
-    // Sign-out with only a pending token creates nothing and ends nothing it should not.
-    const logout = await c.post("/api/auth/logout");
-    expect(logout.statusCode).toBe(204);
-    expect(cookieNames(logout)).not.toHaveProperty("copilot_session");
-
     await probeEverything(c, token, "verify");
 
     const row = await t.ctx.db
@@ -150,6 +148,53 @@ describe.each(storages())("a pending-2FA token on every other route (%s)", (stor
       });
       expect(confirm.statusCode, confirm.body).toBe(200);
       expect((await c.get("/api/auth/me")).statusCode).toBe(200);
+    } finally {
+      await t.ctx.db.updateTable("agencies").set({ require_2fa: false }).where("id", "=", agencyId).execute();
+    }
+  });
+
+  it.each([
+    "verify",
+    "enroll",
+  ] as const)("sign-out ends a pending sign-in (%s): both cookies cleared, the token finishes nothing after", async (purpose) => {
+    if (purpose === "enroll") {
+      await t.ctx.db.updateTable("agencies").set({ require_2fa: true }).where("id", "=", agencyId).execute();
+    }
+    try {
+      const email =
+        purpose === "verify"
+          ? (await userWith2fa(t, agencyId, HOST)).email
+          : (await t.seedUser(agencyId, { email: `enrolling-${randomUUID()}@acme.test` })).email;
+      await t.ctx.db.deleteFrom("sessions").execute();
+      freshStep(t);
+      const c = new IpClient(t, HOST);
+      const login = await c.login(email);
+      expect(login.json()).toEqual(
+        purpose === "verify" ? { mfaRequired: true } : { mfaEnrollmentRequired: true },
+      );
+      const token = c.cookies.get("copilot_mfa")!;
+      expect(token).toBeTruthy();
+
+      const logout = await c.post("/api/auth/logout");
+      expect(logout.statusCode).toBe(204);
+      const cleared = (logout.cookies as Array<{ name: string; value: string }>).filter(
+        (k) => k.value === "",
+      );
+      expect(cleared.map((k) => k.name).sort()).toEqual(["copilot_mfa", "copilot_session"]);
+      expect(cookieNames(logout)).toEqual({});
+      expect(c.cookies.has("copilot_mfa")).toBe(false);
+
+      // The stored challenge is gone: the token, sent again, is refused where it used to work.
+      c.cookies.set("copilot_mfa", token);
+      if (purpose === "verify") {
+        const again = await c.post("/api/auth/2fa", { code: "123456" });
+        expect(again.statusCode, again.body).toBe(401);
+        expect(again.json().error.code).toBe("mfa_expired");
+      } else {
+        expect((await c.post("/api/account/2fa/setup")).statusCode).toBe(401);
+      }
+      expect((await c.get("/api/auth/me")).statusCode).toBe(401);
+      expect(await t.ctx.db.selectFrom("sessions").execute()).toHaveLength(0);
     } finally {
       await t.ctx.db.updateTable("agencies").set({ require_2fa: false }).where("id", "=", agencyId).execute();
     }

@@ -114,6 +114,46 @@ describe.each(storages())("2FA after OIDC SSO sign-in (%s)", (storage) => {
     await browser.close();
   });
 
+  it("ends a pending SSO sign-in on sign-out: the cookie is cleared and a kept copy cannot finish it", async () => {
+    const sessionsOfAlice = () =>
+      w.t.ctx.db.selectFrom("sessions").select("id").where("user_id", "=", alice.id).execute();
+    const before = await sessionsOfAlice();
+    const { res, browser } = await w.signIn(connectionId, "user-alice");
+    expect(where(res)).toBe("/login/2fa");
+    const pending = browser.jar.get(w.origin, "copilot_mfa");
+    expect(pending).toBeDefined();
+    expect(
+      await w.t.ctx.db.selectFrom("mfa_challenges").where("user_id", "=", alice.id).execute(),
+    ).toHaveLength(1);
+
+    const logout = await browser.postJson(`${w.origin}/api/auth/logout`, undefined);
+    expect(logout.status).toBe(204);
+    // The browser is told to forget both sign-in cookies...
+    expect(logout.header("set-cookie")).toMatch(/^copilot_mfa=;/m);
+    expect(logout.header("set-cookie")).toMatch(/^copilot_session=;/m);
+    expect(browser.jar.get(w.origin, "copilot_mfa")).toBeUndefined();
+    // ...and the pending sign-in itself is gone from the server.
+    expect(
+      await w.t.ctx.db.selectFrom("mfa_challenges").where("user_id", "=", alice.id).execute(),
+    ).toHaveLength(0);
+    const cancelled = (await auditActions(w.t, w.agencyId, alice.id)).filter(
+      (e) => e.action === "auth.sign_in_cancelled",
+    );
+    expect(cancelled.at(-1)?.details).toMatchObject({ method: "sso", pending: "verify" });
+
+    // A copy of the cookie kept from before the sign-out (another tab, a stolen value) is refused
+    // even with a right code, and no session appears.
+    browser.jar.setCookie(w.origin, `copilot_mfa=${pending!.value}; Path=/; HttpOnly; SameSite=Lax`);
+    const replay = await browser.postJson(`${w.origin}/api/auth/2fa`, {
+      code: await codeAt(w.t, alice.secret, 2),
+    });
+    expect(replay.status, replay.body).toBe(401);
+    expect(replay.json<{ error: { code: string } }>().error.code).toBe("mfa_expired");
+    expect((await browser.get(`${w.origin}/api/auth/me`)).status).toBe(401);
+    expect(await sessionsOfAlice()).toEqual(before);
+    await browser.close();
+  });
+
   it("sends a user without 2FA of a 2FA-requiring agency to enrolment, then signs them in", async () => {
     expect((await w.api("PUT", "/api/admin/security", { require2fa: true })).status).toBe(200);
     try {

@@ -391,6 +391,26 @@ describe.each(storages())("SSO administration (%s)", (storage) => {
       expect((await w.api("DELETE", `/api/admin/sso/allowed-emails/${entry.id}`)).status).toBe(404);
       const after = (await w.api("GET", "/api/admin/sso/allowed-emails")).json<any>().allowedEmails;
       expect(after.map((e: { email: string }) => e.email)).toEqual(["carol@acme.test"]);
+      const [removed] = await w.auditFor("sso.allowed_email.remove");
+      expect(removed).toMatchObject({
+        target: { type: "allowed_email", id: entry.id },
+        details: { email: "Bob@Acme.test" },
+      });
+    });
+
+    it("deletes a sub-account the same way: 204 audited with what was removed, then 404", async () => {
+      const created = await w.api("POST", "/api/admin/sub-accounts", { name: "Short-lived" });
+      expect(created.status, created.body).toBe(201);
+      const { id } = created.json<any>().subAccount;
+      expect((await w.api("DELETE", `/api/admin/sub-accounts/${id}`)).status).toBe(204);
+      const again = await w.api("DELETE", `/api/admin/sub-accounts/${id}`);
+      expect(again.status).toBe(404);
+      expect(again.json<any>().error).toEqual({ code: "not_found", message: "Sub-account not found" });
+      const [removed] = await w.auditFor("sub_account.delete");
+      expect(removed).toMatchObject({
+        target: { type: "sub_account", id },
+        details: { name: "Short-lived" },
+      });
     });
   });
 
@@ -439,9 +459,10 @@ describe.each(storages())("SSO administration (%s)", (storage) => {
         call("PUT", `${base}/enabled`, { enabled: false }),
         call("GET", `/api/admin/sso/tests/${testId}`),
         call("DELETE", `/api/admin/sso/allowed-emails/${allowedId}`),
+        call("DELETE", `/api/admin/sub-accounts/${w.subAccountId}`),
         call("DELETE", base),
       ]);
-      expect(responses.map((r) => r.status)).toEqual([404, 404, 404, 404, 404, 404, 404, 404]);
+      expect(responses.map((r) => r.status)).toEqual([404, 404, 404, 404, 404, 404, 404, 404, 404]);
       const mine = (await call("GET", "/api/admin/sso")).json<any>();
       expect(mine.connections).toEqual([]);
       expect((await call("GET", "/api/admin/sso/allowed-emails")).json<any>().allowedEmails).toEqual([]);

@@ -1,7 +1,10 @@
-// Vendor profiles end to end (SPEC §3): Entra ID (tenant, template discovery, xms_edov), Google
+// Vendor profiles end to end (SPEC §3): Entra ID (tenant GUID or domain, template discovery, xms_edov), Google
 // (hd restriction), Okta (custom authorization server path), Auth0 (issuer with a trailing slash)
 // and client_secret_post — each: the test passes, the connection is enabled, a user signs in.
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { forgetProvider, providerFor } from "../../src/sso/oidc.js";
 import { storages } from "../support/db.js";
 import { DEFAULT_AZURE_TENANT_ID, type Idp, startIdp } from "../support/idp.js";
 import { createSsoWorld, type SsoWorld, where } from "../support/sso.js";
@@ -37,6 +40,18 @@ describe.each(storages())("SSO vendor profiles (%s)", (storage) => {
     await browser.close();
   }
 
+  /** Starting a test fails at discovery (test_start_failed), for the given cause. */
+  async function startFailsAtDiscovery(connectionId: string, cause: RegExp) {
+    const started = await w.api("POST", `/api/admin/sso/connections/${connectionId}/tests`);
+    expect(started.status, started.body).toBe(502);
+    const { testId, message } = started.json<{ error: { testId: string; message: string } }>().error;
+    expect(message).toBe("Failed to initiate SSO test.");
+    const test = (await w.api("GET", `/api/admin/sso/tests/${testId}`)).json<{ test: Record<string, any> }>()
+      .test;
+    expect(test.diagnostic.step).toBe("discovery");
+    expect(test.diagnostic.detail).toMatch(cause);
+  }
+
   async function refused(connectionId: string, login: string, code: string, cause: RegExp) {
     const { res, browser } = await w.signIn(connectionId, login);
     expect(where(res)).toBe(`/login?error=${code}`);
@@ -54,6 +69,7 @@ describe.each(storages())("SSO vendor profiles (%s)", (storage) => {
       startIdp({
         profile: "azure",
         azureTemplateIssuer: true,
+        azureDomains: ["contoso.onmicrosoft.com"],
         redirectUris,
         accounts: [
           {
@@ -246,6 +262,136 @@ describe.each(storages())("SSO vendor profiles (%s)", (storage) => {
       expect(test.diagnostic.step, JSON.stringify(test.diagnostic)).toBe("callback");
       expect(test.diagnostic.detail).toMatch(/"iss" \(issuer\) response parameter/);
       expect((await w.api("DELETE", `/api/admin/sso/connections/${id}`)).status).toBe(204);
+    });
+
+    it("takes a domain tenant: its metadata names the tenant GUID, which the tokens' tid and iss must carry", async () => {
+      const { id, body } = await w.createConnection({
+        type: "azure",
+        name: "Contoso Entra (domain)",
+        clientId: azure.clientId,
+        clientSecret: azure.clientSecret,
+        azureTenantId: "Contoso.onmicrosoft.com",
+        discoveryUrl: azure.domainDiscoveryUrl("contoso.onmicrosoft.com"),
+      });
+      expect(body.connection.azureTenantId).toBe("contoso.onmicrosoft.com");
+      const row = await w.t.ctx.db
+        .selectFrom("sso_connections")
+        .selectAll()
+        .where("id", "=", id)
+        .executeTakeFirstOrThrow();
+      const provider = await providerFor(w.t.ctx, row);
+      expect(provider.issuer).toBe(azure.issuer); // http://127.0.0.1:<port>/<GUID>/v2.0
+      expect(provider.tenantId).toBe(DEFAULT_AZURE_TENANT_ID);
+
+      await w.enable(id, "az-alice");
+      await signsInAs(id, "az-alice", "alice@contoso.onmicrosoft.com");
+      await refused(
+        id,
+        "az-guest",
+        "sso_failed",
+        new RegExp(`tid ${OTHER_TENANT}.*not the configured tenant`),
+      );
+      // A token whose iss names the domain instead of the tenant GUID is not this tenant's.
+      azure.setTamper(async (tokens, i) => ({
+        ...tokens,
+        id_token: await i.patchIdToken(tokens.id_token!, {
+          iss: `${azure.origin}/contoso.onmicrosoft.com/v2.0`,
+        }),
+      }));
+      try {
+        await refused(id, "az-alice", "sso_failed", /"iss" \(issuer\) claim/);
+      } finally {
+        azure.setTamper(null);
+      }
+      expect((await w.api("DELETE", `/api/admin/sso/connections/${id}`)).status).toBe(204);
+    });
+
+    it("takes the GUID issuer only from the configured domain's own metadata URL", async () => {
+      // The contoso document, configured for another domain: its issuer is not the URL's, refused.
+      const { id } = await w.createConnection({
+        type: "azure",
+        name: "Fabrikam (wrong metadata)",
+        clientId: azure.clientId,
+        clientSecret: azure.clientSecret,
+        azureTenantId: "fabrikam.onmicrosoft.com",
+        discoveryUrl: azure.domainDiscoveryUrl("contoso.onmicrosoft.com"),
+      });
+      await startFailsAtDiscovery(id, /issuer .*\/[0-9a-f-]{36}\/v2\.0 does not match/);
+      // A domain tenant whose (self-consistent) metadata names no tenant GUID: its tokens' tid could
+      // not be checked, so it is refused rather than signed in without that check.
+      const other = await w.createConnection({
+        type: "azure",
+        name: "Not Entra",
+        clientId: okta.clientId,
+        clientSecret: okta.clientSecret,
+        azureTenantId: "contoso.onmicrosoft.com",
+        discoveryUrl: okta.discoveryUrl,
+      });
+      await startFailsAtDiscovery(
+        other.id,
+        /does not name the Directory \(tenant\) ID of contoso\.onmicrosoft\.com/,
+      );
+      for (const c of [id, other.id]) {
+        expect((await w.api("DELETE", `/api/admin/sso/connections/${c}`)).status).toBe(204);
+      }
+    });
+
+    it("refuses a domain tenant's metadata whose issuer is not exactly <authority>/<GUID>/v2.0", async () => {
+      let issuer = "";
+      const metadata = createServer((req, res) => {
+        const origin = `http://127.0.0.1:${(metadata.address() as AddressInfo).port}`;
+        res.setHeader("content-type", "application/json");
+        res.end(
+          JSON.stringify({
+            issuer: issuer.replace("<origin>", origin),
+            authorization_endpoint: `${origin}/authorize`,
+            token_endpoint: `${origin}/token`,
+            jwks_uri: `${origin}/keys`,
+            id_token_signing_alg_values_supported: ["RS256"],
+            path: req.url,
+          }),
+        );
+      });
+      await new Promise<void>((resolve) => metadata.listen(0, "127.0.0.1", resolve));
+      const origin = `http://127.0.0.1:${(metadata.address() as AddressInfo).port}`;
+      try {
+        const { id } = await w.createConnection({
+          type: "azure",
+          name: "Crafted metadata",
+          clientId: "client",
+          clientSecret: "crafted-metadata-client-secret",
+          azureTenantId: "contoso.onmicrosoft.com",
+          discoveryUrl: `${origin}/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration`,
+        });
+        const refusedIssuers = [
+          `https://login.microsoftonline.com/${DEFAULT_AZURE_TENANT_ID}/v2.0`, // another authority
+          `<origin>/${DEFAULT_AZURE_TENANT_ID}/v2.0/`,
+          `<origin>/${DEFAULT_AZURE_TENANT_ID}/v2.0/extra`,
+          `<origin>/${DEFAULT_AZURE_TENANT_ID}`,
+          `<origin>/fabrikam.onmicrosoft.com/v2.0`,
+          `<origin>/not-a-guid/v2.0`,
+          `<origin>/x/${DEFAULT_AZURE_TENANT_ID}/v2.0`,
+        ];
+        for (const candidate of refusedIssuers) {
+          issuer = candidate;
+          forgetProvider(id);
+          await startFailsAtDiscovery(id, /does not match/);
+        }
+        issuer = `<origin>/${DEFAULT_AZURE_TENANT_ID.toUpperCase()}/v2.0`;
+        forgetProvider(id);
+        const started = await w.api("POST", `/api/admin/sso/connections/${id}/tests`);
+        expect(started.status, started.body).toBe(201);
+        const row = await w.t.ctx.db
+          .selectFrom("sso_connections")
+          .selectAll()
+          .where("id", "=", id)
+          .executeTakeFirstOrThrow();
+        expect((await providerFor(w.t.ctx, row)).tenantId).toBe(DEFAULT_AZURE_TENANT_ID);
+        expect((await w.api("DELETE", `/api/admin/sso/connections/${id}`)).status).toBe(204);
+      } finally {
+        metadata.closeAllConnections();
+        await new Promise<void>((resolve) => metadata.close(() => resolve()));
+      }
     });
 
     it("needs a tenant GUID for the multi-tenant metadata URL", async () => {

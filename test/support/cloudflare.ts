@@ -12,13 +12,13 @@ import {
   randomUUID,
   sign as signBytes,
 } from "node:crypto";
-import http from "node:http";
-import type { AddressInfo, Socket } from "node:net";
 import { promisify } from "node:util";
 import { importJWK, type JWK, SignJWT } from "jose";
 import { applyPatch, b64json } from "./jwt.js";
+import { type DownMode, startLoopbackServer } from "./loopback-server.js";
 
-export type CloudflareDownMode = "reset" | "hang" | "refuse" | "error";
+/** How the double misbehaves when down (loopback-server.ts); `error` answers a plain-text 503. */
+export type CloudflareDownMode = DownMode;
 
 export interface CloudflareKey {
   kid: string;
@@ -227,56 +227,32 @@ export async function startCloudflareAccess(
   const audTag = options.audTag ?? randomBytes(32).toString("hex");
   const requests: CloudflareRequestLogEntry[] = [];
   let certsFetches = 0;
-  let down: CloudflareDownMode | null = null;
-  const held = new Set<http.ServerResponse>();
-  const sockets = new Set<Socket>();
 
-  const server = http.createServer((req, res) => {
-    const url = req.url ?? "/";
-    requests.push({ method: req.method ?? "GET", url });
-    if (down === "hang") {
-      held.add(res);
-      res.on("close", () => held.delete(res));
-      return;
-    }
-    if (down === "error") {
-      res.statusCode = 503;
+  const loopback = await startLoopbackServer(
+    (req, res) => {
+      const pathname = new URL(req.url ?? "/", "http://x").pathname;
+      if (pathname === "/cdn-cgi/access/certs" && (req.method === "GET" || req.method === "HEAD")) {
+        certsFetches++;
+        res.statusCode = 200;
+        res.setHeader("Content-Type", "application/json");
+        res.setHeader("Cache-Control", "no-store");
+        res.end(req.method === "HEAD" ? undefined : JSON.stringify(certs()));
+        return;
+      }
+      res.statusCode = 404;
       res.setHeader("Content-Type", "text/plain");
-      res.end("Service Unavailable");
-      return;
-    }
-    if (down) {
-      req.socket.destroy();
-      return;
-    }
-    const pathname = new URL(url, "http://x").pathname;
-    if (pathname === "/cdn-cgi/access/certs" && (req.method === "GET" || req.method === "HEAD")) {
-      certsFetches++;
-      res.statusCode = 200;
-      res.setHeader("Content-Type", "application/json");
-      res.setHeader("Cache-Control", "no-store");
-      res.end(req.method === "HEAD" ? undefined : JSON.stringify(certs()));
-      return;
-    }
-    res.statusCode = 404;
-    res.setHeader("Content-Type", "text/plain");
-    res.end("Not Found");
-  });
-  server.keepAliveTimeout = 1000;
-  server.on("connection", (socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+      res.end("Not Found");
+    },
+    {
+      onRequest: (req) => requests.push({ method: req.method ?? "GET", url: req.url ?? "/" }),
+      answerError: (res) => {
+        res.setHeader("Content-Type", "text/plain");
+        res.end("Service Unavailable");
+      },
+    },
+  );
+  const { port, origin } = loopback;
   const teamDomain = `127.0.0.1:${port}`;
-  const origin = `http://${teamDomain}`;
   const issuer = options.issuer ?? origin;
   const certsUrl = `${origin}/cdn-cgi/access/certs`;
 
@@ -320,24 +296,6 @@ export async function startCloudflareAccess(
       .sign(key);
   };
 
-  const stopListening = () =>
-    new Promise<void>((resolve) => {
-      if (!server.listening) {
-        resolve();
-        return;
-      }
-      server.close(() => resolve());
-      for (const socket of sockets) socket.destroy();
-    });
-  const listen = () =>
-    new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, "127.0.0.1", () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-
   return {
     teamDomain,
     issuer,
@@ -367,18 +325,7 @@ export async function startCloudflareAccess(
       keys.next = fresh;
       return keys.current.kid;
     },
-    async setDown(isDown, mode = "reset") {
-      const wasRefusing = down === "refuse";
-      const next = isDown ? mode : null;
-      if (next !== "hang") {
-        for (const res of held) res.destroy();
-        held.clear();
-      }
-      down = next;
-      if (wasRefusing && next !== "refuse") await listen();
-      if (next === "refuse" && !wasRefusing) await stopListening();
-      else if (next === "reset") for (const socket of sockets) socket.destroy();
-    },
+    setDown: (isDown, mode) => loopback.setDown(isDown, mode),
     sign,
     signNone(claims = {}) {
       return `${b64json({ alg: "none", typ: "JWT" })}.${b64json(applyPatch(defaultClaims(), claims))}.`;
@@ -415,10 +362,6 @@ export async function startCloudflareAccess(
       );
     },
     defaultClaims,
-    async close() {
-      for (const res of held) res.destroy();
-      held.clear();
-      await stopListening();
-    },
+    close: () => loopback.close(),
   };
 }

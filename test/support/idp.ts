@@ -10,8 +10,7 @@
  * forged ID tokens from a real one for negative tests.
  */
 import { createHmac, createPublicKey, type JsonWebKey, randomBytes } from "node:crypto";
-import http from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import type http from "node:http";
 import {
   calculateJwkThumbprint,
   decodeJwt,
@@ -32,6 +31,7 @@ import type {
 } from "oidc-provider";
 import { escapeHtml, loginInteractions, page } from "./idp-interactions.js";
 import { applyPatch, b64json } from "./jwt.js";
+import { type DownMode, startLoopbackServer } from "./loopback-server.js";
 
 // ---------------------------------------------------------------------------------------------------------
 // Public types
@@ -41,14 +41,8 @@ export type IdpProfile = "generic" | "azure" | "okta" | "auth0" | "google";
 export type IdTokenAlg = "RS256" | "ES256";
 export type TokenEndpointAuthMethod = "client_secret_basic" | "client_secret_post";
 
-/**
- * How a "down" server misbehaves:
- * - `reset`: every request's socket is destroyed (the client sees ECONNRESET / "other side closed");
- * - `hang`: requests are accepted and never answered (the client's own timeout must fire);
- * - `refuse`: the listening socket is closed, new connections get ECONNREFUSED;
- * - `error`: every request gets a `503` with a JSON error body.
- */
-export type DownMode = "reset" | "hang" | "refuse" | "error";
+/** How a "down" IdP misbehaves (loopback-server.ts); its `error` mode answers a 503 with a JSON error body. */
+export type { DownMode };
 
 export interface IdpAccount {
   /** The subject (`sub`) and oidc-provider account id. */
@@ -96,6 +90,12 @@ export interface IdpOptions {
    * and whose endpoints live under that prefix (ID tokens still carry the tenant's real issuer).
    */
   azureTemplateIssuer?: boolean;
+  /**
+   * azure only: verified domains of the tenant (e.g. `contoso.onmicrosoft.com`). Like Entra, the
+   * metadata URL `http://127.0.0.1:<port>/<domain>/v2.0/.well-known/openid-configuration` serves the
+   * tenant's own document: its issuer and endpoints name the tenant by its GUID, not the domain.
+   */
+  azureDomains?: string[];
   /** generic / okta / google only: a path for the issuer, e.g. `/oauth2/default` (Okta custom server). */
   issuerPath?: string;
   /**
@@ -149,6 +149,8 @@ export interface Idp {
   readonly port: number;
   /** azure only. */
   readonly tenantId: string | undefined;
+  /** azure with `azureDomains`: the metadata URL of the tenant named by one of those domains. */
+  domainDiscoveryUrl(domain: string): string;
   readonly clientId: string;
   readonly clientSecret: string;
   readonly redirectUris: readonly string[];
@@ -569,33 +571,31 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
   let previousKeys: KeyPairJwks[] = [];
   let tamper: TamperFn | null = null;
   let redirectIss: string | null | undefined = options.tamperRedirectIss;
-  let down: DownMode | null = null;
   let jwksFetches = 0;
   const strictAuthMethod = options.strictTokenEndpointAuthMethod ?? true;
-  const held = new Set<http.ServerResponse>();
 
   // Listen first: the issuer needs the port.
-  const server = http.createServer((req, res) => {
-    void handle(req, res).catch((error: unknown) => {
-      if (!res.headersSent) {
-        res.statusCode = 500;
-        res.setHeader("Content-Type", "text/plain");
-        res.end(`test idp error: ${error instanceof Error ? error.message : String(error)}`);
-      } else {
-        res.destroy();
-      }
-    });
-  });
-  server.keepAliveTimeout = 1000;
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const origin = `http://127.0.0.1:${port}`;
+  const loopback = await startLoopbackServer(
+    (req, res) => {
+      void handle(req, res).catch((error: unknown) => {
+        if (!res.headersSent) {
+          res.statusCode = 500;
+          res.setHeader("Content-Type", "text/plain");
+          res.end(`test idp error: ${error instanceof Error ? error.message : String(error)}`);
+        } else {
+          res.destroy();
+        }
+      });
+    },
+    {
+      onRequest: (req) => requests.push({ method: req.method ?? "GET", url: req.url ?? "/" }),
+      answerError: (res) => {
+        res.setHeader("Content-Type", "application/json");
+        res.end(JSON.stringify({ error: "temporarily_unavailable" }));
+      },
+    },
+  );
+  const { port, origin } = loopback;
 
   let mountPath = "";
   if (profile === "azure") mountPath = `/${tenantId}/v2.0`;
@@ -611,6 +611,11 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
     ? `${origin}/common/v2.0/.well-known/openid-configuration`
     : undefined;
   const mounts = [mountPath, ...templateMounts];
+  const domainDiscoveryPaths = new Set(
+    profile === "azure"
+      ? (options.azureDomains ?? []).map((d) => `/${d.toLowerCase()}/v2.0/.well-known/openid-configuration`)
+      : [],
+  );
   const interactionPrefix = `${mountPath}/interaction/`;
   const endpoints: IdpEndpoints = {
     authorization: `${origin}${mountPath}/auth`,
@@ -815,23 +820,13 @@ ${error ? `<p role="alert" id="error">${escapeHtml(error)}</p>\n` : ""}<form met
   // ---- request dispatch ----
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const rawUrl = req.url ?? "/";
-    requests.push({ method: req.method ?? "GET", url: rawUrl });
-    if (down) {
-      if (down === "hang") {
-        held.add(res);
-        res.on("close", () => held.delete(res));
-        return;
-      }
-      if (down === "error") {
-        res.statusCode = 503;
-        res.setHeader("Content-Type", "application/json");
-        res.end(JSON.stringify({ error: "temporarily_unavailable" }));
-        return;
-      }
-      req.socket.destroy();
-      return;
+    let pathname = new URL(rawUrl, origin).pathname;
+    if (domainDiscoveryPaths.has(pathname.toLowerCase())) {
+      // Entra answers a domain tenant's metadata URL with the tenant's own (GUID-named) document.
+      pathname = `${mountPath}/.well-known/openid-configuration`;
+      req.url = pathname;
     }
-    const pathname = new URL(rawUrl, origin).pathname;
+    const url = req.url ?? rawUrl;
 
     if (pathname.startsWith(interactionPrefix)) {
       await handleInteraction(req, res, pathname);
@@ -865,35 +860,11 @@ ${error ? `<p role="alert" id="error">${escapeHtml(error)}</p>\n` : ""}<form met
       return;
     }
     if (mount !== "") {
-      (req as { originalUrl?: string }).originalUrl = rawUrl;
-      req.url = rawUrl.slice(mount.length) || "/";
+      (req as { originalUrl?: string }).originalUrl = url;
+      req.url = url.slice(mount.length) || "/";
     }
     await providerCallback(req, res);
   };
-
-  const sockets = new Set<Socket>();
-  server.on("connection", (socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
-
-  const listen = () =>
-    new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, "127.0.0.1", () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-  const stopListening = () =>
-    new Promise<void>((resolve) => {
-      if (!server.listening) {
-        resolve();
-        return;
-      }
-      server.close(() => resolve());
-      for (const socket of sockets) socket.destroy();
-    });
 
   const accountBySub = (sub: string): IdpAccount => {
     const account = accounts.find((a) => a.sub === sub);
@@ -936,6 +907,7 @@ ${error ? `<p role="alert" id="error">${escapeHtml(error)}</p>\n` : ""}<form met
     origin,
     port,
     tenantId,
+    domainDiscoveryUrl: (domain) => `${origin}/${domain}/v2.0/.well-known/openid-configuration`,
     get clientId() {
       return client.clientId;
     },
@@ -1000,32 +972,13 @@ ${error ? `<p role="alert" id="error">${escapeHtml(error)}</p>\n` : ""}<form met
     setTamperRedirectIss(value) {
       redirectIss = value;
     },
-    async setDown(isDown, mode = "reset") {
-      const wasRefusing = down === "refuse";
-      const next = isDown ? mode : null;
-      if (next !== "hang") {
-        for (const res of held) res.destroy();
-        held.clear();
-      }
-      down = next;
-      if (wasRefusing && next !== "refuse") await listen();
-      if (next === "refuse" && !wasRefusing) {
-        await stopListening();
-      } else if (next === "reset") {
-        // idle keep-alive connections would otherwise still be reused by clients
-        for (const socket of sockets) socket.destroy();
-      }
-    },
+    setDown: (isDown, mode) => loopback.setDown(isDown, mode),
     signIdToken,
     async patchIdToken(idToken, patch, opts) {
       const { payload } = decodeJwtParts(idToken);
       return signIdToken(applyPatch(payload, patch), opts);
     },
-    async close() {
-      for (const res of held) res.destroy();
-      held.clear();
-      await stopListening();
-    },
+    close: () => loopback.close(),
   };
   return idp;
 }

@@ -82,11 +82,13 @@ function clock(start = 1_000_000) {
 
 let rsa1: KeyPair;
 let rsa2: KeyPair;
+let rsa3: KeyPair;
 let ec1: KeyPair;
 
 beforeAll(async () => {
   rsa1 = await makeKey("RS256", "rsa-1");
   rsa2 = await makeKey("RS256", "rsa-2");
+  rsa3 = await makeKey("RS256", "rsa-3");
   ec1 = await makeKey("ES256", "ec-1");
 });
 
@@ -119,22 +121,84 @@ describe("createJwksCache", () => {
     expect(server.hits).toBe(1);
   });
 
-  it("refetches on an unknown kid (key rotation) once the cooldown has passed", async () => {
+  it("follows a rotation right after the first download; the cooldown runs from that refetch", async () => {
     const server = await startJwksServer([rsa1.jwk]);
     const c = clock();
     const cache = createJwksCache({ fetch: safeFetch, now: c.now, cooldownMs: 30_000 });
     await cache.getKey(server.url, { kid: "rsa-1", alg: "RS256" });
-    server.body = { keys: [rsa1.jwk, rsa2.jwk] }; // the IdP rotates
+    server.body = { keys: [rsa1.jwk, rsa2.jwk] }; // the IdP rotates moments after our first download
 
-    c.t += 10_000; // inside the cooldown: no refetch, the kid stays unknown
+    c.t += 1_000; // the first download does not start the cooldown: one refetch finds the new key
+    await jwtVerify(await sign(rsa2), cache.keyResolver(server.url), { algorithms: ["RS256"] });
+    expect(server.hits).toBe(2);
+
+    server.body = { keys: [rsa2.jwk, rsa3.jwk] }; // and rotates again
+    c.t += 10_000; // inside the cooldown of the refetch: no download, the kid stays unknown
+    await expect(cache.getKey(server.url, { kid: "rsa-3", alg: "RS256" })).rejects.toBeInstanceOf(
+      errors.JWKSNoMatchingKey,
+    );
+    expect(server.hits).toBe(2);
+
+    c.t += 20_000; // 30 s after the refetch: the next one finds the new key
+    await jwtVerify(await sign(rsa3), cache.keyResolver(server.url), { algorithms: ["RS256"] });
+    expect(server.hits).toBe(3);
+  });
+
+  it("does not start the cooldown with a max-age refresh", async () => {
+    const server = await startJwksServer([rsa1.jwk]);
+    const c = clock();
+    const cache = createJwksCache({ fetch: safeFetch, now: c.now, maxAgeMs: 600_000, cooldownMs: 30_000 });
+    await cache.getKey(server.url, { kid: "rsa-1", alg: "RS256" });
+    c.t += 600_000;
+    await cache.getKey(server.url, { kid: "rsa-1", alg: "RS256" }); // routine refresh
+    expect(server.hits).toBe(2);
+    server.body = { keys: [rsa1.jwk, rsa2.jwk] };
+    c.t += 1_000;
+    await expect(cache.getKey(server.url, { kid: "rsa-2", alg: "RS256" })).resolves.toBeDefined();
+    expect(server.hits).toBe(3);
+  });
+
+  it("does not download twice for an unknown kid in the call that made the first download", async () => {
+    const server = await startJwksServer([rsa1.jwk]);
+    const c = clock();
+    const cache = createJwksCache({ fetch: safeFetch, now: c.now, cooldownMs: 30_000 });
     await expect(cache.getKey(server.url, { kid: "rsa-2", alg: "RS256" })).rejects.toBeInstanceOf(
       errors.JWKSNoMatchingKey,
     );
     expect(server.hits).toBe(1);
-
-    c.t += 20_000; // cooldown over: one refetch finds the new key
-    await jwtVerify(await sign(rsa2), cache.keyResolver(server.url), { algorithms: ["RS256"] });
+    // That was no refetch for the kid, so no cooldown runs: the next unknown kid may refetch once.
+    server.body = { keys: [rsa1.jwk, rsa2.jwk] };
+    await expect(cache.getKey(server.url, { kid: "rsa-2", alg: "RS256" })).resolves.toBeDefined();
     expect(server.hits).toBe(2);
+    await expect(cache.getKey(server.url, { kid: "rsa-3", alg: "RS256" })).rejects.toBeInstanceOf(
+      errors.JWKSNoMatchingKey,
+    );
+    expect(server.hits).toBe(2);
+  });
+
+  it("starts the cooldown with a failed refetch, then follows the rotation once it is over", async () => {
+    const server = await startJwksServer([rsa1.jwk]);
+    const c = clock();
+    const cache = createJwksCache({ fetch: safeFetch, now: c.now, cooldownMs: 30_000 });
+    await cache.getKey(server.url, { kid: "rsa-1", alg: "RS256" });
+    server.status = 503;
+    server.body = { keys: [] };
+    await expect(cache.getKey(server.url, { kid: "rsa-2", alg: "RS256" })).rejects.toBeInstanceOf(
+      errors.JWKSNoMatchingKey,
+    );
+    expect(server.hits).toBe(2);
+    server.status = 200;
+    server.body = { keys: [rsa1.jwk, rsa2.jwk] };
+    c.t += 29_000;
+    await expect(cache.getKey(server.url, { kid: "rsa-2", alg: "RS256" })).rejects.toBeInstanceOf(
+      errors.JWKSNoMatchingKey,
+    );
+    expect(server.hits).toBe(2);
+    c.t += 1_000;
+    await expect(cache.getKey(server.url, { kid: "rsa-2", alg: "RS256" })).resolves.toBeDefined();
+    // The cached keys kept serving throughout.
+    await expect(cache.getKey(server.url, { kid: "rsa-1", alg: "RS256" })).resolves.toBeDefined();
+    expect(server.hits).toBe(3);
   });
 
   it("does not hammer the IdP under a flood of tokens with random kids", async () => {

@@ -1,0 +1,52 @@
+/**
+ * Rows an agency owns, as the admin API handles them: every lookup is scoped to the request's
+ * agency, so another agency's id is the same 404 as an unknown one.
+ */
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { Kysely, Selectable } from "kysely";
+import { auditRequest } from "../audit/audit.js";
+import type { AppContext } from "../context.js";
+import type { Database } from "../db/schema.js";
+import { notFound } from "./errors.js";
+
+/** The tables whose rows have an `id` and belong to one agency (`agency_id`). */
+export type AgencyOwnedTable = {
+  [K in keyof Database]: Database[K] extends { id: unknown; agency_id: string } ? K : never;
+}[keyof Database];
+
+export interface DeleteAgencyRowSpec<K extends AgencyOwnedTable> {
+  table: K;
+  /** The 404 message when the agency has no such row. */
+  notFound: string;
+  /** The audit action, e.g. `sub_account.delete`; the target is `{ type: targetType, id }`. */
+  action: string;
+  targetType: string;
+  /** What the audit entry records of the removed row (never a secret). */
+  details?: (row: Selectable<Database[K]>) => Record<string, unknown>;
+}
+
+/**
+ * The handler of `DELETE …/:id` for a row the agency owns: deletes the row `:id` of the request's
+ * agency (404 when there is none), audits it, and answers 204.
+ */
+export function deleteAgencyRow<K extends AgencyOwnedTable>(ctx: AppContext, spec: DeleteAgencyRowSpec<K>) {
+  // The query is the same for every such table; Kysely cannot type it over a union of tables.
+  const db = ctx.db as unknown as Kysely<{ owned: { id: string; agency_id: string } }>;
+  const table = spec.table as unknown as "owned";
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    const { id } = request.params as { id: string };
+    const row = await db
+      .deleteFrom(table)
+      .where("id", "=", id)
+      .where("agency_id", "=", request.agency!.id)
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) throw notFound(spec.notFound);
+    await auditRequest(ctx.db, request, {
+      action: spec.action,
+      target: { type: spec.targetType, id },
+      ...(spec.details ? { details: spec.details(row as unknown as Selectable<Database[K]>) } : {}),
+    });
+    return reply.status(204).send();
+  };
+}
