@@ -1,0 +1,75 @@
+/**
+ * CPU per request inside one process, without sockets: the ceiling route against GET /api/auth/me
+ * with a session, through Fastify's inject (light-my-request). The kernel's share of a real request
+ * (socket reads and writes, which a loaded two-core machine inflates) is left out, so the difference
+ * between the two rows is what authentication itself costs. Not part of `npm run bench`'s tables.
+ *
+ *   node --import tsx bench/request-cpu.ts                      ratios, three rounds
+ *   PROFILE=/api/auth/me OUT=me.cpuprofile node --import tsx bench/request-cpu.ts
+ *                                                               a CPU profile of one route's loop
+ */
+import { writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
+import { MAIN_DOMAIN, startCopilotServer } from "./copilot-server.js";
+import { startFastIdp } from "./fast-idp.js";
+
+const CLIENT_SECRET = "bench-secret-".padEnd(40, "x");
+const idp = await startFastIdp({ clientId: "bench-client", clientSecret: CLIENT_SECRET });
+const server = await startCopilotServer({
+  storage: "pglite",
+  idp: {
+    discoveryUrl: idp.discoveryUrl,
+    clientId: "bench-client",
+    clientSecret: CLIENT_SECRET,
+    teamDomain: idp.teamDomain,
+  },
+  audTag: "a".repeat(64),
+  initialUsers: 10,
+  logLevel: "warn",
+});
+const { token } = await server.handlers.session();
+const headers = {
+  host: `${MAIN_DOMAIN}:${server.info.port}`,
+  cookie: `copilot_session=${token}`,
+  accept: "application/json",
+};
+
+/** Mean CPU time (user + system) of one request, in µs. */
+async function cpuPerRequest(url: string, n: number): Promise<number> {
+  const started = process.cpuUsage();
+  for (let i = 0; i < n; i++) {
+    const res = await server.inject({ method: "GET", url, headers });
+    if (res.statusCode !== 200) throw new Error(`${url} answered ${res.statusCode}`);
+  }
+  const used = process.cpuUsage(started);
+  return (used.user + used.system) / n;
+}
+
+try {
+  const only = process.env.PROFILE;
+  if (only) {
+    await cpuPerRequest(only, 2_000);
+    const session = new Session();
+    session.connect();
+    await session.post("Profiler.enable");
+    await session.post("Profiler.start");
+    const us = await cpuPerRequest(only, 30_000);
+    const { profile } = await session.post("Profiler.stop");
+    writeFileSync(process.env.OUT ?? "request.cpuprofile", JSON.stringify(profile));
+    console.log(`${only}: ${us.toFixed(1)} µs CPU per request (profiled)`);
+  } else {
+    await cpuPerRequest("/bench/ceiling", 2_000);
+    await cpuPerRequest("/api/auth/me", 2_000);
+    for (let round = 1; round <= 3; round++) {
+      const ceiling = await cpuPerRequest("/bench/ceiling", 20_000);
+      const me = await cpuPerRequest("/api/auth/me", 20_000);
+      console.log(
+        `round ${round}: ceiling ${ceiling.toFixed(1)} µs · /api/auth/me ${me.toFixed(1)} µs · ` +
+          `authentication ${(me - ceiling).toFixed(1)} µs · ratio ${(ceiling / me).toFixed(2)}×`,
+      );
+    }
+  }
+} finally {
+  await server.close();
+  await idp.close();
+}
