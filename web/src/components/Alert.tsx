@@ -1,4 +1,5 @@
 import type { ReactNode } from "react";
+import { classes } from "../classes.js";
 
 export type AlertTone = "error" | "success" | "warning" | "info";
 
@@ -21,7 +22,7 @@ const ICONS: Record<AlertTone, string> = {
 export function Alert({ tone = "info", title, children, onDismiss, className }: AlertProps) {
   return (
     <div
-      className={["alert", `alert-${tone}`, className ?? ""].filter(Boolean).join(" ")}
+      className={classes("alert", `alert-${tone}`, className)}
       role={tone === "error" ? "alert" : "status"}
     >
       <svg className="alert-icon" viewBox="0 0 20 20" width="20" height="20" aria-hidden="true">
