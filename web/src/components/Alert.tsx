@@ -49,3 +49,18 @@ export function Alert({ tone = "info", title, children, onDismiss, className }: 
     </div>
   );
 }
+
+/** An alert with one message (an error unless `tone` says otherwise), or nothing when there is none. */
+export function AlertMessage({
+  message,
+  tone = "error",
+  children,
+  ...alert
+}: AlertProps & { message: string | null | undefined }) {
+  return message ? (
+    <Alert tone={tone} {...alert}>
+      <p>{message}</p>
+      {children}
+    </Alert>
+  ) : null;
+}

@@ -1,12 +1,12 @@
 import { type ReactNode, useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { ApiError, api, errorMessage } from "../api.js";
+import { ApiError, api } from "../api.js";
 import { Link, navigate, useLocation, withQuery } from "../router.js";
 import { SessionContext, type SessionContextValue, useSession } from "../session.js";
 import type { Session } from "../types.js";
 import { Alert } from "./Alert.js";
 import { Button } from "./Button.js";
 import { Logo } from "./Logo.js";
-import { LoadingState } from "./Spinner.js";
+import { ErrorState, LoadingState } from "./Spinner.js";
 
 interface NavItem {
   to: string;
@@ -89,14 +89,7 @@ export function AppShell({ children }: { children: ReactNode }) {
       <div className="shell-loading">
         <main id="main" className="content">
           {error ? (
-            <Alert tone="error" title="Couldn't load your account">
-              <p>{errorMessage(error)}</p>
-              <p className="alert-actions">
-                <Button size="sm" onClick={refresh}>
-                  Try again
-                </Button>
-              </p>
-            </Alert>
+            <ErrorState error={error} onRetry={refresh} title="Couldn't load your account" />
           ) : (
             <LoadingState />
           )}

@@ -1,5 +1,8 @@
 import { type ReactNode, useEffect, useId, useRef } from "react";
 import { createPortal } from "react-dom";
+import { AlertMessage } from "./Alert.js";
+import { Button, type ButtonVariant } from "./Button.js";
+import { Form } from "./Form.js";
 
 interface DialogProps {
   open: boolean;
@@ -163,7 +166,8 @@ interface ConfirmDialogProps {
   onCancel: () => void;
   busy?: boolean;
   danger?: boolean;
-  error?: ReactNode;
+  /** Why the last attempt failed, shown under the message. */
+  error?: string | null;
 }
 
 /** A yes/no confirmation built on Dialog. */
@@ -211,8 +215,63 @@ export function ConfirmDialog({
     >
       <div className="stack-sm">
         <p>{message}</p>
-        {error}
+        <AlertMessage message={error} />
       </div>
+    </Dialog>
+  );
+}
+
+interface FormDialogProps {
+  open?: boolean;
+  title: ReactNode;
+  description?: ReactNode;
+  size?: "sm" | "md" | "lg";
+  /** The submit button's label; Cancel sits next to it. */
+  submitLabel: ReactNode;
+  submitVariant?: ButtonVariant;
+  /** While the submission runs: the buttons are disabled and the dialog can't be dismissed. */
+  busy: boolean;
+  onClose: () => void;
+  onSubmit: () => void;
+  children: ReactNode;
+}
+
+/** A dialog around a form, with Cancel and a submit button in its footer. */
+export function FormDialog({
+  open = true,
+  title,
+  description,
+  size,
+  submitLabel,
+  submitVariant = "primary",
+  busy,
+  onClose,
+  onSubmit,
+  children,
+}: FormDialogProps) {
+  const formId = `dialog-form${useId()}`;
+  return (
+    <Dialog
+      open={open}
+      title={title}
+      description={description}
+      size={size}
+      onClose={onClose}
+      dismissible={!busy}
+      footer={
+        <>
+          <Button onClick={onClose} disabled={busy}>
+            Cancel
+          </Button>
+          <Button type="submit" form={formId} variant={submitVariant} loading={busy}>
+            {submitLabel}
+          </Button>
+        </>
+      }
+    >
+      <Form id={formId} className="stack" onSubmit={onSubmit}>
+        {children}
+      </Form>
     </Dialog>
   );
 }

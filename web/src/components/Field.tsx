@@ -84,6 +84,27 @@ export const VERBATIM = { spellCheck: false, autoCapitalize: "none" } as const;
 /** The same, in the monospaced input used for identifiers and claim names. */
 export const VERBATIM_MONO = { ...VERBATIM, className: "input-mono" } as const;
 
+/** The keys of `V` that hold strings (what a text or select field edits). */
+type StringKeys<V> = { [K in keyof V]: V[K] extends string ? K : never }[keyof V] & string;
+
+/**
+ * Ties fields to a form's values: `bind("email")` gives a field its value, its setter and its
+ * error. `errorKey` names a value's error when it is not the value's own key.
+ */
+export function fieldBinder<V>(
+  values: V,
+  set: <K extends keyof V>(key: K, value: V[K]) => void,
+  errors: Partial<Record<string, string>>,
+  errorKey: (key: string) => string = (key) => key,
+) {
+  return <K extends StringKeys<V>>(key: K) => ({
+    value: values[key] as string,
+    // The field offers only values of the key's type (a select lists just its options).
+    onChange: (value: string) => set(key, value as V[K]),
+    error: errors[errorKey(key)],
+  });
+}
+
 /** A field's props: the frame's, the control's own attributes, and a string value with its setter. */
 type FieldKindProps<Attributes> = FieldFrameProps &
   Omit<Attributes, "onChange" | "value" | "id"> & {

@@ -58,3 +58,13 @@ export function Table<T>({
     </div>
   );
 }
+
+/** A row's buttons, in the last column under a header only screen readers read. */
+export function actionsColumn<T>(render: (row: T) => ReactNode): Column<T> {
+  return {
+    key: "actions",
+    header: <span className="visually-hidden">Actions</span>,
+    className: "cell-actions",
+    render,
+  };
+}
