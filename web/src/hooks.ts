@@ -58,6 +58,8 @@ export function useDebounced<T>(value: T, delay = 300): T {
 }
 
 export interface RunOptions {
+  /** Why the task can't run yet (e.g. a required field is empty): shown as the error instead. */
+  problem?: string | null;
   /** Stay busy after success: the page is about to change (a navigation, a dialog closing). */
   keepBusy?: boolean;
   /** The message to show for a failure, or null when it is shown elsewhere (e.g. next to a field). */
@@ -79,7 +81,14 @@ export function useAction(): Action {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const run = useCallback(
-    async (task: () => Promise<unknown>, { keepBusy = false, onError = errorMessage }: RunOptions = {}) => {
+    async (
+      task: () => Promise<unknown>,
+      { problem, keepBusy = false, onError = errorMessage }: RunOptions = {},
+    ) => {
+      if (problem) {
+        setError(problem);
+        return;
+      }
       setBusy(true);
       setError(null);
       try {

@@ -1,20 +1,24 @@
 import type { ReactNode } from "react";
-import type { Action } from "../hooks.js";
+import { type Action, useTitle } from "../hooks.js";
 import { AlertMessage } from "./Alert.js";
 import { Button } from "./Button.js";
 import { Form } from "./Form.js";
 import { Logo } from "./Logo.js";
 
-/** The centred layout of the sign-in pages. */
+/** The centred layout of the sign-in pages; it sets the document title too. */
 export function AuthLayout({
   title,
+  documentTitle,
   subtitle,
   children,
 }: {
   title: string;
+  /** The browser tab's title, when it is not the page's. */
+  documentTitle?: string;
   subtitle?: ReactNode;
   children: ReactNode;
 }) {
+  useTitle(documentTitle ?? title);
   return (
     <div className="auth-page">
       <header className="auth-brand">

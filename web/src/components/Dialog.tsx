@@ -1,5 +1,6 @@
 import { type ReactNode, useEffect, useId, useRef } from "react";
 import { createPortal } from "react-dom";
+import type { Action } from "../hooks.js";
 import { AlertMessage } from "./Alert.js";
 import { Button, type ButtonVariant } from "./Button.js";
 import { Form } from "./Form.js";
@@ -162,12 +163,11 @@ interface ConfirmDialogProps {
   title: ReactNode;
   message: ReactNode;
   confirmLabel: string;
+  /** What confirming runs: busy meanwhile; its error is shown under the message and cleared on Cancel. */
+  action: Pick<Action, "busy" | "error" | "setError">;
   onConfirm: () => void;
   onCancel: () => void;
-  busy?: boolean;
   danger?: boolean;
-  /** Why the last attempt failed, shown under the message. */
-  error?: string | null;
 }
 
 /** A yes/no confirmation built on Dialog. */
@@ -176,28 +176,26 @@ export function ConfirmDialog({
   title,
   message,
   confirmLabel,
+  action,
   onConfirm,
   onCancel,
-  busy = false,
   danger = true,
-  error,
 }: ConfirmDialogProps) {
+  const { busy, error } = action;
+  function cancel() {
+    action.setError(null);
+    onCancel();
+  }
   return (
     <Dialog
       open={open}
       title={title}
-      onClose={onCancel}
+      onClose={cancel}
       size="sm"
       dismissible={!busy}
       footer={
         <>
-          <button
-            type="button"
-            className="btn btn-secondary"
-            onClick={onCancel}
-            disabled={busy}
-            data-autofocus
-          >
+          <button type="button" className="btn btn-secondary" onClick={cancel} disabled={busy} data-autofocus>
             Cancel
           </button>
           <button

@@ -94,11 +94,6 @@ export function TwoFactorSetup({ onConfirmed, onCancel, onUnauthorized }: TwoFac
   }, [attempt]);
 
   function confirm() {
-    const problem = codeProblem(code);
-    if (problem) {
-      confirmation.setError(problem);
-      return;
-    }
     void confirmation.run(
       async () => {
         const result = await api<{ backupCodes: string[] }>("/api/account/2fa/confirm", {
@@ -108,6 +103,7 @@ export function TwoFactorSetup({ onConfirmed, onCancel, onUnauthorized }: TwoFac
         onConfirmed(result.backupCodes);
       },
       {
+        problem: codeProblem(code),
         keepBusy: true,
         onError: (cause) => {
           if (cause instanceof ApiError && cause.status === 401 && onUnauthorized) onUnauthorized(cause);

@@ -4,19 +4,19 @@ import { AlertMessage } from "../components/Alert.js";
 import { Badge } from "../components/Badge.js";
 import { Button } from "../components/Button.js";
 import { Card } from "../components/Card.js";
+import { Details } from "../components/Details.js";
 import { FormDialog } from "../components/Dialog.js";
 import { Loadable } from "../components/Loadable.js";
-import { PageHeader } from "../components/PageHeader.js";
+import { Page } from "../components/PageHeader.js";
 import { BackupCodes, CodeField, codeProblem, TwoFactorSetup } from "../components/TwoFactor.js";
 import { roleLabel } from "../format.js";
-import { useAction, useApi, useTitle } from "../hooks.js";
+import { useAction, useApi } from "../hooks.js";
 import { useSession } from "../session.js";
 import type { TwoFactorState } from "../types.js";
 
 type Mode = "idle" | "enrolling" | "codes" | "regenerate" | "disable";
 
 export function AccountPage() {
-  useTitle("Account");
   const { user, agency, refresh } = useSession();
   const twoFactor = useApi<TwoFactorState>("/api/account/2fa");
   const [mode, setMode] = useState<Mode>("idle");
@@ -31,42 +31,26 @@ export function AccountPage() {
   }
 
   return (
-    <div className="page">
-      <PageHeader title="Account" description="Your profile and how you sign in." />
+    <Page title="Account" description="Your profile and how you sign in.">
       <AlertMessage tone="success" message={notice} onDismiss={() => setNotice(null)} />
       <Card title="Profile">
-        <dl className="details">
-          <div>
-            <dt>Name</dt>
-            <dd>{user.name || <span className="muted">Not set</span>}</dd>
-          </div>
-          <div>
-            <dt>Email</dt>
-            <dd>{user.email}</dd>
-          </div>
-          <div>
-            <dt>Role</dt>
-            <dd>{roleLabel(user.role)}</dd>
-          </div>
-          <div>
-            <dt>Agency</dt>
-            <dd>{agency.name}</dd>
-          </div>
-          <div>
-            <dt>Platform language</dt>
-            <dd>{user.platformLanguage}</dd>
-          </div>
-          <div>
-            <dt>Remote ID (SSO)</dt>
-            <dd>
-              {user.externalUserId ? (
+        <Details
+          items={[
+            { term: "Name", value: user.name || <span className="muted">Not set</span> },
+            { term: "Email", value: user.email },
+            { term: "Role", value: roleLabel(user.role) },
+            { term: "Agency", value: agency.name },
+            { term: "Platform language", value: user.platformLanguage },
+            {
+              term: "Remote ID (SSO)",
+              value: user.externalUserId ? (
                 <code>{user.externalUserId}</code>
               ) : (
                 <span className="muted">Not linked</span>
-              )}
-            </dd>
-          </div>
-        </dl>
+              ),
+            },
+          ]}
+        />
       </Card>
 
       <Card
@@ -156,7 +140,7 @@ export function AccountPage() {
           refresh();
         }}
       />
-    </div>
+    </Page>
   );
 }
 
@@ -187,15 +171,13 @@ function CodeDialog({
   }
 
   function submit() {
-    const problem = codeProblem(code);
-    if (problem) {
-      submission.setError(problem);
-      return;
-    }
-    void submission.run(async () => {
-      await onSubmit(code);
-      setCode("");
-    });
+    void submission.run(
+      async () => {
+        await onSubmit(code);
+        setCode("");
+      },
+      { problem: codeProblem(code) },
+    );
   }
 
   return (

@@ -5,12 +5,12 @@ import { Card } from "../components/Card.js";
 import { SelectField, TextField, VERBATIM } from "../components/Field.js";
 import { Form } from "../components/Form.js";
 import { Loadable } from "../components/Loadable.js";
-import { PageHeader } from "../components/PageHeader.js";
+import { SettingsPage } from "../components/PageHeader.js";
 import { Pagination } from "../components/Pagination.js";
 import { EmptyState } from "../components/Spinner.js";
 import { Table } from "../components/Table.js";
 import { formatDateTime, summarize } from "../format.js";
-import { useApi, useTitle } from "../hooks.js";
+import { useApi } from "../hooks.js";
 import { withQuery } from "../router.js";
 import type { AuditEntry } from "../types.js";
 
@@ -24,7 +24,6 @@ interface AuditPageData {
 }
 
 export function AuditPage() {
-  useTitle("Audit log");
   const [actionInput, setActionInput] = useState("");
   const [outcomeInput, setOutcomeInput] = useState("");
   const [filters, setFilters] = useState({ action: "", outcome: "" });
@@ -53,12 +52,10 @@ export function AuditPage() {
   const filtered = Boolean(filters.action || filters.outcome);
 
   return (
-    <div className="page">
-      <PageHeader
-        eyebrow="Company Settings"
-        title="Audit log"
-        description="Sign-ins, SSO configuration changes, tests, break-glass use, tokens and user provisioning."
-      />
+    <SettingsPage
+      title="Audit log"
+      description="Sign-ins, SSO configuration changes, tests, break-glass use, tokens and user provisioning."
+    >
       <Card>
         <div className="stack">
           <Form className="toolbar" onSubmit={apply} aria-label="Filter the audit log">
@@ -99,7 +96,6 @@ export function AuditPage() {
                 <Table
                   label="Audit log entries"
                   rows={data.entries}
-                  rowKey={(e) => e.id}
                   empty={
                     <EmptyState title={filtered ? "No entries match these filters" : "No audit entries yet"}>
                       <p>
@@ -180,6 +176,6 @@ export function AuditPage() {
           </Loadable>
         </div>
       </Card>
-    </div>
+    </SettingsPage>
   );
 }

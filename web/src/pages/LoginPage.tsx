@@ -5,7 +5,7 @@ import { AuthForm, AuthLayout } from "../components/AuthLayout.js";
 import { buttonClass } from "../components/Button.js";
 import { TextField } from "../components/Field.js";
 import { Loadable } from "../components/Loadable.js";
-import { useAction, useApi, useTitle } from "../hooks.js";
+import { useAction, useApi } from "../hooks.js";
 import { signInErrorMessage, UI } from "../messages.js";
 import { goTo, navigate, safeReturnTo, useLocation, withQuery } from "../router.js";
 import type { AuthMethods, LoginResponse, SsoMethod } from "../types.js";
@@ -19,7 +19,6 @@ function ssoHref(method: SsoMethod, returnTo: string | null): string {
 }
 
 export function LoginPage() {
-  useTitle("Sign in");
   const { query } = useLocation();
   const methods = useApi<AuthMethods>("/api/auth/methods");
   const errorCode = query.get("error");
@@ -31,6 +30,7 @@ export function LoginPage() {
   return (
     <AuthLayout
       title={title}
+      documentTitle="Sign in"
       subtitle={methods.data?.homeRealmDiscovery ? "Enter your work email to continue." : undefined}
     >
       {errorCode ? (
@@ -66,10 +66,6 @@ function EmailFirstForm() {
   const lookup = useAction();
 
   function submit() {
-    if (!email.trim()) {
-      lookup.setError("Enter your email address.");
-      return;
-    }
     void lookup.run(
       async () => {
         const { url } = await api<{ url: string }>("/api/auth/lookup", {
@@ -78,7 +74,7 @@ function EmailFirstForm() {
         });
         window.location.assign(url);
       },
-      { keepBusy: true },
+      { problem: email.trim() ? null : "Enter your email address.", keepBusy: true },
     );
   }
 
@@ -180,10 +176,6 @@ function PasswordForm({ returnTo, breakGlass }: { returnTo: string | null; break
   const signIn = useAction();
 
   function submit() {
-    if (!email.trim() || !password) {
-      signIn.setError("Enter your email and password.");
-      return;
-    }
     void signIn.run(
       async () => {
         const body = breakGlass
@@ -198,7 +190,11 @@ function PasswordForm({ returnTo, breakGlass }: { returnTo: string | null; break
           goTo(returnTo ?? "/");
         }
       },
-      { keepBusy: true, onError: signInFailure },
+      {
+        problem: email.trim() && password ? null : "Enter your email and password.",
+        keepBusy: true,
+        onError: signInFailure,
+      },
     );
   }
 

@@ -3,12 +3,11 @@ import { api } from "../api.js";
 import { AlertMessage } from "../components/Alert.js";
 import { Card } from "../components/Card.js";
 import { Loadable } from "../components/Loadable.js";
-import { PageHeader } from "../components/PageHeader.js";
+import { SettingsPage } from "../components/PageHeader.js";
 import { Toggle } from "../components/Toggle.js";
-import { useAction, useApi, useTitle } from "../hooks.js";
+import { useAction, useApi } from "../hooks.js";
 
 export function SecurityPage() {
-  useTitle("Security");
   const security = useApi<{ require2fa: boolean }>("/api/admin/security");
   const saving = useAction();
   const [saved, setSaved] = useState(false);
@@ -26,12 +25,7 @@ export function SecurityPage() {
   }
 
   return (
-    <div className="page">
-      <PageHeader
-        eyebrow="Company Settings"
-        title="Security"
-        description="Sign-in requirements for everyone in your agency."
-      />
+    <SettingsPage title="Security" description="Sign-in requirements for everyone in your agency.">
       <Card title="Two-factor authentication">
         <Loadable resource={security} errorTitle="Couldn't load the security settings" keepDataOnError>
           {(data) => (
@@ -50,6 +44,6 @@ export function SecurityPage() {
           )}
         </Loadable>
       </Card>
-    </div>
+    </SettingsPage>
   );
 }

@@ -8,11 +8,11 @@ import { CopyButton } from "../components/CopyButton.js";
 import { ConfirmDialog, Dialog, FormDialog } from "../components/Dialog.js";
 import { ChoiceGroup, TextField } from "../components/Field.js";
 import { Loadable } from "../components/Loadable.js";
-import { PageHeader } from "../components/PageHeader.js";
+import { SettingsPage } from "../components/PageHeader.js";
 import { EmptyState } from "../components/Spinner.js";
 import { actionsColumn, Table } from "../components/Table.js";
 import { formatDate, formatDateTime } from "../format.js";
-import { useAction, useApi, useTitle } from "../hooks.js";
+import { useAction, useApi } from "../hooks.js";
 import { UI } from "../messages.js";
 import type { IntegrationToken, TokenScope } from "../types.js";
 
@@ -22,7 +22,6 @@ const SCOPES: { value: TokenScope; label: string; description: string }[] = [
 ];
 
 export function TokensPage() {
-  useTitle("Integration tokens");
   const tokens = useApi<{ tokens: IntegrationToken[] }>("/api/admin/tokens");
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<{ token: IntegrationToken; secret: string } | null>(null);
@@ -39,29 +38,26 @@ export function TokensPage() {
   }
 
   return (
-    <div className="page">
-      <PageHeader
-        eyebrow="Company Settings"
-        title="Integration tokens"
-        description={
-          <>
-            Private tokens for the user provisioning API (<code>/api/v1/users</code>). Send them as{" "}
-            <code>Authorization: Bearer &lt;token&gt;</code>.
-          </>
-        }
-        actions={
-          <Button variant="primary" onClick={() => setCreating(true)}>
-            Create token
-          </Button>
-        }
-      />
+    <SettingsPage
+      title="Integration tokens"
+      description={
+        <>
+          Private tokens for the user provisioning API (<code>/api/v1/users</code>). Send them as{" "}
+          <code>Authorization: Bearer &lt;token&gt;</code>.
+        </>
+      }
+      actions={
+        <Button variant="primary" onClick={() => setCreating(true)}>
+          Create token
+        </Button>
+      }
+    >
       <Card>
         <Loadable resource={tokens} loadingLabel="Loading tokens…" errorTitle="Couldn't load the tokens">
           {({ tokens: rows }) => (
             <Table
               label="Integration tokens"
               rows={rows}
-              rowKey={(t) => t.id}
               rowClassName={(t) => (t.revokedAt ? "row-muted" : undefined)}
               empty={
                 <EmptyState title="No integration tokens yet">
@@ -174,15 +170,11 @@ export function TokensPage() {
           revoking ? `Integrations using “${revoking.name}” stop working at once. This can't be undone.` : ""
         }
         confirmLabel="Revoke"
-        busy={revocation.busy}
+        action={revocation}
         onConfirm={revoke}
-        onCancel={() => {
-          setRevoking(null);
-          revocation.setError(null);
-        }}
-        error={revocation.error}
+        onCancel={() => setRevoking(null)}
       />
-    </div>
+    </SettingsPage>
   );
 }
 

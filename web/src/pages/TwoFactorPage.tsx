@@ -3,12 +3,15 @@ import { ApiError, api, errorMessage } from "../api.js";
 import { AuthForm, AuthLayout } from "../components/AuthLayout.js";
 import { TextField, VERBATIM } from "../components/Field.js";
 import { CodeField, codeProblem } from "../components/TwoFactor.js";
-import { useAction, useTitle } from "../hooks.js";
+import { useAction } from "../hooks.js";
 import { goTo, Link, safeReturnTo, useLocation, withQuery } from "../router.js";
 import type { User } from "../types.js";
 
+function backupCodeProblem(backupCode: string): string | null {
+  return backupCode.trim() ? null : "Enter one of your backup codes.";
+}
+
 export function TwoFactorPage() {
-  useTitle("Two-factor authentication");
   const { query } = useLocation();
   const returnTo = safeReturnTo(query.get("returnTo"));
   const [useBackup, setUseBackup] = useState(false);
@@ -18,15 +21,6 @@ export function TwoFactorPage() {
   const verification = useAction();
 
   function submit() {
-    const problem = useBackup
-      ? backupCode.trim()
-        ? null
-        : "Enter one of your backup codes."
-      : codeProblem(code);
-    if (problem) {
-      verification.setError(problem);
-      return;
-    }
     void verification.run(
       async () => {
         const body = useBackup ? { backupCode: backupCode.trim() } : { code };
@@ -37,6 +31,7 @@ export function TwoFactorPage() {
         goTo(safeReturnTo(result.returnTo) ?? returnTo ?? "/");
       },
       {
+        problem: useBackup ? backupCodeProblem(backupCode) : codeProblem(code),
         keepBusy: true,
         onError: (cause) => {
           setExpired(cause instanceof ApiError && cause.status === 401);

@@ -1,7 +1,7 @@
 import { useEffect, useState } from "react";
 import { ApiError, api, errorMessage } from "../api.js";
 import { AlertMessage } from "../components/Alert.js";
-import { Badge } from "../components/Badge.js";
+import { Badge, RoleBadge } from "../components/Badge.js";
 import { Button } from "../components/Button.js";
 import { Card } from "../components/Card.js";
 import { ConfirmDialog, FormDialog } from "../components/Dialog.js";
@@ -9,12 +9,12 @@ import { ChoiceGroup, fieldBinder, SelectField, TextField, VERBATIM_MONO } from 
 import { Form } from "../components/Form.js";
 import { Loadable } from "../components/Loadable.js";
 import { Menu } from "../components/Menu.js";
-import { PageHeader } from "../components/PageHeader.js";
+import { SettingsPage } from "../components/PageHeader.js";
 import { Pagination } from "../components/Pagination.js";
 import { EmptyState } from "../components/Spinner.js";
 import { actionsColumn, Table } from "../components/Table.js";
-import { ROLE_OPTIONS, roleLabel } from "../format.js";
-import { type Resource, useAction, useApi, useDebounced, useTitle } from "../hooks.js";
+import { isEmail, ROLE_OPTIONS } from "../format.js";
+import { type Resource, useAction, useApi, useDebounced } from "../hooks.js";
 import { withQuery } from "../router.js";
 import { useSession } from "../session.js";
 import type { Role, SubAccount, User } from "../types.js";
@@ -67,7 +67,6 @@ const CONFIRMATIONS: Record<
 };
 
 export function UsersPage() {
-  useTitle("Users");
   const { user: me } = useSession();
   const [search, setSearch] = useState("");
   const q = useDebounced(search.trim(), 300);
@@ -102,17 +101,15 @@ export function UsersPage() {
   }
 
   return (
-    <div className="page">
-      <PageHeader
-        eyebrow="Company Settings"
-        title="Users"
-        description="Everyone who can sign in to your agency. The Remote ID links a user to their identity at your SSO provider."
-        actions={
-          <Button variant="primary" onClick={() => setAction({ kind: "create" })}>
-            Add user
-          </Button>
-        }
-      />
+    <SettingsPage
+      title="Users"
+      description="Everyone who can sign in to your agency. The Remote ID links a user to their identity at your SSO provider."
+      actions={
+        <Button variant="primary" onClick={() => setAction({ kind: "create" })}>
+          Add user
+        </Button>
+      }
+    >
       <AlertMessage tone="success" message={notice} onDismiss={() => setNotice(null)} />
       <Card>
         <div className="stack">
@@ -137,7 +134,6 @@ export function UsersPage() {
                 <Table
                   label="Users"
                   rows={rows}
-                  rowKey={(u) => u.id}
                   rowClassName={(u) => (u.active ? undefined : "row-muted")}
                   empty={
                     <EmptyState
@@ -162,9 +158,7 @@ export function UsersPage() {
                     {
                       key: "role",
                       header: "Role",
-                      render: (u) => (
-                        <Badge tone={u.role === "admin" ? "accent" : "neutral"}>{roleLabel(u.role)}</Badge>
-                      ),
+                      render: (u) => <RoleBadge role={u.role} />,
                     },
                     {
                       key: "remote",
@@ -273,15 +267,11 @@ export function UsersPage() {
         title={confirming?.title ?? ""}
         message={confirming ? confirming.message(confirming.user) : ""}
         confirmLabel={confirming?.confirmLabel ?? ""}
-        busy={confirmation.busy}
+        action={confirmation}
         onConfirm={confirmAction}
-        onCancel={() => {
-          setAction(null);
-          confirmation.setError(null);
-        }}
-        error={confirmation.error}
+        onCancel={() => setAction(null)}
       />
-    </div>
+    </SettingsPage>
   );
 }
 
@@ -331,8 +321,7 @@ function UserDialog({
 
   function submit() {
     const found: Partial<Record<keyof UserForm, string>> = {};
-    if (!form.email.trim() || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(form.email.trim()))
-      found.email = "Enter a valid email address.";
+    if (!isEmail(form.email.trim())) found.email = "Enter a valid email address.";
     if (form.password && form.password.length < 8) found.password = "Use at least 8 characters.";
     setErrors(found);
     if (Object.keys(found).length) return;
@@ -436,15 +425,14 @@ function SubAccountsCard({ subAccounts }: { subAccounts: Resource<{ subAccounts:
   const creation = useAction();
 
   function create() {
-    if (!name.trim()) {
-      creation.setError("Enter a name.");
-      return;
-    }
-    void creation.run(async () => {
-      await api("/api/admin/sub-accounts", { method: "POST", body: { name: name.trim() } });
-      setName("");
-      subAccounts.reload();
-    });
+    void creation.run(
+      async () => {
+        await api("/api/admin/sub-accounts", { method: "POST", body: { name: name.trim() } });
+        setName("");
+        subAccounts.reload();
+      },
+      { problem: name.trim() ? null : "Enter a name." },
+    );
   }
 
   return (
@@ -476,7 +464,6 @@ function SubAccountsCard({ subAccounts }: { subAccounts: Resource<{ subAccounts:
             <Table
               label="Sub-accounts"
               rows={data.subAccounts}
-              rowKey={(s) => s.id}
               empty={
                 <EmptyState title="No sub-accounts yet">
                   Create one above, then add analysts to it.

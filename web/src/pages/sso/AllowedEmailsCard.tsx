@@ -1,7 +1,7 @@
 import { useState } from "react";
 import { api } from "../../api.js";
 import { Alert, AlertMessage } from "../../components/Alert.js";
-import { Badge } from "../../components/Badge.js";
+import { RoleBadge } from "../../components/Badge.js";
 import { Button } from "../../components/Button.js";
 import { Card } from "../../components/Card.js";
 import { FormDialog } from "../../components/Dialog.js";
@@ -9,7 +9,7 @@ import { SelectField, TextField } from "../../components/Field.js";
 import { Loadable } from "../../components/Loadable.js";
 import { EmptyState } from "../../components/Spinner.js";
 import { actionsColumn, Table } from "../../components/Table.js";
-import { formatDateTime, ROLE_OPTIONS, roleLabel } from "../../format.js";
+import { formatDateTime, isEmail, ROLE_OPTIONS } from "../../format.js";
 import { useAction, useApi } from "../../hooks.js";
 import type { AllowedEmail, ProvisioningPolicy, Role } from "../../types.js";
 
@@ -60,7 +60,6 @@ export function AllowedEmailsCard({ provisioning }: { provisioning: Provisioning
             <Table
               label="SSO allowed emails"
               rows={rows}
-              rowKey={(row) => row.id}
               empty={
                 <EmptyState title="No allowed emails yet">
                   <p>Add the email addresses of the people who may sign in with SSO.</p>
@@ -71,9 +70,7 @@ export function AllowedEmailsCard({ provisioning }: { provisioning: Provisioning
                 {
                   key: "role",
                   header: "Role",
-                  render: (row) => (
-                    <Badge tone={row.role === "admin" ? "accent" : "neutral"}>{roleLabel(row.role)}</Badge>
-                  ),
+                  render: (row) => <RoleBadge role={row.role} />,
                 },
                 {
                   key: "added",
@@ -134,18 +131,17 @@ function AddEmailDialog({
   }
 
   function submit() {
-    if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email.trim())) {
-      adding.setError("Enter a valid email address.");
-      return;
-    }
-    void adding.run(async () => {
-      const result = await api<{ allowedEmail: AllowedEmail }>("/api/admin/sso/allowed-emails", {
-        method: "POST",
-        body: { email: email.trim(), role },
-      });
-      reset();
-      onAdded(result.allowedEmail);
-    });
+    void adding.run(
+      async () => {
+        const result = await api<{ allowedEmail: AllowedEmail }>("/api/admin/sso/allowed-emails", {
+          method: "POST",
+          body: { email: email.trim(), role },
+        });
+        reset();
+        onAdded(result.allowedEmail);
+      },
+      { problem: isEmail(email.trim()) ? null : "Enter a valid email address." },
+    );
   }
 
   return (

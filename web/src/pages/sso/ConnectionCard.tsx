@@ -208,13 +208,9 @@ export function ConnectionCard({
         title="Delete SSO configuration?"
         message={UI.deleteConnection}
         confirmLabel="Delete"
-        busy={deletion.busy}
+        action={deletion}
         onConfirm={remove}
-        onCancel={() => {
-          setConfirmDelete(false);
-          deletion.setError(null);
-        }}
-        error={deletion.error}
+        onCancel={() => setConfirmDelete(false)}
       />
     </Card>
   );

@@ -5,9 +5,9 @@ import { Button } from "../../components/Button.js";
 import { Card } from "../../components/Card.js";
 import { ChoiceGroup } from "../../components/Field.js";
 import { Loadable } from "../../components/Loadable.js";
-import { PageHeader } from "../../components/PageHeader.js";
+import { SettingsPage } from "../../components/PageHeader.js";
 import { EmptyState } from "../../components/Spinner.js";
-import { useAction, useApi, useTitle } from "../../hooks.js";
+import { useAction, useApi } from "../../hooks.js";
 import { navigate, useLocation } from "../../router.js";
 import { useSession } from "../../session.js";
 import type { Agency, Connection, ProvisioningPolicy, SsoOverview, SsoSettings } from "../../types.js";
@@ -25,7 +25,6 @@ import { TestResultBanner } from "./TestResult.js";
 type WizardState = { mode: "create" } | { mode: "edit"; connection: Connection } | null;
 
 export function SsoSettingsPage() {
-  useTitle("Single Sign-On (SSO)");
   const { query } = useLocation();
   const { agency } = useSession();
   const testId = query.get("test");
@@ -56,18 +55,15 @@ export function SsoSettingsPage() {
   }
 
   return (
-    <div className="page">
-      <PageHeader
-        eyebrow="Company Settings"
-        title="Single Sign-On (SSO)"
-        description="Let your team sign in to CoPilot with their organisation's identity provider (OpenID Connect)."
-        actions={
-          data?.prerequisites.met && hasConnections && !wizard ? (
-            <Button onClick={() => openWizard({ mode: "create" })}>Add connection</Button>
-          ) : undefined
-        }
-      />
-
+    <SettingsPage
+      title="Single Sign-On (SSO)"
+      description="Let your team sign in to CoPilot with their organisation's identity provider (OpenID Connect)."
+      actions={
+        data?.prerequisites.met && hasConnections && !wizard ? (
+          <Button onClick={() => openWizard({ mode: "create" })}>Add connection</Button>
+        ) : undefined
+      }
+    >
       {testId ? (
         <TestResultBanner
           testId={testId}
@@ -164,7 +160,7 @@ export function SsoSettingsPage() {
           )
         }
       </Loadable>
-    </div>
+    </SettingsPage>
   );
 }
 

@@ -122,22 +122,34 @@ export function SsoWizard({ connection, defaultRedirectUrl, onCancel, onSaved }:
     goTo(stepIndex + 1);
   }
 
+  /** The first of the steps `from` to `to` (excluded) whose fields have problems, with them. */
+  function firstInvalidStep(from: number, to: number): { index: number; errors: FieldErrors } | null {
+    for (let index = from; index < to; index++) {
+      const s = steps[index];
+      if (!s || s.id === "review") continue;
+      const found = validateStep(s.id, values, hasStoredSecret);
+      if (Object.values(found).some(Boolean)) return { index, errors: found };
+    }
+    return null;
+  }
+
+  /** Goes to a step with problems and shows them. */
+  function showInvalidStep(invalid: { index: number; errors: FieldErrors }) {
+    setErrors(invalid.errors);
+    goTo(invalid.index);
+    focusFirstError();
+  }
+
   /** Stepper navigation: backwards freely, forwards only through valid steps. */
   function jumpTo(index: number) {
     if (index < stepIndex) {
       goTo(index);
       return;
     }
-    for (let i = stepIndex; i < index; i++) {
-      const s = steps[i];
-      if (!s || s.id === "review") continue;
-      const found = validateStep(s.id, values, hasStoredSecret);
-      if (Object.values(found).some(Boolean)) {
-        setErrors(found);
-        goTo(i);
-        focusFirstError();
-        return;
-      }
+    const invalid = firstInvalidStep(stepIndex, index);
+    if (invalid) {
+      showInvalidStep(invalid);
+      return;
     }
     setErrors({});
     goTo(index);
@@ -159,15 +171,10 @@ export function SsoWizard({ connection, defaultRedirectUrl, onCancel, onSaved }:
 
   function finish() {
     // Re-check every step before saving; jump to the first one with a problem.
-    for (const [index, s] of steps.entries()) {
-      if (s.id === "review") continue;
-      const found = validateStep(s.id, values, hasStoredSecret);
-      if (Object.values(found).some(Boolean)) {
-        setErrors(found);
-        goTo(index);
-        focusFirstError();
-        return;
-      }
+    const invalid = firstInvalidStep(0, steps.length);
+    if (invalid) {
+      showInvalidStep(invalid);
+      return;
     }
     void saving.run(
       async () => {
