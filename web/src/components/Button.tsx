@@ -12,7 +12,7 @@ export function buttonClass(
   return classes("btn", `btn-${variant}`, size === "sm" && "btn-sm", extra);
 }
 
-interface ButtonProps extends ButtonHTMLAttributes<HTMLButtonElement> {
+export interface ButtonProps extends ButtonHTMLAttributes<HTMLButtonElement> {
   variant?: ButtonVariant;
   size?: ButtonSize;
   /** Shows a spinner and disables the button while an action runs. */

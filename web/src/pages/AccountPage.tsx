@@ -164,12 +164,6 @@ function CodeDialog({
   const [code, setCode] = useState("");
   const submission = useAction();
 
-  function close() {
-    setCode("");
-    submission.setError(null);
-    onClose();
-  }
-
   function submit() {
     void submission.run(
       async () => {
@@ -188,8 +182,11 @@ function CodeDialog({
       size="sm"
       submitLabel={confirmLabel}
       submitVariant={danger ? "danger" : "primary"}
-      busy={submission.busy}
-      onClose={close}
+      action={submission}
+      onClose={() => {
+        setCode("");
+        onClose();
+      }}
       onSubmit={submit}
     >
       <CodeField value={code} onChange={setCode} error={submission.error} />

@@ -212,7 +212,7 @@ function CreateTokenDialog({
     <FormDialog
       title="Create integration token"
       submitLabel="Create token"
-      busy={creation.busy}
+      action={creation}
       onClose={onClose}
       onSubmit={submit}
     >

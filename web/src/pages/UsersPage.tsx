@@ -366,7 +366,7 @@ function UserDialog({
       title={user ? `Edit ${user.name || user.email}` : "Add user"}
       size="lg"
       submitLabel={user ? "Save changes" : "Add user"}
-      busy={saving.busy}
+      action={saving}
       onClose={onClose}
       onSubmit={submit}
     >

@@ -124,12 +124,6 @@ function AddEmailDialog({
     setRole("analyst");
   }
 
-  function close() {
-    reset();
-    adding.setError(null);
-    onClose();
-  }
-
   function submit() {
     void adding.run(
       async () => {
@@ -149,8 +143,11 @@ function AddEmailDialog({
       open={open}
       title="Add an allowed email"
       submitLabel="Add Email"
-      busy={adding.busy}
-      onClose={close}
+      action={adding}
+      onClose={() => {
+        reset();
+        onClose();
+      }}
       onSubmit={submit}
     >
       <TextField
