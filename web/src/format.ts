@@ -40,3 +40,8 @@ export function summarize(details: Record<string, unknown> | null | undefined, m
   if (!line) return "—";
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
+
+/** Whether `value` looks like an email address (name@domain.tld). */
+export function isEmail(value: string): boolean {
+  return /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(value);
+}

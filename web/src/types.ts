@@ -1,21 +1,13 @@
 /** Shapes of the HTTP API (docs/api-contract.md). */
 
-export type Role = "admin" | "analyst";
+import type { Static } from "@sinclair/typebox";
+// Types only (erased from the bundle): the API's own schema of a user is the one definition.
+import type { UserSchema } from "../../src/http/schemas.js";
 
-export interface User {
-  id: string;
-  email: string;
-  name: string;
-  role: Role;
-  externalUserId: string | null;
-  platformLanguage: string;
-  subAccountIds: string[];
-  active: boolean;
-  twoFactorEnabled: boolean;
-  hasPassword: boolean;
-  createdAt: string;
-  updatedAt: string;
-}
+/** A person of the agency, as the API sends it. */
+export type User = Static<typeof UserSchema>;
+
+export type Role = User["role"];
 
 export interface Agency {
   id: string;

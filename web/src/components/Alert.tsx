@@ -1,4 +1,5 @@
 import type { ReactNode } from "react";
+import { classes } from "../classes.js";
 
 export type AlertTone = "error" | "success" | "warning" | "info";
 
@@ -21,7 +22,7 @@ const ICONS: Record<AlertTone, string> = {
 export function Alert({ tone = "info", title, children, onDismiss, className }: AlertProps) {
   return (
     <div
-      className={["alert", `alert-${tone}`, className ?? ""].filter(Boolean).join(" ")}
+      className={classes("alert", `alert-${tone}`, className)}
       role={tone === "error" ? "alert" : "status"}
     >
       <svg className="alert-icon" viewBox="0 0 20 20" width="20" height="20" aria-hidden="true">
@@ -47,4 +48,19 @@ export function Alert({ tone = "info", title, children, onDismiss, className }: 
       ) : null}
     </div>
   );
+}
+
+/** An alert with one message (an error unless `tone` says otherwise), or nothing when there is none. */
+export function AlertMessage({
+  message,
+  tone = "error",
+  children,
+  ...alert
+}: AlertProps & { message: string | null | undefined }) {
+  return message ? (
+    <Alert tone={tone} {...alert}>
+      <p>{message}</p>
+      {children}
+    </Alert>
+  ) : null;
 }

@@ -1,12 +1,13 @@
 import { type ReactNode, useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { ApiError, api, errorMessage } from "../api.js";
+import { ApiError, api } from "../api.js";
 import { Link, navigate, useLocation, withQuery } from "../router.js";
 import { SessionContext, type SessionContextValue, useSession } from "../session.js";
 import type { Session } from "../types.js";
 import { Alert } from "./Alert.js";
 import { Button } from "./Button.js";
 import { Logo } from "./Logo.js";
-import { LoadingState } from "./Spinner.js";
+import { COMPANY_SETTINGS, PageHeader } from "./PageHeader.js";
+import { ErrorState, LoadingState } from "./Spinner.js";
 
 interface NavItem {
   to: string;
@@ -16,7 +17,7 @@ interface NavItem {
 
 const NAV_GROUPS: { label: string; items: NavItem[] }[] = [
   {
-    label: "Company Settings",
+    label: COMPANY_SETTINGS,
     items: [
       { to: "/settings/sso", label: "Single Sign-On (SSO)", admin: true },
       { to: "/settings/users", label: "Users", admin: true },
@@ -89,14 +90,7 @@ export function AppShell({ children }: { children: ReactNode }) {
       <div className="shell-loading">
         <main id="main" className="content">
           {error ? (
-            <Alert tone="error" title="Couldn't load your account">
-              <p>{errorMessage(error)}</p>
-              <p className="alert-actions">
-                <Button size="sm" onClick={refresh}>
-                  Try again
-                </Button>
-              </p>
-            </Alert>
+            <ErrorState error={error} onRetry={refresh} title="Couldn't load your account" />
           ) : (
             <LoadingState />
           )}
@@ -194,13 +188,7 @@ export function AdminOnly({ children }: { children: ReactNode }) {
   if (user.role !== "admin") {
     return (
       <div className="page">
-        <header className="page-header">
-          <div className="page-heading">
-            <h1 className="page-title" tabIndex={-1}>
-              Not available
-            </h1>
-          </div>
-        </header>
+        <PageHeader title="Not available" />
         <Alert tone="info" title="Only agency admins can open this page.">
           <p>
             Ask an admin of your agency if you need access. <Link to="/">Go to the home page</Link>

@@ -1,16 +1,24 @@
 import type { ReactNode } from "react";
+import { type Action, useTitle } from "../hooks.js";
+import { AlertMessage } from "./Alert.js";
+import { Button } from "./Button.js";
+import { Form } from "./Form.js";
 import { Logo } from "./Logo.js";
 
-/** The centred layout of the sign-in pages. */
+/** The centred layout of the sign-in pages; it sets the document title too. */
 export function AuthLayout({
   title,
+  documentTitle,
   subtitle,
   children,
 }: {
   title: string;
+  /** The browser tab's title, when it is not the page's. */
+  documentTitle?: string;
   subtitle?: ReactNode;
   children: ReactNode;
 }) {
+  useTitle(documentTitle ?? title);
   return (
     <div className="auth-page">
       <header className="auth-brand">
@@ -32,5 +40,32 @@ export function AuthLayout({
         <p>Secured sign-in by CoPilot</p>
       </footer>
     </div>
+  );
+}
+
+interface AuthFormProps {
+  /** The request the form sends: its error is shown above the fields, and the button spins while it runs. */
+  action: Pick<Action, "busy" | "error">;
+  /** More for the error alert (e.g. a link to sign in again). */
+  errorDetail?: ReactNode;
+  submitLabel: string;
+  onSubmit: () => void;
+  /** The fields. */
+  children: ReactNode;
+  /** Content below the button (e.g. links). */
+  footer?: ReactNode;
+}
+
+/** A form of the sign-in pages: its error, the fields and one full-width submit button. */
+export function AuthForm({ action, errorDetail, submitLabel, onSubmit, children, footer }: AuthFormProps) {
+  return (
+    <Form className="stack" onSubmit={onSubmit}>
+      <AlertMessage message={action.error}>{errorDetail}</AlertMessage>
+      {children}
+      <Button type="submit" variant="primary" className="btn-block" loading={action.busy}>
+        {submitLabel}
+      </Button>
+      {footer}
+    </Form>
   );
 }

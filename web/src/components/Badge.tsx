@@ -1,9 +1,15 @@
 import type { ReactNode } from "react";
+import { roleLabel } from "../format.js";
 
 export type BadgeTone = "neutral" | "success" | "danger" | "warning" | "info" | "accent";
 
 export function Badge({ tone = "neutral", children }: { tone?: BadgeTone; children: ReactNode }) {
   return <span className={`badge badge-${tone}`}>{children}</span>;
+}
+
+/** A user's role; admins stand out. */
+export function RoleBadge({ role }: { role: string }) {
+  return <Badge tone={role === "admin" ? "accent" : "neutral"}>{roleLabel(role)}</Badge>;
 }
 
 const TEST_TONES: Record<string, BadgeTone> = {

@@ -1,4 +1,5 @@
 import { type ReactNode, useId } from "react";
+import { classes } from "../classes.js";
 
 interface CardProps {
   title?: ReactNode;
@@ -16,11 +17,7 @@ export function Card({ title, level = 2, description, actions, children, classNa
   const titleId = `card${generated}-title`;
   const Heading = level === 2 ? "h2" : "h3";
   return (
-    <section
-      id={id}
-      className={["card", className ?? ""].filter(Boolean).join(" ")}
-      aria-labelledby={title ? titleId : undefined}
-    >
+    <section id={id} className={classes("card", className)} aria-labelledby={title ? titleId : undefined}>
       {title || actions ? (
         <div className="card-header">
           <div className="card-heading">

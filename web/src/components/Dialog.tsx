@@ -1,5 +1,9 @@
 import { type ReactNode, useEffect, useId, useRef } from "react";
 import { createPortal } from "react-dom";
+import type { Action } from "../hooks.js";
+import { AlertMessage } from "./Alert.js";
+import { Button, type ButtonProps, type ButtonVariant } from "./Button.js";
+import { Form } from "./Form.js";
 
 interface DialogProps {
   open: boolean;
@@ -154,16 +158,71 @@ export function Dialog({
   );
 }
 
+interface ActionDialogProps {
+  open: boolean;
+  title: ReactNode;
+  description?: ReactNode;
+  size?: "sm" | "md" | "lg";
+  /** What the main button runs: while busy the buttons are disabled and the dialog stays; closing clears its error. */
+  action: Pick<Action, "busy" | "setError">;
+  onClose: () => void;
+  /** The main button, next to Cancel: its label and the rest of its props (onClick, or type and form). */
+  main: Omit<ButtonProps, "children" | "loading"> & { label: ReactNode };
+  /** Focus Cancel when the dialog opens (a confirmation); otherwise the first field gets the focus. */
+  focusCancel?: boolean;
+  children: ReactNode;
+}
+
+/** A dialog that runs an action from its main button, with Cancel next to it. */
+function ActionDialog({
+  open,
+  title,
+  description,
+  size,
+  action,
+  onClose,
+  main: { label, ...main },
+  focusCancel,
+  children,
+}: ActionDialogProps) {
+  function close() {
+    action.setError(null);
+    onClose();
+  }
+  return (
+    <Dialog
+      open={open}
+      title={title}
+      description={description}
+      size={size}
+      onClose={close}
+      dismissible={!action.busy}
+      footer={
+        <>
+          <Button onClick={close} disabled={action.busy} data-autofocus={focusCancel ? "" : undefined}>
+            Cancel
+          </Button>
+          <Button {...main} loading={action.busy}>
+            {label}
+          </Button>
+        </>
+      }
+    >
+      {children}
+    </Dialog>
+  );
+}
+
 interface ConfirmDialogProps {
   open: boolean;
   title: ReactNode;
   message: ReactNode;
   confirmLabel: string;
+  /** What confirming runs; its error is shown under the message. */
+  action: Pick<Action, "busy" | "error" | "setError">;
   onConfirm: () => void;
   onCancel: () => void;
-  busy?: boolean;
   danger?: boolean;
-  error?: ReactNode;
 }
 
 /** A yes/no confirmation built on Dialog. */
@@ -172,47 +231,63 @@ export function ConfirmDialog({
   title,
   message,
   confirmLabel,
+  action,
   onConfirm,
   onCancel,
-  busy = false,
   danger = true,
-  error,
 }: ConfirmDialogProps) {
   return (
-    <Dialog
+    <ActionDialog
       open={open}
       title={title}
-      onClose={onCancel}
       size="sm"
-      dismissible={!busy}
-      footer={
-        <>
-          <button
-            type="button"
-            className="btn btn-secondary"
-            onClick={onCancel}
-            disabled={busy}
-            data-autofocus
-          >
-            Cancel
-          </button>
-          <button
-            type="button"
-            className={`btn ${danger ? "btn-danger" : "btn-primary"}`}
-            onClick={onConfirm}
-            disabled={busy}
-            aria-busy={busy || undefined}
-          >
-            {busy ? <span className="spinner spinner-inline" aria-hidden="true" /> : null}
-            {confirmLabel}
-          </button>
-        </>
-      }
+      action={action}
+      onClose={onCancel}
+      main={{ label: confirmLabel, variant: danger ? "danger" : "primary", onClick: onConfirm }}
+      focusCancel
     >
       <div className="stack-sm">
         <p>{message}</p>
-        {error}
+        <AlertMessage message={action.error} />
       </div>
-    </Dialog>
+    </ActionDialog>
+  );
+}
+
+interface FormDialogProps {
+  open?: boolean;
+  title: ReactNode;
+  description?: ReactNode;
+  size?: "sm" | "md" | "lg";
+  /** The submit button's label; Cancel sits next to it. */
+  submitLabel: ReactNode;
+  submitVariant?: ButtonVariant;
+  /** What submitting runs. */
+  action: Pick<Action, "busy" | "setError">;
+  onClose: () => void;
+  onSubmit: () => void;
+  children: ReactNode;
+}
+
+/** A dialog around a form, with Cancel and a submit button in its footer. */
+export function FormDialog({
+  open = true,
+  submitLabel,
+  submitVariant = "primary",
+  onSubmit,
+  children,
+  ...dialog
+}: FormDialogProps) {
+  const formId = `dialog-form${useId()}`;
+  return (
+    <ActionDialog
+      open={open}
+      {...dialog}
+      main={{ label: submitLabel, variant: submitVariant, type: "submit", form: formId }}
+    >
+      <Form id={formId} className="stack" onSubmit={onSubmit}>
+        {children}
+      </Form>
+    </ActionDialog>
   );
 }

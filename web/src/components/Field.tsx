@@ -1,10 +1,12 @@
 import {
+  type ChangeEvent,
   type InputHTMLAttributes,
   type ReactNode,
   type SelectHTMLAttributes,
   type TextareaHTMLAttributes,
   useId,
 } from "react";
+import { classes, describedBy } from "../classes.js";
 
 export interface ControlProps {
   id: string;
@@ -12,20 +14,33 @@ export interface ControlProps {
   "aria-invalid"?: true;
 }
 
-interface FieldProps {
+/** A paragraph that is only there when it has something to say (a hint, an error, a description). */
+export function Note({ id, className, content }: { id?: string; className: string; content: ReactNode }) {
+  return content ? (
+    <p id={id} className={className}>
+      {content}
+    </p>
+  ) : null;
+}
+
+/** What every form field takes besides its control: label, hint, error and layout. */
+interface FieldFrameProps {
   label: ReactNode;
   hint?: ReactNode;
   error?: string | null;
   /** Shows an "Optional" tag next to the label (outside the accessible name). */
   optional?: boolean;
   id?: string;
-  className?: string;
-  /** Renders the control with the ids that wire it to its label, hint and error. */
-  children: (control: ControlProps) => ReactNode;
   /** Content placed after the control on the same row (e.g. an "Auto-fill" button). */
   addon?: ReactNode;
   /** Content below the hint (e.g. a warning). */
   footer?: ReactNode;
+}
+
+interface FieldProps extends FieldFrameProps {
+  className?: string;
+  /** Renders the control with the ids that wire it to its label, hint and error. */
+  children: (control: ControlProps) => ReactNode;
 }
 
 /** The one form-field layout: label, control, hint and error, all wired for assistive technology. */
@@ -34,14 +49,14 @@ export function Field({ label, hint, error, optional, id, className, children, a
   const controlId = id ?? `field${generated}`;
   const hintId = hint ? `${controlId}-hint` : undefined;
   const errorId = error ? `${controlId}-error` : undefined;
-  const describedBy = [errorId, hintId].filter(Boolean).join(" ") || undefined;
+  const described = describedBy(errorId, hintId);
   const control = children({
     id: controlId,
-    ...(describedBy ? { "aria-describedby": describedBy } : {}),
+    ...(described ? { "aria-describedby": described } : {}),
     ...(error ? { "aria-invalid": true as const } : {}),
   });
   return (
-    <div className={["field", error ? "field-invalid" : "", className ?? ""].filter(Boolean).join(" ")}>
+    <div className={classes("field", error && "field-invalid", className)}>
       <div className="field-label-row">
         <label htmlFor={controlId} className="field-label">
           {label}
@@ -56,74 +71,99 @@ export function Field({ label, hint, error, optional, id, className, children, a
       ) : (
         control
       )}
-      {error ? (
-        <p id={errorId} className="field-error">
-          {error}
-        </p>
-      ) : null}
-      {hint ? (
-        <p id={hintId} className="field-hint">
-          {hint}
-        </p>
-      ) : null}
+      <Note id={errorId} className="field-error" content={error} />
+      <Note id={hintId} className="field-hint" content={hint} />
       {footer}
     </div>
   );
 }
 
-type InputProps = Omit<InputHTMLAttributes<HTMLInputElement>, "onChange" | "value" | "id"> & {
-  value: string;
-  onChange: (value: string) => void;
-};
+/** For values typed exactly as given (IDs, codes, URLs): no spell-check, no capitalisation. */
+export const VERBATIM = { spellCheck: false, autoCapitalize: "none" } as const;
 
-type SharedFieldProps = {
-  label: ReactNode;
-  hint?: ReactNode;
-  error?: string | null;
-  optional?: boolean;
-  id?: string;
-  addon?: ReactNode;
-  footer?: ReactNode;
-  fieldClassName?: string;
-};
+/** The same, in the monospaced input used for identifiers and claim names. */
+export const VERBATIM_MONO = { ...VERBATIM, className: "input-mono" } as const;
 
-export function TextField({
-  label,
-  hint,
-  error,
-  optional,
-  id,
-  addon,
-  footer,
-  fieldClassName,
-  value,
-  onChange,
-  className,
-  ...input
-}: SharedFieldProps & InputProps) {
+/** The keys of `V` that hold strings (what a text or select field edits). */
+type StringKeys<V> = { [K in keyof V]: V[K] extends string ? K : never }[keyof V] & string;
+
+/**
+ * Ties fields to a form's values: `bind("email")` gives a field its value, its setter and its
+ * error. `errorKey` names a value's error when it is not the value's own key.
+ */
+export function fieldBinder<V>(
+  values: V,
+  set: <K extends keyof V>(key: K, value: V[K]) => void,
+  errors: Partial<Record<string, string>>,
+  errorKey: (key: string) => string = (key) => key,
+) {
+  return <K extends StringKeys<V>>(key: K) => ({
+    value: values[key] as string,
+    // The field offers only values of the key's type (a select lists just its options).
+    onChange: (value: string) => set(key, value as V[K]),
+    error: errors[errorKey(key)],
+  });
+}
+
+/** A field's props: the frame's, the control's own attributes, and a string value with its setter. */
+type FieldKindProps<Attributes> = FieldFrameProps &
+  Omit<Attributes, "onChange" | "value" | "id"> & {
+    value: string;
+    onChange: (value: string) => void;
+    className?: string;
+    /** Class names for the field wrapper (the control takes `className`). */
+    fieldClassName?: string;
+  };
+
+type ControlAttributes<Attributes> = Omit<Attributes, "onChange" | "value" | "id"> &
+  ControlProps & {
+    className: string;
+    value: string;
+    onChange: (event: ChangeEvent<HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement>) => void;
+  };
+
+/**
+ * The one wrapper behind TextField, SelectField and TextAreaField: the frame's props go to Field,
+ * everything else (with the wiring ids, the `input` classes and a change handler that passes the
+ * new value) to the control that `render` draws.
+ */
+function renderField<Attributes>(
+  props: FieldKindProps<Attributes>,
+  controlClass: string,
+  render: (control: ControlAttributes<Attributes>) => ReactNode,
+) {
+  const {
+    label,
+    hint,
+    error,
+    optional,
+    id,
+    addon,
+    footer,
+    fieldClassName,
+    value,
+    onChange,
+    className,
+    ...own
+  } = props;
   return (
-    <Field
-      label={label}
-      hint={hint}
-      error={error}
-      optional={optional}
-      id={id}
-      addon={addon}
-      footer={footer}
-      className={fieldClassName}
-    >
-      {(control) => (
-        <input
-          className={["input", className ?? ""].filter(Boolean).join(" ")}
-          type="text"
-          value={value}
-          onChange={(event) => onChange(event.target.value)}
-          {...input}
-          {...control}
-        />
-      )}
+    <Field {...{ label, hint, error, optional, id, addon, footer }} className={fieldClassName}>
+      {(wiring) =>
+        render({
+          // What is left is the control's own attributes (the frame's props are taken out above).
+          ...(own as Omit<Attributes, "onChange" | "value" | "id">),
+          ...wiring,
+          className: classes(controlClass, className),
+          value,
+          onChange: (event) => onChange(event.target.value),
+        })
+      }
     </Field>
   );
+}
+
+export function TextField(props: FieldKindProps<InputHTMLAttributes<HTMLInputElement>>) {
+  return renderField(props, "input", (control) => <input type="text" {...control} />);
 }
 
 export interface Option {
@@ -131,96 +171,23 @@ export interface Option {
   label: string;
 }
 
-type SelectProps = Omit<SelectHTMLAttributes<HTMLSelectElement>, "onChange" | "value" | "id"> & {
-  value: string;
-  onChange: (value: string) => void;
-  options: Option[];
-};
-
 export function SelectField({
-  label,
-  hint,
-  error,
-  optional,
-  id,
-  addon,
-  footer,
-  fieldClassName,
-  value,
-  onChange,
   options,
-  className,
-  ...select
-}: SharedFieldProps & SelectProps) {
-  return (
-    <Field
-      label={label}
-      hint={hint}
-      error={error}
-      optional={optional}
-      id={id}
-      addon={addon}
-      footer={footer}
-      className={fieldClassName}
-    >
-      {(control) => (
-        <select
-          className={["input", "select", className ?? ""].filter(Boolean).join(" ")}
-          value={value}
-          onChange={(event) => onChange(event.target.value)}
-          {...select}
-          {...control}
-        >
-          {options.map((option) => (
-            <option key={option.value} value={option.value}>
-              {option.label}
-            </option>
-          ))}
-        </select>
-      )}
-    </Field>
-  );
+  ...props
+}: FieldKindProps<SelectHTMLAttributes<HTMLSelectElement>> & { options: Option[] }) {
+  return renderField(props, "input select", (control) => (
+    <select {...control}>
+      {options.map((option) => (
+        <option key={option.value} value={option.value}>
+          {option.label}
+        </option>
+      ))}
+    </select>
+  ));
 }
 
-type TextAreaProps = Omit<TextareaHTMLAttributes<HTMLTextAreaElement>, "onChange" | "value" | "id"> & {
-  value: string;
-  onChange: (value: string) => void;
-};
-
-export function TextAreaField({
-  label,
-  hint,
-  error,
-  optional,
-  id,
-  footer,
-  fieldClassName,
-  value,
-  onChange,
-  className,
-  ...textarea
-}: SharedFieldProps & TextAreaProps) {
-  return (
-    <Field
-      label={label}
-      hint={hint}
-      error={error}
-      optional={optional}
-      id={id}
-      footer={footer}
-      className={fieldClassName}
-    >
-      {(control) => (
-        <textarea
-          className={["input", "textarea", className ?? ""].filter(Boolean).join(" ")}
-          value={value}
-          onChange={(event) => onChange(event.target.value)}
-          {...textarea}
-          {...control}
-        />
-      )}
-    </Field>
-  );
+export function TextAreaField(props: FieldKindProps<TextareaHTMLAttributes<HTMLTextAreaElement>>) {
+  return renderField(props, "input textarea", (control) => <textarea {...control} />);
 }
 
 interface Choice {
@@ -254,7 +221,6 @@ export function ChoiceGroup(props: ChoiceGroupProps) {
   const generated = useId();
   const hintId = hint ? `choices${generated}-hint` : undefined;
   const errorId = error ? `choices${generated}-error` : undefined;
-  const describedBy = [errorId, hintId].filter(Boolean).join(" ") || undefined;
 
   function isChecked(value: string): boolean {
     return props.type === "radio" ? props.value === value : props.value.includes(value);
@@ -271,18 +237,15 @@ export function ChoiceGroup(props: ChoiceGroupProps) {
 
   return (
     <fieldset
-      className={["fieldset", error ? "field-invalid" : "", className ?? ""].filter(Boolean).join(" ")}
-      aria-describedby={describedBy}
+      className={classes("fieldset", error && "field-invalid", className)}
+      aria-describedby={describedBy(errorId, hintId)}
     >
       <legend className={legendHidden ? "visually-hidden" : "field-label"}>{legend}</legend>
-      {hint ? (
-        <p id={hintId} className="field-hint field-hint-top">
-          {hint}
-        </p>
-      ) : null}
+      <Note id={hintId} className="field-hint field-hint-top" content={hint} />
       <div className={inline ? "choices choices-inline" : "choices"}>
         {options.map((option) => {
           const optionId = `choice${generated}-${option.value.replace(/[^a-zA-Z0-9_-]/g, "_")}`;
+          const descriptionId = option.description ? `${optionId}-desc` : undefined;
           return (
             <div key={option.value} className={option.description ? "choice choice-rich" : "choice"}>
               <input
@@ -293,25 +256,17 @@ export function ChoiceGroup(props: ChoiceGroupProps) {
                 checked={isChecked(option.value)}
                 disabled={option.disabled}
                 onChange={(event) => toggle(option.value, event.target.checked)}
-                aria-describedby={option.description ? `${optionId}-desc` : undefined}
+                aria-describedby={descriptionId}
               />
               <div className="choice-text">
                 <label htmlFor={optionId}>{option.label}</label>
-                {option.description ? (
-                  <p id={`${optionId}-desc`} className="choice-description">
-                    {option.description}
-                  </p>
-                ) : null}
+                <Note id={descriptionId} className="choice-description" content={option.description} />
               </div>
             </div>
           );
         })}
       </div>
-      {error ? (
-        <p id={errorId} className="field-error">
-          {error}
-        </p>
-      ) : null}
+      <Note id={errorId} className="field-error" content={error} />
     </fieldset>
   );
 }

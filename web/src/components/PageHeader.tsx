@@ -1,4 +1,8 @@
 import type { ReactNode } from "react";
+import { useTitle } from "../hooks.js";
+
+/** The navigation group of the admin pages, and their eyebrow. */
+export const COMPANY_SETTINGS = "Company Settings";
 
 interface PageHeaderProps {
   title: string;
@@ -26,4 +30,26 @@ export function PageHeader({ title, eyebrow, description, actions }: PageHeaderP
       {actions ? <div className="page-actions">{actions}</div> : null}
     </header>
   );
+}
+
+interface PageProps extends PageHeaderProps {
+  /** The browser tab's title, when it is not the page's. */
+  documentTitle?: string;
+  children?: ReactNode;
+}
+
+/** A page of the app: sets the document title, then shows the header and the content. */
+export function Page({ documentTitle, children, ...header }: PageProps) {
+  useTitle(documentTitle ?? header.title);
+  return (
+    <div className="page">
+      <PageHeader {...header} />
+      {children}
+    </div>
+  );
+}
+
+/** A page of the Company Settings section. */
+export function SettingsPage(props: Omit<PageProps, "eyebrow">) {
+  return <Page eyebrow={COMPANY_SETTINGS} {...props} />;
 }

@@ -11,19 +11,18 @@ interface TableProps<T> {
   /** Accessible name of the table (also its caption, visually hidden unless captionVisible). */
   label: string;
   columns: Column<T>[];
+  /** The rows, keyed by their id. */
   rows: T[];
-  rowKey: (row: T) => string;
   empty?: ReactNode;
   captionVisible?: boolean;
   rowClassName?: (row: T) => string | undefined;
 }
 
 /** The one data table: scrolls horizontally on small screens. */
-export function Table<T>({
+export function Table<T extends { id: string }>({
   label,
   columns,
   rows,
-  rowKey,
   empty,
   captionVisible,
   rowClassName,
@@ -45,7 +44,7 @@ export function Table<T>({
         </thead>
         <tbody>
           {rows.map((row) => (
-            <tr key={rowKey(row)} className={rowClassName?.(row)}>
+            <tr key={row.id} className={rowClassName?.(row)}>
               {columns.map((column) => (
                 <td key={column.key} className={column.className}>
                   {column.render(row)}
@@ -57,4 +56,14 @@ export function Table<T>({
       </table>
     </div>
   );
+}
+
+/** A row's buttons, in the last column under a header only screen readers read. */
+export function actionsColumn<T>(render: (row: T) => ReactNode): Column<T> {
+  return {
+    key: "actions",
+    header: <span className="visually-hidden">Actions</span>,
+    className: "cell-actions",
+    render,
+  };
 }

@@ -1,4 +1,6 @@
 import { type ReactNode, useId, useState } from "react";
+import { classes, describedBy } from "../classes.js";
+import { Note } from "./Field.js";
 
 interface ToggleProps {
   label: string;
@@ -19,7 +21,6 @@ export function Toggle({ label, checked, onChange, disabled, description, disabl
   const inputId = `toggle${id}`;
   const descId = description ? `${inputId}-desc` : undefined;
   const reasonId = disabledReason ? `${inputId}-reason` : undefined;
-  const describedBy = [descId, reasonId].filter(Boolean).join(" ") || undefined;
   const shown = pending ?? checked;
   const busy = pending !== null;
 
@@ -29,21 +30,13 @@ export function Toggle({ label, checked, onChange, disabled, description, disabl
   }
 
   return (
-    <div className={["toggle-row", disabled ? "toggle-row-disabled" : ""].filter(Boolean).join(" ")}>
+    <div className={classes("toggle-row", disabled && "toggle-row-disabled")}>
       <div className="toggle-text">
         <label htmlFor={inputId} className="toggle-label">
           {label}
         </label>
-        {description ? (
-          <p id={descId} className="toggle-description">
-            {description}
-          </p>
-        ) : null}
-        {disabledReason ? (
-          <p id={reasonId} className="toggle-reason">
-            {disabledReason}
-          </p>
-        ) : null}
+        <Note id={descId} className="toggle-description" content={description} />
+        <Note id={reasonId} className="toggle-reason" content={disabledReason} />
       </div>
       <input
         id={inputId}
@@ -53,7 +46,7 @@ export function Toggle({ label, checked, onChange, disabled, description, disabl
         checked={shown}
         aria-checked={shown}
         disabled={disabled}
-        aria-describedby={describedBy}
+        aria-describedby={describedBy(descId, reasonId)}
         aria-busy={busy || undefined}
         onChange={(event) => {
           if (!busy) change(event.target.checked);

@@ -1,12 +1,14 @@
-import { type FormEvent, useEffect, useRef, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { ApiError, api, errorMessage } from "../api.js";
+import { useAction } from "../hooks.js";
 import { UI } from "../messages.js";
 import type { TwoFactorSetup as SetupData } from "../types.js";
 import { Alert } from "./Alert.js";
 import { Button } from "./Button.js";
 import { CopyButton } from "./CopyButton.js";
 import { TextField } from "./Field.js";
-import { LoadingState } from "./Spinner.js";
+import { Form } from "./Form.js";
+import { ErrorState, LoadingState } from "./Spinner.js";
 
 interface CodeFieldProps {
   value: string;
@@ -17,13 +19,20 @@ interface CodeFieldProps {
   autoFocus?: boolean;
 }
 
+const CODE_HINT = "Enter the 6-digit code from your authenticator app.";
+
+/** Why `code` can't be sent yet (it must have 6 digits), or null when it can. */
+export function codeProblem(code: string): string | null {
+  return code.length === 6 ? null : CODE_HINT;
+}
+
 /** The 6-digit authenticator code input. */
 export function CodeField({
   value,
   onChange,
   error,
   label = "Authentication code",
-  hint = "Enter the 6-digit code from your authenticator app.",
+  hint = CODE_HINT,
   autoFocus,
 }: CodeFieldProps) {
   return (
@@ -66,8 +75,7 @@ export function TwoFactorSetup({ onConfirmed, onCancel, onUnauthorized }: TwoFac
   const [setup, setSetup] = useState<SetupData | null>(null);
   const [loadError, setLoadError] = useState<unknown>(null);
   const [code, setCode] = useState("");
-  const [submitError, setSubmitError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const confirmation = useAction();
   const started = useRef(false);
   const [attempt, setAttempt] = useState(0);
 
@@ -85,43 +93,39 @@ export function TwoFactorSetup({ onConfirmed, onCancel, onUnauthorized }: TwoFac
       });
   }, [attempt]);
 
-  async function confirm(event: FormEvent) {
-    event.preventDefault();
-    if (code.length !== 6) {
-      setSubmitError("Enter the 6-digit code from your authenticator app.");
-      return;
-    }
-    setBusy(true);
-    setSubmitError(null);
-    try {
-      const result = await api<{ backupCodes: string[] }>("/api/account/2fa/confirm", {
-        method: "POST",
-        body: { code },
-      });
-      onConfirmed(result.backupCodes);
-    } catch (cause) {
-      if (cause instanceof ApiError && cause.status === 401 && onUnauthorized) onUnauthorized(cause);
-      setSubmitError(errorMessage(cause));
-      setBusy(false);
-    }
+  function confirm() {
+    void confirmation.run(
+      async () => {
+        const result = await api<{ backupCodes: string[] }>("/api/account/2fa/confirm", {
+          method: "POST",
+          body: { code },
+        });
+        onConfirmed(result.backupCodes);
+      },
+      {
+        problem: codeProblem(code),
+        keepBusy: true,
+        onError: (cause) => {
+          if (cause instanceof ApiError && cause.status === 401 && onUnauthorized) onUnauthorized(cause);
+          return errorMessage(cause);
+        },
+      },
+    );
   }
 
   if (loadError) {
     return (
-      <Alert tone="error" title="Couldn't start two-factor setup">
-        <p>{errorMessage(loadError)}</p>
-        <p className="alert-actions">
-          <Button size="sm" onClick={() => setAttempt((a) => a + 1)}>
-            Try again
-          </Button>
-        </p>
-      </Alert>
+      <ErrorState
+        error={loadError}
+        onRetry={() => setAttempt((a) => a + 1)}
+        title="Couldn't start two-factor setup"
+      />
     );
   }
   if (!setup) return <LoadingState label="Preparing your authenticator setup…" />;
 
   return (
-    <form className="stack" onSubmit={confirm} noValidate>
+    <Form className="stack" onSubmit={confirm}>
       <ol className="setup-steps">
         <li>
           <p className="setup-step-title">Scan this QR code with your authenticator app</p>
@@ -141,20 +145,20 @@ export function TwoFactorSetup({ onConfirmed, onCancel, onUnauthorized }: TwoFac
         </li>
         <li>
           <p className="setup-step-title">Enter the code your app shows</p>
-          <CodeField value={code} onChange={setCode} error={submitError} />
+          <CodeField value={code} onChange={setCode} error={confirmation.error} />
         </li>
       </ol>
       <div className="form-actions">
-        <Button type="submit" variant="primary" loading={busy}>
+        <Button type="submit" variant="primary" loading={confirmation.busy}>
           Verify
         </Button>
         {onCancel ? (
-          <Button onClick={onCancel} disabled={busy}>
+          <Button onClick={onCancel} disabled={confirmation.busy}>
             Cancel
           </Button>
         ) : null}
       </div>
-    </form>
+    </Form>
   );
 }
 

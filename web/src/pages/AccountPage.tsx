@@ -1,22 +1,22 @@
-import { type FormEvent, useId, useState } from "react";
-import { api, errorMessage } from "../api.js";
-import { Alert } from "../components/Alert.js";
+import { useState } from "react";
+import { api } from "../api.js";
+import { AlertMessage } from "../components/Alert.js";
 import { Badge } from "../components/Badge.js";
 import { Button } from "../components/Button.js";
 import { Card } from "../components/Card.js";
-import { Dialog } from "../components/Dialog.js";
-import { PageHeader } from "../components/PageHeader.js";
-import { ErrorState, LoadingState } from "../components/Spinner.js";
-import { BackupCodes, CodeField, TwoFactorSetup } from "../components/TwoFactor.js";
+import { Details } from "../components/Details.js";
+import { FormDialog } from "../components/Dialog.js";
+import { Loadable } from "../components/Loadable.js";
+import { Page } from "../components/PageHeader.js";
+import { BackupCodes, CodeField, codeProblem, TwoFactorSetup } from "../components/TwoFactor.js";
 import { roleLabel } from "../format.js";
-import { useApi, useTitle } from "../hooks.js";
+import { useAction, useApi } from "../hooks.js";
 import { useSession } from "../session.js";
 import type { TwoFactorState } from "../types.js";
 
 type Mode = "idle" | "enrolling" | "codes" | "regenerate" | "disable";
 
 export function AccountPage() {
-  useTitle("Account");
   const { user, agency, refresh } = useSession();
   const twoFactor = useApi<TwoFactorState>("/api/account/2fa");
   const [mode, setMode] = useState<Mode>("idle");
@@ -31,46 +31,26 @@ export function AccountPage() {
   }
 
   return (
-    <div className="page">
-      <PageHeader title="Account" description="Your profile and how you sign in." />
-      {notice ? (
-        <Alert tone="success" onDismiss={() => setNotice(null)}>
-          <p>{notice}</p>
-        </Alert>
-      ) : null}
+    <Page title="Account" description="Your profile and how you sign in.">
+      <AlertMessage tone="success" message={notice} onDismiss={() => setNotice(null)} />
       <Card title="Profile">
-        <dl className="details">
-          <div>
-            <dt>Name</dt>
-            <dd>{user.name || <span className="muted">Not set</span>}</dd>
-          </div>
-          <div>
-            <dt>Email</dt>
-            <dd>{user.email}</dd>
-          </div>
-          <div>
-            <dt>Role</dt>
-            <dd>{roleLabel(user.role)}</dd>
-          </div>
-          <div>
-            <dt>Agency</dt>
-            <dd>{agency.name}</dd>
-          </div>
-          <div>
-            <dt>Platform language</dt>
-            <dd>{user.platformLanguage}</dd>
-          </div>
-          <div>
-            <dt>Remote ID (SSO)</dt>
-            <dd>
-              {user.externalUserId ? (
+        <Details
+          items={[
+            { term: "Name", value: user.name || <span className="muted">Not set</span> },
+            { term: "Email", value: user.email },
+            { term: "Role", value: roleLabel(user.role) },
+            { term: "Agency", value: agency.name },
+            { term: "Platform language", value: user.platformLanguage },
+            {
+              term: "Remote ID (SSO)",
+              value: user.externalUserId ? (
                 <code>{user.externalUserId}</code>
               ) : (
                 <span className="muted">Not linked</span>
-              )}
-            </dd>
-          </div>
-        </dl>
+              ),
+            },
+          ]}
+        />
       </Card>
 
       <Card
@@ -86,53 +66,49 @@ export function AccountPage() {
           ) : undefined
         }
       >
-        {twoFactor.loading && !twoFactor.data ? (
-          <LoadingState />
-        ) : twoFactor.error && !twoFactor.data ? (
-          <ErrorState
-            error={twoFactor.error}
-            onRetry={twoFactor.reload}
-            title="Couldn't load your 2FA status"
-          />
-        ) : mode === "enrolling" ? (
-          <TwoFactorSetup onConfirmed={showCodes} onCancel={() => setMode("idle")} />
-        ) : mode === "codes" ? (
-          <BackupCodes
-            codes={codes}
-            onDone={() => {
-              setMode("idle");
-              setCodes([]);
-              setNotice("Your backup codes are saved. Keep them somewhere safe.");
-            }}
-          />
-        ) : twoFactor.data?.enabled ? (
-          <div className="stack">
-            <p>
-              Two-factor authentication is on.{" "}
-              <span className={twoFactor.data.backupCodesRemaining <= 2 ? "text-warning" : "muted"}>
-                {twoFactor.data.backupCodesRemaining} backup{" "}
-                {twoFactor.data.backupCodesRemaining === 1 ? "code" : "codes"} left.
-              </span>
-            </p>
-            <div className="form-actions">
-              <Button onClick={() => setMode("regenerate")}>Regenerate backup codes</Button>
-              <Button variant="ghost" className="btn-ghost-danger" onClick={() => setMode("disable")}>
-                Turn off 2FA
-              </Button>
-            </div>
-          </div>
-        ) : (
-          <div className="stack">
-            <p className="muted">
-              Protect your account with an authenticator app such as Google Authenticator or 1Password.
-            </p>
-            <div>
-              <Button variant="primary" onClick={() => setMode("enrolling")}>
-                Set up two-factor authentication
-              </Button>
-            </div>
-          </div>
-        )}
+        <Loadable resource={twoFactor} errorTitle="Couldn't load your 2FA status" keepDataOnError>
+          {(data) =>
+            mode === "enrolling" ? (
+              <TwoFactorSetup onConfirmed={showCodes} onCancel={() => setMode("idle")} />
+            ) : mode === "codes" ? (
+              <BackupCodes
+                codes={codes}
+                onDone={() => {
+                  setMode("idle");
+                  setCodes([]);
+                  setNotice("Your backup codes are saved. Keep them somewhere safe.");
+                }}
+              />
+            ) : data.enabled ? (
+              <div className="stack">
+                <p>
+                  Two-factor authentication is on.{" "}
+                  <span className={data.backupCodesRemaining <= 2 ? "text-warning" : "muted"}>
+                    {data.backupCodesRemaining} backup {data.backupCodesRemaining === 1 ? "code" : "codes"}{" "}
+                    left.
+                  </span>
+                </p>
+                <div className="form-actions">
+                  <Button onClick={() => setMode("regenerate")}>Regenerate backup codes</Button>
+                  <Button variant="ghost" className="btn-ghost-danger" onClick={() => setMode("disable")}>
+                    Turn off 2FA
+                  </Button>
+                </div>
+              </div>
+            ) : (
+              <div className="stack">
+                <p className="muted">
+                  Protect your account with an authenticator app such as Google Authenticator or 1Password.
+                </p>
+                <div>
+                  <Button variant="primary" onClick={() => setMode("enrolling")}>
+                    Set up two-factor authentication
+                  </Button>
+                </div>
+              </div>
+            )
+          }
+        </Loadable>
       </Card>
 
       <CodeDialog
@@ -164,7 +140,7 @@ export function AccountPage() {
           refresh();
         }}
       />
-    </div>
+    </Page>
   );
 }
 
@@ -186,56 +162,34 @@ function CodeDialog({
   onSubmit: (code: string) => Promise<void>;
 }) {
   const [code, setCode] = useState("");
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const formId = `code-form${useId()}`;
+  const submission = useAction();
 
-  function close() {
-    setCode("");
-    setError(null);
-    onClose();
-  }
-
-  async function submit(event: FormEvent) {
-    event.preventDefault();
-    if (code.length !== 6) {
-      setError("Enter the 6-digit code from your authenticator app.");
-      return;
-    }
-    setBusy(true);
-    setError(null);
-    try {
-      await onSubmit(code);
-      setCode("");
-    } catch (cause) {
-      setError(errorMessage(cause));
-    } finally {
-      setBusy(false);
-    }
+  function submit() {
+    void submission.run(
+      async () => {
+        await onSubmit(code);
+        setCode("");
+      },
+      { problem: codeProblem(code) },
+    );
   }
 
   return (
-    <Dialog
+    <FormDialog
       open={open}
       title={title}
       description={description}
-      onClose={close}
-      dismissible={!busy}
       size="sm"
-      footer={
-        <>
-          <Button onClick={close} disabled={busy}>
-            Cancel
-          </Button>
-          <Button type="submit" form={formId} variant={danger ? "danger" : "primary"} loading={busy}>
-            {confirmLabel}
-          </Button>
-        </>
-      }
+      submitLabel={confirmLabel}
+      submitVariant={danger ? "danger" : "primary"}
+      action={submission}
+      onClose={() => {
+        setCode("");
+        onClose();
+      }}
+      onSubmit={submit}
     >
-      <form id={formId} onSubmit={submit} noValidate>
-        <CodeField value={code} onChange={setCode} error={error} />
-      </form>
-    </Dialog>
+      <CodeField value={code} onChange={setCode} error={submission.error} />
+    </FormDialog>
   );
 }

@@ -1,14 +1,16 @@
-import { type FormEvent, useState } from "react";
+import { useState } from "react";
 import { Badge } from "../components/Badge.js";
 import { Button } from "../components/Button.js";
 import { Card } from "../components/Card.js";
-import { SelectField, TextField } from "../components/Field.js";
-import { PageHeader } from "../components/PageHeader.js";
+import { SelectField, TextField, VERBATIM } from "../components/Field.js";
+import { Form } from "../components/Form.js";
+import { Loadable } from "../components/Loadable.js";
+import { SettingsPage } from "../components/PageHeader.js";
 import { Pagination } from "../components/Pagination.js";
-import { EmptyState, ErrorState, LoadingState } from "../components/Spinner.js";
+import { EmptyState } from "../components/Spinner.js";
 import { Table } from "../components/Table.js";
 import { formatDateTime, summarize } from "../format.js";
-import { useApi, useTitle } from "../hooks.js";
+import { useApi } from "../hooks.js";
 import { withQuery } from "../router.js";
 import type { AuditEntry } from "../types.js";
 
@@ -22,7 +24,6 @@ interface AuditPageData {
 }
 
 export function AuditPage() {
-  useTitle("Audit log");
   const [actionInput, setActionInput] = useState("");
   const [outcomeInput, setOutcomeInput] = useState("");
   const [filters, setFilters] = useState({ action: "", outcome: "" });
@@ -36,8 +37,7 @@ export function AuditPage() {
     }),
   );
 
-  function apply(event: FormEvent) {
-    event.preventDefault();
+  function apply() {
     setFilters({ action: actionInput.trim(), outcome: outcomeInput });
     setPage(1);
   }
@@ -50,18 +50,15 @@ export function AuditPage() {
   }
 
   const filtered = Boolean(filters.action || filters.outcome);
-  const rows = audit.data?.entries ?? [];
 
   return (
-    <div className="page">
-      <PageHeader
-        eyebrow="Company Settings"
-        title="Audit log"
-        description="Sign-ins, SSO configuration changes, tests, break-glass use, tokens and user provisioning."
-      />
+    <SettingsPage
+      title="Audit log"
+      description="Sign-ins, SSO configuration changes, tests, break-glass use, tokens and user provisioning."
+    >
       <Card>
         <div className="stack">
-          <form className="toolbar" onSubmit={apply} aria-label="Filter the audit log">
+          <Form className="toolbar" onSubmit={apply} aria-label="Filter the audit log">
             <TextField
               label="Action"
               type="search"
@@ -69,8 +66,7 @@ export function AuditPage() {
               onChange={setActionInput}
               placeholder="e.g. sso.login"
               fieldClassName="toolbar-search"
-              spellCheck={false}
-              autoCapitalize="none"
+              {...VERBATIM}
             />
             <SelectField
               label="Outcome"
@@ -89,98 +85,97 @@ export function AuditPage() {
               </Button>
               {filtered ? <Button onClick={clear}>Clear</Button> : null}
             </div>
-          </form>
-          {audit.loading && !audit.data ? (
-            <LoadingState label="Loading the audit log…" />
-          ) : audit.error ? (
-            <ErrorState error={audit.error} onRetry={audit.reload} title="Couldn't load the audit log" />
-          ) : (
-            <>
-              <Table
-                label="Audit log entries"
-                rows={rows}
-                rowKey={(e) => e.id}
-                empty={
-                  <EmptyState title={filtered ? "No entries match these filters" : "No audit entries yet"}>
-                    <p>
-                      {filtered
-                        ? "Try a shorter action or another outcome."
-                        : "Sign-ins and changes will show up here."}
-                    </p>
-                  </EmptyState>
-                }
-                columns={[
-                  {
-                    key: "time",
-                    header: "Time",
-                    className: "cell-nowrap",
-                    render: (e) => <time dateTime={e.at}>{formatDateTime(e.at)}</time>,
-                  },
-                  {
-                    key: "action",
-                    header: "Action",
-                    className: "cell-primary",
-                    render: (e) => <code>{e.action}</code>,
-                  },
-                  {
-                    key: "outcome",
-                    header: "Outcome",
-                    render: (e) =>
-                      e.outcome === "success" ? (
-                        <Badge tone="success">Success</Badge>
-                      ) : (
-                        <Badge tone="danger">Failure</Badge>
-                      ),
-                  },
-                  {
-                    key: "actor",
-                    header: "Actor",
-                    render: (e) => (
-                      <span>
-                        {e.actor.label ?? e.actor.id ?? "—"}
-                        <span className="cell-sub">{e.actor.type}</span>
-                      </span>
-                    ),
-                  },
-                  {
-                    key: "target",
-                    header: "Target",
-                    render: (e) =>
-                      e.target ? (
-                        <span>
-                          {e.target.type}
-                          {e.target.id ? (
-                            <span className="cell-sub mono">{e.target.id.slice(0, 8)}</span>
-                          ) : null}
-                        </span>
-                      ) : (
-                        <span className="muted">—</span>
-                      ),
-                  },
-                  {
-                    key: "details",
-                    header: "Details",
-                    className: "cell-details",
-                    render: (e) => {
-                      const text = summarize({ ...(e.details ?? {}), ip: e.ip });
-                      return <span title={text}>{text}</span>;
+          </Form>
+          <Loadable
+            resource={audit}
+            loadingLabel="Loading the audit log…"
+            errorTitle="Couldn't load the audit log"
+          >
+            {(data) => (
+              <>
+                <Table
+                  label="Audit log entries"
+                  rows={data.entries}
+                  empty={
+                    <EmptyState title={filtered ? "No entries match these filters" : "No audit entries yet"}>
+                      <p>
+                        {filtered
+                          ? "Try a shorter action or another outcome."
+                          : "Sign-ins and changes will show up here."}
+                      </p>
+                    </EmptyState>
+                  }
+                  columns={[
+                    {
+                      key: "time",
+                      header: "Time",
+                      className: "cell-nowrap",
+                      render: (e) => <time dateTime={e.at}>{formatDateTime(e.at)}</time>,
                     },
-                  },
-                ]}
-              />
-              {audit.data ? (
+                    {
+                      key: "action",
+                      header: "Action",
+                      className: "cell-primary",
+                      render: (e) => <code>{e.action}</code>,
+                    },
+                    {
+                      key: "outcome",
+                      header: "Outcome",
+                      render: (e) =>
+                        e.outcome === "success" ? (
+                          <Badge tone="success">Success</Badge>
+                        ) : (
+                          <Badge tone="danger">Failure</Badge>
+                        ),
+                    },
+                    {
+                      key: "actor",
+                      header: "Actor",
+                      render: (e) => (
+                        <span>
+                          {e.actor.label ?? e.actor.id ?? "—"}
+                          <span className="cell-sub">{e.actor.type}</span>
+                        </span>
+                      ),
+                    },
+                    {
+                      key: "target",
+                      header: "Target",
+                      render: (e) =>
+                        e.target ? (
+                          <span>
+                            {e.target.type}
+                            {e.target.id ? (
+                              <span className="cell-sub mono">{e.target.id.slice(0, 8)}</span>
+                            ) : null}
+                          </span>
+                        ) : (
+                          <span className="muted">—</span>
+                        ),
+                    },
+                    {
+                      key: "details",
+                      header: "Details",
+                      className: "cell-details",
+                      render: (e) => {
+                        const text = summarize({ ...(e.details ?? {}), ip: e.ip });
+                        return <span title={text}>{text}</span>;
+                      },
+                    },
+                  ]}
+                />
                 <Pagination
                   page={page}
-                  pageSize={audit.data.pageSize || PAGE_SIZE}
-                  total={audit.data.total}
+                  pageSize={data.pageSize || PAGE_SIZE}
+                  total={data.total}
                   onPage={setPage}
                   label="Audit log pages"
                 />
-              ) : null}
-            </>
-          )}
+              </>
+            )}
+          </Loadable>
         </div>
       </Card>
-    </div>
+    </SettingsPage>
   );
 }

@@ -2,12 +2,10 @@ import { useState } from "react";
 import { Alert } from "../components/Alert.js";
 import { AuthLayout } from "../components/AuthLayout.js";
 import { BackupCodes, TwoFactorSetup } from "../components/TwoFactor.js";
-import { useTitle } from "../hooks.js";
 import { goTo, Link, safeReturnTo, useLocation, withQuery } from "../router.js";
 
 /** Sign-in for an agency that requires 2FA, by a user who has not set it up yet. */
 export function EnrollPage() {
-  useTitle("Set up two-factor authentication");
   const { query } = useLocation();
   const returnTo = safeReturnTo(query.get("returnTo"));
   const [backupCodes, setBackupCodes] = useState<string[] | null>(null);

@@ -1,11 +1,11 @@
-import { type FormEvent, useState } from "react";
+import { useState } from "react";
 import { ApiError, api, errorMessage } from "../api.js";
 import { Alert } from "../components/Alert.js";
-import { AuthLayout } from "../components/AuthLayout.js";
-import { Button, buttonClass } from "../components/Button.js";
+import { AuthForm, AuthLayout } from "../components/AuthLayout.js";
+import { buttonClass } from "../components/Button.js";
 import { TextField } from "../components/Field.js";
-import { ErrorState, LoadingState } from "../components/Spinner.js";
-import { useApi, useTitle } from "../hooks.js";
+import { Loadable } from "../components/Loadable.js";
+import { useAction, useApi } from "../hooks.js";
 import { signInErrorMessage, UI } from "../messages.js";
 import { goTo, navigate, safeReturnTo, useLocation, withQuery } from "../router.js";
 import type { AuthMethods, LoginResponse, SsoMethod } from "../types.js";
@@ -19,7 +19,6 @@ function ssoHref(method: SsoMethod, returnTo: string | null): string {
 }
 
 export function LoginPage() {
-  useTitle("Sign in");
   const { query } = useLocation();
   const methods = useApi<AuthMethods>("/api/auth/methods");
   const errorCode = query.get("error");
@@ -31,6 +30,7 @@ export function LoginPage() {
   return (
     <AuthLayout
       title={title}
+      documentTitle="Sign in"
       subtitle={methods.data?.homeRealmDiscovery ? "Enter your work email to continue." : undefined}
     >
       {errorCode ? (
@@ -38,71 +38,50 @@ export function LoginPage() {
           <p>{signInErrorMessage(errorCode)}</p>
         </Alert>
       ) : null}
-      {methods.loading && !methods.data ? (
-        <LoadingState label="Loading sign-in options…" />
-      ) : methods.error ? (
-        <ErrorState
-          error={methods.error}
-          onRetry={methods.reload}
-          title="Couldn't load the sign-in options"
-        />
-      ) : methods.data ? (
-        methods.data.homeRealmDiscovery ? (
-          <EmailFirstForm />
-        ) : (
-          <AgencySignIn methods={methods.data} returnTo={returnTo} breakGlass={breakGlass} />
-        )
-      ) : null}
+      <Loadable
+        resource={methods}
+        loadingLabel="Loading sign-in options…"
+        errorTitle="Couldn't load the sign-in options"
+      >
+        {(data) =>
+          data.homeRealmDiscovery ? (
+            <EmailFirstForm />
+          ) : (
+            <AgencySignIn methods={data} returnTo={returnTo} breakGlass={breakGlass} />
+          )
+        }
+      </Loadable>
     </AuthLayout>
   );
+}
+
+/** The email of the sign-in forms (password managers fill it in as the username). */
+function EmailField(props: { value: string; onChange: (value: string) => void; autoFocus?: boolean }) {
+  return <TextField label="Email" type="email" autoComplete="username" required {...props} />;
 }
 
 /** Instance host: ask for the email, then continue on the agency that owns it. */
 function EmailFirstForm() {
   const [email, setEmail] = useState("");
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const lookup = useAction();
 
-  async function submit(event: FormEvent) {
-    event.preventDefault();
-    if (!email.trim()) {
-      setError("Enter your email address.");
-      return;
-    }
-    setBusy(true);
-    setError(null);
-    try {
-      const { url } = await api<{ url: string }>("/api/auth/lookup", {
-        method: "POST",
-        body: { email: email.trim() },
-      });
-      window.location.assign(url);
-    } catch (cause) {
-      setError(errorMessage(cause));
-      setBusy(false);
-    }
+  function submit() {
+    void lookup.run(
+      async () => {
+        const { url } = await api<{ url: string }>("/api/auth/lookup", {
+          method: "POST",
+          body: { email: email.trim() },
+        });
+        window.location.assign(url);
+      },
+      { problem: email.trim() ? null : "Enter your email address.", keepBusy: true },
+    );
   }
 
   return (
-    <form className="stack" onSubmit={submit} noValidate>
-      {error ? (
-        <Alert tone="error">
-          <p>{error}</p>
-        </Alert>
-      ) : null}
-      <TextField
-        label="Email"
-        type="email"
-        value={email}
-        onChange={setEmail}
-        autoComplete="username"
-        required
-        autoFocus
-      />
-      <Button type="submit" variant="primary" className="btn-block" loading={busy}>
-        Continue
-      </Button>
-    </form>
+    <AuthForm action={lookup} submitLabel="Continue" onSubmit={submit}>
+      <EmailField value={email} onChange={setEmail} autoFocus />
+    </AuthForm>
   );
 }
 
@@ -182,58 +161,46 @@ function AgencySignIn({ methods, returnTo, breakGlass: breakGlassRequested }: Ag
   );
 }
 
+/** A failed sign-in's message; when rate-limited, with how long to wait. */
+function signInFailure(cause: unknown): string {
+  if (cause instanceof ApiError && cause.status === 429 && cause.retryAfter) {
+    const minutes = Math.ceil(cause.retryAfter / 60);
+    return `${cause.message} Try again in ${minutes === 1 ? "a minute" : `${minutes} minutes`}.`;
+  }
+  return errorMessage(cause);
+}
+
 function PasswordForm({ returnTo, breakGlass }: { returnTo: string | null; breakGlass: boolean }) {
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const signIn = useAction();
 
-  async function submit(event: FormEvent) {
-    event.preventDefault();
-    if (!email.trim() || !password) {
-      setError("Enter your email and password.");
-      return;
-    }
-    setBusy(true);
-    setError(null);
-    try {
-      const body = breakGlass
-        ? { email: email.trim(), password, breakGlass: true }
-        : { email: email.trim(), password };
-      const result = await api<LoginResponse>("/api/auth/login", { method: "POST", body });
-      if (result.mfaRequired) {
-        navigate(withQuery("/login/2fa", { returnTo }));
-      } else if (result.mfaEnrollmentRequired) {
-        navigate(withQuery("/login/2fa/enroll", { returnTo }));
-      } else {
-        goTo(returnTo ?? "/");
-      }
-    } catch (cause) {
-      if (cause instanceof ApiError && cause.status === 429 && cause.retryAfter) {
-        const minutes = Math.ceil(cause.retryAfter / 60);
-        setError(`${cause.message} Try again in ${minutes === 1 ? "a minute" : `${minutes} minutes`}.`);
-      } else {
-        setError(errorMessage(cause));
-      }
-      setBusy(false);
-    }
+  function submit() {
+    void signIn.run(
+      async () => {
+        const body = breakGlass
+          ? { email: email.trim(), password, breakGlass: true }
+          : { email: email.trim(), password };
+        const result = await api<LoginResponse>("/api/auth/login", { method: "POST", body });
+        if (result.mfaRequired) {
+          navigate(withQuery("/login/2fa", { returnTo }));
+        } else if (result.mfaEnrollmentRequired) {
+          navigate(withQuery("/login/2fa/enroll", { returnTo }));
+        } else {
+          goTo(returnTo ?? "/");
+        }
+      },
+      {
+        problem: email.trim() && password ? null : "Enter your email and password.",
+        keepBusy: true,
+        onError: signInFailure,
+      },
+    );
   }
 
   return (
-    <form className="stack" onSubmit={submit} noValidate>
-      {error ? (
-        <Alert tone="error">
-          <p>{error}</p>
-        </Alert>
-      ) : null}
-      <TextField
-        label="Email"
-        type="email"
-        value={email}
-        onChange={setEmail}
-        autoComplete="username"
-        required
-      />
+    <AuthForm action={signIn} submitLabel="Sign in" onSubmit={submit}>
+      <EmailField value={email} onChange={setEmail} />
       <TextField
         label="Password"
         type="password"
@@ -242,10 +209,7 @@ function PasswordForm({ returnTo, breakGlass }: { returnTo: string | null; break
         autoComplete="current-password"
         required
       />
-      <Button type="submit" variant="primary" className="btn-block" loading={busy}>
-        Sign in
-      </Button>
-    </form>
+    </AuthForm>
   );
 }
 

@@ -1,10 +1,8 @@
 import { AuthLayout } from "../components/AuthLayout.js";
 import { buttonClass } from "../components/Button.js";
-import { useTitle } from "../hooks.js";
 import { Link } from "../router.js";
 
 export function NotFoundPage() {
-  useTitle("Page not found");
   return (
     <AuthLayout title="Page not found" subtitle="The page you were looking for doesn't exist or has moved.">
       <Link to="/" className={buttonClass("primary", "md", "btn-block")}>

@@ -1,17 +1,18 @@
-import { type FormEvent, useId, useState } from "react";
-import { api, errorMessage } from "../api.js";
-import { Alert } from "../components/Alert.js";
+import { useState } from "react";
+import { api } from "../api.js";
+import { Alert, AlertMessage } from "../components/Alert.js";
 import { Badge } from "../components/Badge.js";
 import { Button } from "../components/Button.js";
 import { Card } from "../components/Card.js";
 import { CopyButton } from "../components/CopyButton.js";
-import { ConfirmDialog, Dialog } from "../components/Dialog.js";
+import { ConfirmDialog, Dialog, FormDialog } from "../components/Dialog.js";
 import { ChoiceGroup, TextField } from "../components/Field.js";
-import { PageHeader } from "../components/PageHeader.js";
-import { EmptyState, ErrorState, LoadingState } from "../components/Spinner.js";
-import { Table } from "../components/Table.js";
+import { Loadable } from "../components/Loadable.js";
+import { SettingsPage } from "../components/PageHeader.js";
+import { EmptyState } from "../components/Spinner.js";
+import { actionsColumn, Table } from "../components/Table.js";
 import { formatDate, formatDateTime } from "../format.js";
-import { useApi, useTitle } from "../hooks.js";
+import { useAction, useApi } from "../hooks.js";
 import { UI } from "../messages.js";
 import type { IntegrationToken, TokenScope } from "../types.js";
 
@@ -21,108 +22,88 @@ const SCOPES: { value: TokenScope; label: string; description: string }[] = [
 ];
 
 export function TokensPage() {
-  useTitle("Integration tokens");
   const tokens = useApi<{ tokens: IntegrationToken[] }>("/api/admin/tokens");
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<{ token: IntegrationToken; secret: string } | null>(null);
   const [revoking, setRevoking] = useState<IntegrationToken | null>(null);
-  const [busy, setBusy] = useState(false);
-  const [revokeError, setRevokeError] = useState<string | null>(null);
+  const revocation = useAction();
 
-  async function revoke() {
+  function revoke() {
     if (!revoking) return;
-    setBusy(true);
-    setRevokeError(null);
-    try {
+    void revocation.run(async () => {
       await api(`/api/admin/tokens/${encodeURIComponent(revoking.id)}`, { method: "DELETE" });
       setRevoking(null);
       tokens.reload();
-    } catch (cause) {
-      setRevokeError(errorMessage(cause));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
-  const rows = tokens.data?.tokens ?? [];
-
   return (
-    <div className="page">
-      <PageHeader
-        eyebrow="Company Settings"
-        title="Integration tokens"
-        description={
-          <>
-            Private tokens for the user provisioning API (<code>/api/v1/users</code>). Send them as{" "}
-            <code>Authorization: Bearer &lt;token&gt;</code>.
-          </>
-        }
-        actions={
-          <Button variant="primary" onClick={() => setCreating(true)}>
-            Create token
-          </Button>
-        }
-      />
+    <SettingsPage
+      title="Integration tokens"
+      description={
+        <>
+          Private tokens for the user provisioning API (<code>/api/v1/users</code>). Send them as{" "}
+          <code>Authorization: Bearer &lt;token&gt;</code>.
+        </>
+      }
+      actions={
+        <Button variant="primary" onClick={() => setCreating(true)}>
+          Create token
+        </Button>
+      }
+    >
       <Card>
-        {tokens.loading && !tokens.data ? (
-          <LoadingState label="Loading tokens…" />
-        ) : tokens.error ? (
-          <ErrorState error={tokens.error} onRetry={tokens.reload} title="Couldn't load the tokens" />
-        ) : (
-          <Table
-            label="Integration tokens"
-            rows={rows}
-            rowKey={(t) => t.id}
-            rowClassName={(t) => (t.revokedAt ? "row-muted" : undefined)}
-            empty={
-              <EmptyState title="No integration tokens yet">
-                <p>Create a token to add or update users from your identity provider or scripts.</p>
-              </EmptyState>
-            }
-            columns={[
-              { key: "name", header: "Name", className: "cell-primary", render: (t) => t.name },
-              {
-                key: "scopes",
-                header: "Scopes",
-                render: (t) => (
-                  <ul className="chips">
-                    {t.scopes.map((s) => (
-                      <li key={s} className="chip">
-                        {s}
-                      </li>
-                    ))}
-                  </ul>
-                ),
-              },
-              { key: "prefix", header: "Prefix", render: (t) => <code>{t.prefix}…</code> },
-              {
-                key: "by",
-                header: "Created by",
-                render: (t) => t.createdBy?.email ?? <span className="muted">—</span>,
-              },
-              {
-                key: "created",
-                header: "Created",
-                className: "cell-nowrap",
-                render: (t) => formatDate(t.createdAt),
-              },
-              {
-                key: "used",
-                header: "Last used",
-                className: "cell-nowrap",
-                render: (t) => formatDateTime(t.lastUsedAt, "Never"),
-              },
-              {
-                key: "status",
-                header: "Status",
-                render: (t) =>
-                  t.revokedAt ? <Badge tone="danger">Revoked</Badge> : <Badge tone="success">Active</Badge>,
-              },
-              {
-                key: "actions",
-                header: <span className="visually-hidden">Actions</span>,
-                className: "cell-actions",
-                render: (t) =>
+        <Loadable resource={tokens} loadingLabel="Loading tokens…" errorTitle="Couldn't load the tokens">
+          {({ tokens: rows }) => (
+            <Table
+              label="Integration tokens"
+              rows={rows}
+              rowClassName={(t) => (t.revokedAt ? "row-muted" : undefined)}
+              empty={
+                <EmptyState title="No integration tokens yet">
+                  <p>Create a token to add or update users from your identity provider or scripts.</p>
+                </EmptyState>
+              }
+              columns={[
+                { key: "name", header: "Name", className: "cell-primary", render: (t) => t.name },
+                {
+                  key: "scopes",
+                  header: "Scopes",
+                  render: (t) => (
+                    <ul className="chips">
+                      {t.scopes.map((s) => (
+                        <li key={s} className="chip">
+                          {s}
+                        </li>
+                      ))}
+                    </ul>
+                  ),
+                },
+                { key: "prefix", header: "Prefix", render: (t) => <code>{t.prefix}…</code> },
+                {
+                  key: "by",
+                  header: "Created by",
+                  render: (t) => t.createdBy?.email ?? <span className="muted">—</span>,
+                },
+                {
+                  key: "created",
+                  header: "Created",
+                  className: "cell-nowrap",
+                  render: (t) => formatDate(t.createdAt),
+                },
+                {
+                  key: "used",
+                  header: "Last used",
+                  className: "cell-nowrap",
+                  render: (t) => formatDateTime(t.lastUsedAt, "Never"),
+                },
+                {
+                  key: "status",
+                  header: "Status",
+                  render: (t) =>
+                    t.revokedAt ? <Badge tone="danger">Revoked</Badge> : <Badge tone="success">Active</Badge>,
+                },
+                actionsColumn((t: IntegrationToken) =>
                   t.revokedAt ? null : (
                     <Button
                       size="sm"
@@ -134,10 +115,11 @@ export function TokensPage() {
                       Revoke
                     </Button>
                   ),
-              },
-            ]}
-          />
-        )}
+                ),
+              ]}
+            />
+          )}
+        </Loadable>
       </Card>
 
       {creating ? (
@@ -188,21 +170,11 @@ export function TokensPage() {
           revoking ? `Integrations using “${revoking.name}” stop working at once. This can't be undone.` : ""
         }
         confirmLabel="Revoke"
-        busy={busy}
+        action={revocation}
         onConfirm={revoke}
-        onCancel={() => {
-          setRevoking(null);
-          setRevokeError(null);
-        }}
-        error={
-          revokeError ? (
-            <Alert tone="error">
-              <p>{revokeError}</p>
-            </Alert>
-          ) : null
-        }
+        onCancel={() => setRevoking(null)}
       />
-    </div>
+    </SettingsPage>
   );
 }
 
@@ -216,73 +188,53 @@ function CreateTokenDialog({
   const [name, setName] = useState("");
   const [scopes, setScopes] = useState<string[]>(["users.readonly"]);
   const [errors, setErrors] = useState<{ name?: string; scopes?: string }>({});
-  const [formError, setFormError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const formId = `token-form${useId()}`;
+  const creation = useAction();
 
-  async function submit(event: FormEvent) {
-    event.preventDefault();
+  function submit() {
     const found: { name?: string; scopes?: string } = {};
     if (!name.trim()) found.name = "Enter a name.";
     if (scopes.length === 0) found.scopes = "Choose at least one scope.";
     setErrors(found);
     if (found.name || found.scopes) return;
-    setBusy(true);
-    setFormError(null);
-    try {
-      const result = await api<{ token: IntegrationToken; secret: string }>("/api/admin/tokens", {
-        method: "POST",
-        body: { name: name.trim(), scopes },
-      });
-      onCreated(result);
-    } catch (cause) {
-      setFormError(errorMessage(cause));
-      setBusy(false);
-    }
+    void creation.run(
+      async () => {
+        const result = await api<{ token: IntegrationToken; secret: string }>("/api/admin/tokens", {
+          method: "POST",
+          body: { name: name.trim(), scopes },
+        });
+        onCreated(result);
+      },
+      { keepBusy: true },
+    );
   }
 
   return (
-    <Dialog
-      open
+    <FormDialog
       title="Create integration token"
+      submitLabel="Create token"
+      action={creation}
       onClose={onClose}
-      dismissible={!busy}
-      footer={
-        <>
-          <Button onClick={onClose} disabled={busy}>
-            Cancel
-          </Button>
-          <Button type="submit" form={formId} variant="primary" loading={busy}>
-            Create token
-          </Button>
-        </>
-      }
+      onSubmit={submit}
     >
-      <form id={formId} className="stack" onSubmit={submit} noValidate>
-        {formError ? (
-          <Alert tone="error">
-            <p>{formError}</p>
-          </Alert>
-        ) : null}
-        <TextField
-          label="Name"
-          hint="What the token is for, e.g. “Okta provisioning”."
-          value={name}
-          onChange={setName}
-          error={errors.name}
-          required
-          autoComplete="off"
-        />
-        <ChoiceGroup
-          type="checkbox"
-          name="scopes"
-          legend="Scopes"
-          value={scopes}
-          onChange={setScopes}
-          error={errors.scopes}
-          options={SCOPES}
-        />
-      </form>
-    </Dialog>
+      <AlertMessage message={creation.error} />
+      <TextField
+        label="Name"
+        hint="What the token is for, e.g. “Okta provisioning”."
+        value={name}
+        onChange={setName}
+        error={errors.name}
+        required
+        autoComplete="off"
+      />
+      <ChoiceGroup
+        type="checkbox"
+        name="scopes"
+        legend="Scopes"
+        value={scopes}
+        onChange={setScopes}
+        error={errors.scopes}
+        options={SCOPES}
+      />
+    </FormDialog>
   );
 }

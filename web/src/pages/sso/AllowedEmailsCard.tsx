@@ -1,40 +1,35 @@
-import { type FormEvent, useId, useState } from "react";
-import { api, errorMessage } from "../../api.js";
-import { Alert } from "../../components/Alert.js";
-import { Badge } from "../../components/Badge.js";
+import { useState } from "react";
+import { api } from "../../api.js";
+import { Alert, AlertMessage } from "../../components/Alert.js";
+import { RoleBadge } from "../../components/Badge.js";
 import { Button } from "../../components/Button.js";
 import { Card } from "../../components/Card.js";
-import { Dialog } from "../../components/Dialog.js";
+import { FormDialog } from "../../components/Dialog.js";
 import { SelectField, TextField } from "../../components/Field.js";
-import { EmptyState, ErrorState, LoadingState } from "../../components/Spinner.js";
-import { Table } from "../../components/Table.js";
-import { formatDateTime, ROLE_OPTIONS, roleLabel } from "../../format.js";
-import { useApi } from "../../hooks.js";
+import { Loadable } from "../../components/Loadable.js";
+import { EmptyState } from "../../components/Spinner.js";
+import { actionsColumn, Table } from "../../components/Table.js";
+import { formatDateTime, isEmail, ROLE_OPTIONS } from "../../format.js";
+import { useAction, useApi } from "../../hooks.js";
 import type { AllowedEmail, ProvisioningPolicy, Role } from "../../types.js";
 
 /** The "SSO Allowed Emails" card: who may sign in (and be created) under the allowlist policy. */
 export function AllowedEmailsCard({ provisioning }: { provisioning: ProvisioningPolicy }) {
   const list = useApi<{ allowedEmails: AllowedEmail[] }>("/api/admin/sso/allowed-emails");
   const [adding, setAdding] = useState(false);
+  /** The entry being removed (its button spins while the removal runs). */
   const [removing, setRemoving] = useState<string | null>(null);
-  const [removeError, setRemoveError] = useState<string | null>(null);
+  const removal = useAction();
 
-  async function remove(entry: AllowedEmail) {
+  function remove(entry: AllowedEmail) {
     setRemoving(entry.id);
-    setRemoveError(null);
-    try {
+    void removal.run(async () => {
       await api(`/api/admin/sso/allowed-emails/${encodeURIComponent(entry.id)}`, { method: "DELETE" });
       list.setData((prev) =>
         prev ? { allowedEmails: prev.allowedEmails.filter((e) => e.id !== entry.id) } : prev,
       );
-    } catch (cause) {
-      setRemoveError(errorMessage(cause));
-    } finally {
-      setRemoving(null);
-    }
+    });
   }
-
-  const rows = list.data?.allowedEmails ?? [];
 
   return (
     <Card
@@ -55,59 +50,49 @@ export function AllowedEmailsCard({ provisioning }: { provisioning: Provisioning
             </p>
           </Alert>
         ) : null}
-        {removeError ? (
-          <Alert tone="error" onDismiss={() => setRemoveError(null)}>
-            <p>{removeError}</p>
-          </Alert>
-        ) : null}
-        {list.loading && !list.data ? (
-          <LoadingState label="Loading allowed emails…" />
-        ) : list.error ? (
-          <ErrorState error={list.error} onRetry={list.reload} title="Couldn't load the allowed emails" />
-        ) : (
-          <Table
-            label="SSO allowed emails"
-            rows={rows}
-            rowKey={(row) => row.id}
-            empty={
-              <EmptyState title="No allowed emails yet">
-                <p>Add the email addresses of the people who may sign in with SSO.</p>
-              </EmptyState>
-            }
-            columns={[
-              { key: "email", header: "Email", className: "cell-primary", render: (row) => row.email },
-              {
-                key: "role",
-                header: "Role",
-                render: (row) => (
-                  <Badge tone={row.role === "admin" ? "accent" : "neutral"}>{roleLabel(row.role)}</Badge>
-                ),
-              },
-              {
-                key: "added",
-                header: "Added",
-                className: "cell-nowrap",
-                render: (row) => formatDateTime(row.createdAt),
-              },
-              {
-                key: "actions",
-                header: <span className="visually-hidden">Actions</span>,
-                className: "cell-actions",
-                render: (row) => (
+        <AlertMessage message={removal.error} onDismiss={() => removal.setError(null)} />
+        <Loadable
+          resource={list}
+          loadingLabel="Loading allowed emails…"
+          errorTitle="Couldn't load the allowed emails"
+        >
+          {({ allowedEmails: rows }) => (
+            <Table
+              label="SSO allowed emails"
+              rows={rows}
+              empty={
+                <EmptyState title="No allowed emails yet">
+                  <p>Add the email addresses of the people who may sign in with SSO.</p>
+                </EmptyState>
+              }
+              columns={[
+                { key: "email", header: "Email", className: "cell-primary", render: (row) => row.email },
+                {
+                  key: "role",
+                  header: "Role",
+                  render: (row) => <RoleBadge role={row.role} />,
+                },
+                {
+                  key: "added",
+                  header: "Added",
+                  className: "cell-nowrap",
+                  render: (row) => formatDateTime(row.createdAt),
+                },
+                actionsColumn((row: AllowedEmail) => (
                   <Button
                     size="sm"
                     variant="ghost"
                     aria-label={`Remove ${row.email}`}
-                    loading={removing === row.id}
+                    loading={removal.busy && removing === row.id}
                     onClick={() => remove(row)}
                   >
                     Remove
                   </Button>
-                ),
-              },
-            ]}
-          />
-        )}
+                )),
+              ]}
+            />
+          )}
+        </Loadable>
       </div>
       <AddEmailDialog
         open={adding}
@@ -132,75 +117,55 @@ function AddEmailDialog({
 }) {
   const [email, setEmail] = useState("");
   const [role, setRole] = useState<Role>("analyst");
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const formId = `add-email${useId()}`;
+  const adding = useAction();
 
-  function close() {
+  function reset() {
     setEmail("");
     setRole("analyst");
-    setError(null);
-    onClose();
   }
 
-  async function submit(event: FormEvent) {
-    event.preventDefault();
-    if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email.trim())) {
-      setError("Enter a valid email address.");
-      return;
-    }
-    setBusy(true);
-    setError(null);
-    try {
-      const result = await api<{ allowedEmail: AllowedEmail }>("/api/admin/sso/allowed-emails", {
-        method: "POST",
-        body: { email: email.trim(), role },
-      });
-      setEmail("");
-      setRole("analyst");
-      onAdded(result.allowedEmail);
-    } catch (cause) {
-      setError(errorMessage(cause));
-    } finally {
-      setBusy(false);
-    }
+  function submit() {
+    void adding.run(
+      async () => {
+        const result = await api<{ allowedEmail: AllowedEmail }>("/api/admin/sso/allowed-emails", {
+          method: "POST",
+          body: { email: email.trim(), role },
+        });
+        reset();
+        onAdded(result.allowedEmail);
+      },
+      { problem: isEmail(email.trim()) ? null : "Enter a valid email address." },
+    );
   }
 
   return (
-    <Dialog
+    <FormDialog
       open={open}
       title="Add an allowed email"
-      onClose={close}
-      dismissible={!busy}
-      footer={
-        <>
-          <Button onClick={close} disabled={busy}>
-            Cancel
-          </Button>
-          <Button type="submit" form={formId} variant="primary" loading={busy}>
-            Add Email
-          </Button>
-        </>
-      }
+      submitLabel="Add Email"
+      action={adding}
+      onClose={() => {
+        reset();
+        onClose();
+      }}
+      onSubmit={submit}
     >
-      <form id={formId} className="stack" onSubmit={submit} noValidate>
-        <TextField
-          label="Email"
-          type="email"
-          value={email}
-          onChange={setEmail}
-          error={error}
-          required
-          autoComplete="off"
-        />
-        <SelectField
-          label="Role"
-          hint="The CoPilot role assigned on first sign-in."
-          value={role}
-          onChange={(v) => setRole(v as Role)}
-          options={ROLE_OPTIONS}
-        />
-      </form>
-    </Dialog>
+      <TextField
+        label="Email"
+        type="email"
+        value={email}
+        onChange={setEmail}
+        error={adding.error}
+        required
+        autoComplete="off"
+      />
+      <SelectField
+        label="Role"
+        hint="The CoPilot role assigned on first sign-in."
+        value={role}
+        onChange={(v) => setRole(v as Role)}
+        options={ROLE_OPTIONS}
+      />
+    </FormDialog>
   );
 }

@@ -1,6 +1,6 @@
 import { useState } from "react";
-import { api, errorMessage } from "../../api.js";
-import { Alert } from "../../components/Alert.js";
+import { api } from "../../api.js";
+import { AlertMessage } from "../../components/Alert.js";
 import { Badge, TestStatusBadge } from "../../components/Badge.js";
 import { Button } from "../../components/Button.js";
 import { Card } from "../../components/Card.js";
@@ -8,6 +8,7 @@ import { Collapsible } from "../../components/Collapsible.js";
 import { ConfirmDialog } from "../../components/Dialog.js";
 import { Menu } from "../../components/Menu.js";
 import { Toggle } from "../../components/Toggle.js";
+import { useAction } from "../../hooks.js";
 import { UI } from "../../messages.js";
 import type { Connection, SsoSettings, SsoTest } from "../../types.js";
 import { summaryRows } from "./model.js";
@@ -45,6 +46,38 @@ export function saveSettings(settings: SsoSettings): Promise<{ settings: SsoSett
   return api<{ settings: SsoSettings }>("/api/admin/sso/settings", { method: "PUT", body: settings });
 }
 
+interface SettingsChangeProps {
+  settings: SsoSettings;
+  onChanged: () => void;
+  onUpdate: (update: OverviewUpdate) => void;
+}
+
+/**
+ * Changes made with the SSO toggles: `apply` runs one and reloads the overview whether or not it
+ * worked (keeping its error), `save` stores settings and shows the answer at once.
+ */
+export function useSettingsChange({ settings, onChanged, onUpdate }: SettingsChangeProps) {
+  const change = useAction();
+
+  async function apply(task: () => Promise<void>) {
+    await change.run(task);
+    onChanged();
+  }
+
+  async function save(next: SsoSettings) {
+    const result = await saveSettings(next);
+    onUpdate({ settings: result?.settings ?? next });
+  }
+
+  return {
+    error: change.error,
+    apply,
+    save,
+    /** "Hide other login options" switched on or off. */
+    setHidden: (hidden: boolean) => apply(() => save({ ...settings, hideOtherLoginMethods: hidden })),
+  };
+}
+
 /** A saved connection: SSO Configuration, Test Status and Additional Settings, plus the ⋯ menu. */
 export function ConnectionCard({
   connection,
@@ -55,27 +88,19 @@ export function ConnectionCard({
   onChanged,
   onUpdate,
 }: ConnectionCardProps) {
-  const [testing, setTesting] = useState(false);
-  const [testError, setTestError] = useState<string | null>(null);
-  const [settingsError, setSettingsError] = useState<string | null>(null);
+  const test = useAction();
+  const settingsChange = useSettingsChange({ settings, onChanged, onUpdate });
   const [confirmDelete, setConfirmDelete] = useState(false);
-  const [deleting, setDeleting] = useState(false);
-  const [deleteError, setDeleteError] = useState<string | null>(null);
+  const deletion = useAction();
 
   const latest = connection.latestTest;
   const passed = latest?.status === "passed";
   const enabled = connection.enabled && settings.enabled;
   const otherEnabled = connections.some((c) => c.id !== connection.id && c.enabled);
 
-  async function runTest() {
-    setTesting(true);
-    setTestError(null);
-    try {
-      await startTest(connection.id);
-    } catch (cause) {
-      setTestError(errorMessage(cause));
-      setTesting(false);
-    }
+  function runTest() {
+    // On success the browser leaves for the IdP: stay busy until it does.
+    void test.run(() => startTest(connection.id), { keepBusy: true });
   }
 
   async function putEnabled(enabled: boolean) {
@@ -86,53 +111,26 @@ export function ConnectionCard({
     onUpdate({ connection: { ...connection, ...(result?.connection ?? {}), enabled } });
   }
 
-  async function putSettings(next: SsoSettings) {
-    const result = await saveSettings(next);
-    onUpdate({ settings: result?.settings ?? next });
-  }
-
-  async function setEnabled(next: boolean) {
-    setSettingsError(null);
-    try {
+  function setEnabled(next: boolean) {
+    return settingsChange.apply(async () => {
       if (next) {
         if (!connection.enabled) await putEnabled(true);
-        if (!settings.enabled) await putSettings({ ...settings, enabled: true });
+        if (!settings.enabled) await settingsChange.save({ ...settings, enabled: true });
       } else {
         await putEnabled(false);
         if (!otherEnabled && settings.enabled) {
-          await putSettings({ ...settings, enabled: false, hideOtherLoginMethods: false });
+          await settingsChange.save({ ...settings, enabled: false, hideOtherLoginMethods: false });
         }
       }
-    } catch (cause) {
-      setSettingsError(errorMessage(cause));
-    } finally {
-      onChanged();
-    }
+    });
   }
 
-  async function setHidden(next: boolean) {
-    setSettingsError(null);
-    try {
-      await putSettings({ ...settings, hideOtherLoginMethods: next });
-    } catch (cause) {
-      setSettingsError(errorMessage(cause));
-    } finally {
-      onChanged();
-    }
-  }
-
-  async function remove() {
-    setDeleting(true);
-    setDeleteError(null);
-    try {
+  function remove() {
+    void deletion.run(async () => {
       await api(`/api/admin/sso/connections/${encodeURIComponent(connection.id)}`, { method: "DELETE" });
       setConfirmDelete(false);
       onChanged();
-    } catch (cause) {
-      setDeleteError(errorMessage(cause));
-    } finally {
-      setDeleting(false);
-    }
+    });
   }
 
   return (
@@ -174,13 +172,9 @@ export function ConnectionCard({
                 step; until a test passes, you cannot enable SSO.
               </p>
             )}
-            {testError ? (
-              <Alert tone="error">
-                <p>{testError}</p>
-              </Alert>
-            ) : null}
+            <AlertMessage message={test.error} />
             <div>
-              <Button variant="primary" onClick={runTest} loading={testing}>
+              <Button variant="primary" onClick={runTest} loading={test.busy}>
                 Start Test
               </Button>
             </div>
@@ -201,14 +195,10 @@ export function ConnectionCard({
               <HideOtherLoginOptions
                 settings={settings}
                 anyEnabled={enabled || otherEnabled}
-                onChange={setHidden}
+                onChange={settingsChange.setHidden}
               />
             ) : null}
-            {settingsError ? (
-              <Alert tone="error">
-                <p>{settingsError}</p>
-              </Alert>
-            ) : null}
+            <AlertMessage message={settingsChange.error} />
           </div>
         </Collapsible>
       </div>
@@ -218,19 +208,9 @@ export function ConnectionCard({
         title="Delete SSO configuration?"
         message={UI.deleteConnection}
         confirmLabel="Delete"
-        busy={deleting}
+        action={deletion}
         onConfirm={remove}
-        onCancel={() => {
-          setConfirmDelete(false);
-          setDeleteError(null);
-        }}
-        error={
-          deleteError ? (
-            <Alert tone="error">
-              <p>{deleteError}</p>
-            </Alert>
-          ) : null
-        }
+        onCancel={() => setConfirmDelete(false)}
       />
     </Card>
   );

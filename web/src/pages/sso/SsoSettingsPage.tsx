@@ -1,12 +1,13 @@
 import { useEffect, useState } from "react";
 import { errorMessage } from "../../api.js";
-import { Alert } from "../../components/Alert.js";
+import { Alert, AlertMessage } from "../../components/Alert.js";
 import { Button } from "../../components/Button.js";
 import { Card } from "../../components/Card.js";
 import { ChoiceGroup } from "../../components/Field.js";
-import { PageHeader } from "../../components/PageHeader.js";
-import { EmptyState, ErrorState, LoadingState } from "../../components/Spinner.js";
-import { useApi, useTitle } from "../../hooks.js";
+import { Loadable } from "../../components/Loadable.js";
+import { SettingsPage } from "../../components/PageHeader.js";
+import { EmptyState } from "../../components/Spinner.js";
+import { useAction, useApi } from "../../hooks.js";
 import { navigate, useLocation } from "../../router.js";
 import { useSession } from "../../session.js";
 import type { Agency, Connection, ProvisioningPolicy, SsoOverview, SsoSettings } from "../../types.js";
@@ -16,6 +17,7 @@ import {
   HideOtherLoginOptions,
   type OverviewUpdate,
   saveSettings,
+  useSettingsChange,
 } from "./ConnectionCard.js";
 import { SsoWizard } from "./SsoWizard.js";
 import { TestResultBanner } from "./TestResult.js";
@@ -23,7 +25,6 @@ import { TestResultBanner } from "./TestResult.js";
 type WizardState = { mode: "create" } | { mode: "edit"; connection: Connection } | null;
 
 export function SsoSettingsPage() {
-  useTitle("Single Sign-On (SSO)");
   const { query } = useLocation();
   const { agency } = useSession();
   const testId = query.get("test");
@@ -54,18 +55,15 @@ export function SsoSettingsPage() {
   }
 
   return (
-    <div className="page">
-      <PageHeader
-        eyebrow="Company Settings"
-        title="Single Sign-On (SSO)"
-        description="Let your team sign in to CoPilot with their organisation's identity provider (OpenID Connect)."
-        actions={
-          data?.prerequisites.met && hasConnections && !wizard ? (
-            <Button onClick={() => openWizard({ mode: "create" })}>Add connection</Button>
-          ) : undefined
-        }
-      />
-
+    <SettingsPage
+      title="Single Sign-On (SSO)"
+      description="Let your team sign in to CoPilot with their organisation's identity provider (OpenID Connect)."
+      actions={
+        data?.prerequisites.met && hasConnections && !wizard ? (
+          <Button onClick={() => openWizard({ mode: "create" })}>Add connection</Button>
+        ) : undefined
+      }
+    >
       {testId ? (
         <TestResultBanner
           testId={testId}
@@ -91,76 +89,78 @@ export function SsoSettingsPage() {
         </Alert>
       ) : null}
 
-      {overview.loading && !data ? (
-        <LoadingState label="Loading SSO settings…" />
-      ) : overview.error && !data ? (
-        <ErrorState error={overview.error} onRetry={overview.reload} title="Couldn't load the SSO settings" />
-      ) : data ? (
-        !data.prerequisites.met ? (
-          <Prerequisites reasons={data.prerequisites.reasons} agency={agency} />
-        ) : wizard ? (
-          <SsoWizard
-            key={wizard.mode === "edit" ? wizard.connection.id : "new"}
-            connection={wizard.mode === "edit" ? wizard.connection : undefined}
-            defaultRedirectUrl={data.defaultRedirectUrl}
-            onCancel={() => setWizard(null)}
-            onSaved={(connection, warnings) => {
-              setWizard(null);
-              setSaved({ name: connection.name, warnings });
-              overview.reload();
-            }}
-          />
-        ) : (
-          <>
-            {overview.error ? (
-              <Alert tone="error" title="Couldn't refresh the SSO settings">
-                <p>{errorMessage(overview.error)}</p>
-              </Alert>
-            ) : null}
-            {hasConnections ? (
-              data.connections.map((connection) => (
-                <ConnectionCard
-                  key={connection.id}
-                  connection={connection}
-                  connections={data.connections}
+      <Loadable
+        resource={overview}
+        loadingLabel="Loading SSO settings…"
+        errorTitle="Couldn't load the SSO settings"
+        keepDataOnError
+      >
+        {(data) =>
+          !data.prerequisites.met ? (
+            <Prerequisites reasons={data.prerequisites.reasons} agency={agency} />
+          ) : wizard ? (
+            <SsoWizard
+              key={wizard.mode === "edit" ? wizard.connection.id : "new"}
+              connection={wizard.mode === "edit" ? wizard.connection : undefined}
+              defaultRedirectUrl={data.defaultRedirectUrl}
+              onCancel={() => setWizard(null)}
+              onSaved={(connection, warnings) => {
+                setWizard(null);
+                setSaved({ name: connection.name, warnings });
+                overview.reload();
+              }}
+            />
+          ) : (
+            <>
+              <AlertMessage
+                title="Couldn't refresh the SSO settings"
+                message={overview.error ? errorMessage(overview.error) : null}
+              />
+              {hasConnections ? (
+                data.connections.map((connection) => (
+                  <ConnectionCard
+                    key={connection.id}
+                    connection={connection}
+                    connections={data.connections}
+                    settings={data.settings}
+                    showHideToggle={data.connections.length === 1}
+                    onEdit={() => openWizard({ mode: "edit", connection })}
+                    onChanged={overview.reload}
+                    onUpdate={applyUpdate}
+                  />
+                ))
+              ) : (
+                <Card>
+                  <EmptyState
+                    title="Single Sign-On isn't set up yet"
+                    action={
+                      <Button variant="primary" onClick={() => openWizard({ mode: "create" })}>
+                        Enable SSO
+                      </Button>
+                    }
+                  >
+                    <p>
+                      Connect Okta, Auth0, Azure Entra ID, Google or any OpenID Connect provider. You'll enter
+                      the client details, test the connection, then turn it on.
+                    </p>
+                  </EmptyState>
+                </Card>
+              )}
+              {data.connections.length > 1 ? (
+                <LoginPageCard
                   settings={data.settings}
-                  showHideToggle={data.connections.length === 1}
-                  onEdit={() => openWizard({ mode: "edit", connection })}
+                  connections={data.connections}
                   onChanged={overview.reload}
                   onUpdate={applyUpdate}
                 />
-              ))
-            ) : (
-              <Card>
-                <EmptyState
-                  title="Single Sign-On isn't set up yet"
-                  action={
-                    <Button variant="primary" onClick={() => openWizard({ mode: "create" })}>
-                      Enable SSO
-                    </Button>
-                  }
-                >
-                  <p>
-                    Connect Okta, Auth0, Azure Entra ID, Google or any OpenID Connect provider. You'll enter
-                    the client details, test the connection, then turn it on.
-                  </p>
-                </EmptyState>
-              </Card>
-            )}
-            {data.connections.length > 1 ? (
-              <LoginPageCard
-                settings={data.settings}
-                connections={data.connections}
-                onChanged={overview.reload}
-                onUpdate={applyUpdate}
-              />
-            ) : null}
-            <ProvisioningCard settings={data.settings} onChanged={overview.reload} />
-            <AllowedEmailsCard provisioning={data.settings.provisioning} />
-          </>
-        )
-      ) : null}
-    </div>
+              ) : null}
+              <ProvisioningCard settings={data.settings} onChanged={overview.reload} />
+              <AllowedEmailsCard provisioning={data.settings.provisioning} />
+            </>
+          )
+        }
+      </Loadable>
+    </SettingsPage>
   );
 }
 
@@ -216,28 +216,29 @@ function Prerequisites({ reasons, agency }: { reasons: string[]; agency: Agency 
 
 function ProvisioningCard({ settings, onChanged }: { settings: SsoSettings; onChanged: () => void }) {
   const [value, setValue] = useState<ProvisioningPolicy>(settings.provisioning);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const saving = useAction();
+  const busy = saving.busy;
   const [savedNote, setSavedNote] = useState(false);
 
   useEffect(() => setValue(settings.provisioning), [settings.provisioning]);
 
-  async function change(next: ProvisioningPolicy) {
+  function change(next: ProvisioningPolicy) {
     const previous = value;
     setValue(next);
-    setBusy(true);
-    setError(null);
     setSavedNote(false);
-    try {
-      await saveSettings({ ...settings, provisioning: next });
-      setSavedNote(true);
-      onChanged();
-    } catch (cause) {
-      setValue(previous);
-      setError(errorMessage(cause));
-    } finally {
-      setBusy(false);
-    }
+    void saving.run(
+      async () => {
+        await saveSettings({ ...settings, provisioning: next });
+        setSavedNote(true);
+        onChanged();
+      },
+      {
+        onError: (cause) => {
+          setValue(previous);
+          return errorMessage(cause);
+        },
+      },
+    );
   }
 
   return (
@@ -272,11 +273,7 @@ function ProvisioningCard({ settings, onChanged }: { settings: SsoSettings; onCh
         <p className="status-line" role="status">
           {busy ? "Saving…" : savedNote ? "Saved." : ""}
         </p>
-        {error ? (
-          <Alert tone="error">
-            <p>{error}</p>
-          </Alert>
-        ) : null}
+        <AlertMessage message={saving.error} />
       </div>
     </Card>
   );
@@ -294,32 +291,16 @@ function LoginPageCard({
   onChanged: () => void;
   onUpdate: (update: OverviewUpdate) => void;
 }) {
-  const [error, setError] = useState<string | null>(null);
-  async function change(next: boolean) {
-    setError(null);
-    try {
-      const nextSettings = { ...settings, hideOtherLoginMethods: next };
-      const result = await saveSettings(nextSettings);
-      onUpdate({ settings: result?.settings ?? nextSettings });
-    } catch (cause) {
-      setError(errorMessage(cause));
-    } finally {
-      onChanged();
-    }
-  }
+  const change = useSettingsChange({ settings, onChanged, onUpdate });
   return (
     <Card title="Login page" description="Applies to every SSO connection of the agency.">
       <div className="stack">
         <HideOtherLoginOptions
           settings={settings}
           anyEnabled={connections.some((c) => c.enabled)}
-          onChange={change}
+          onChange={change.setHidden}
         />
-        {error ? (
-          <Alert tone="error">
-            <p>{error}</p>
-          </Alert>
-        ) : null}
+        <AlertMessage message={change.error} />
       </div>
     </Card>
   );

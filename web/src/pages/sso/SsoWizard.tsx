@@ -1,11 +1,20 @@
-import { type FormEvent, useEffect, useId, useRef, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { ApiError, api, errorMessage } from "../../api.js";
-import { Alert } from "../../components/Alert.js";
+import { Alert, AlertMessage } from "../../components/Alert.js";
 import { Button } from "../../components/Button.js";
 import { Card } from "../../components/Card.js";
 import { Collapsible } from "../../components/Collapsible.js";
-import { ChoiceGroup, SelectField, TextField } from "../../components/Field.js";
+import {
+  ChoiceGroup,
+  fieldBinder,
+  SelectField,
+  TextField,
+  VERBATIM,
+  VERBATIM_MONO,
+} from "../../components/Field.js";
+import { Form } from "../../components/Form.js";
 import { Stepper } from "../../components/Stepper.js";
+import { useAction } from "../../hooks.js";
 import { UI } from "../../messages.js";
 import type { Connection } from "../../types.js";
 import {
@@ -45,11 +54,11 @@ export function SsoWizard({ connection, defaultRedirectUrl, onCancel, onSaved }:
   const [stepIndex, setStepIndex] = useState(editing ? 0 : -1);
   const [reached, setReached] = useState(editing ? stepsFor(connection!.type).length - 1 : 0);
   const [errors, setErrors] = useState<FieldErrors>({});
-  const [formError, setFormError] = useState<string | null>(null);
-  const [saving, setSaving] = useState(false);
+  /** The save request; its error is also where a problem without a field of its own is shown. */
+  const saving = useAction();
+  const setFormError = saving.setError;
   const headingRef = useRef<HTMLHeadingElement>(null);
   const firstRender = useRef(true);
-  const id = useId();
 
   const steps = stepsFor(values.type);
   const step = stepIndex >= 0 ? steps[stepIndex] : undefined;
@@ -82,6 +91,8 @@ export function SsoWizard({ connection, defaultRedirectUrl, onCancel, onSaved }:
     if (errors[errorKey]) setErrors((prev) => ({ ...prev, [errorKey]: undefined }));
   }
 
+  const bind = fieldBinder(values, set, errors, fieldKey);
+
   function chooseProvider(key: ProviderKey) {
     setValues(initialValues(key, defaultRedirectUrl));
     setErrors({});
@@ -93,14 +104,13 @@ export function SsoWizard({ connection, defaultRedirectUrl, onCancel, onSaved }:
     setFormError(null);
   }
 
-  function next(event?: FormEvent) {
-    event?.preventDefault();
+  function next() {
     if (!step) {
       goTo(0);
       return;
     }
     if (step.id === "review") {
-      void finish();
+      finish();
       return;
     }
     const found = validateStep(step.id, values, hasStoredSecret);
@@ -112,22 +122,34 @@ export function SsoWizard({ connection, defaultRedirectUrl, onCancel, onSaved }:
     goTo(stepIndex + 1);
   }
 
+  /** The first of the steps `from` to `to` (excluded) whose fields have problems, with them. */
+  function firstInvalidStep(from: number, to: number): { index: number; errors: FieldErrors } | null {
+    for (let index = from; index < to; index++) {
+      const s = steps[index];
+      if (!s || s.id === "review") continue;
+      const found = validateStep(s.id, values, hasStoredSecret);
+      if (Object.values(found).some(Boolean)) return { index, errors: found };
+    }
+    return null;
+  }
+
+  /** Goes to a step with problems and shows them. */
+  function showInvalidStep(invalid: { index: number; errors: FieldErrors }) {
+    setErrors(invalid.errors);
+    goTo(invalid.index);
+    focusFirstError();
+  }
+
   /** Stepper navigation: backwards freely, forwards only through valid steps. */
   function jumpTo(index: number) {
     if (index < stepIndex) {
       goTo(index);
       return;
     }
-    for (let i = stepIndex; i < index; i++) {
-      const s = steps[i];
-      if (!s || s.id === "review") continue;
-      const found = validateStep(s.id, values, hasStoredSecret);
-      if (Object.values(found).some(Boolean)) {
-        setErrors(found);
-        goTo(i);
-        focusFirstError();
-        return;
-      }
+    const invalid = firstInvalidStep(stepIndex, index);
+    if (invalid) {
+      showInvalidStep(invalid);
+      return;
     }
     setErrors({});
     goTo(index);
@@ -147,54 +169,51 @@ export function SsoWizard({ connection, defaultRedirectUrl, onCancel, onSaved }:
     }, 0);
   }
 
-  async function finish() {
+  function finish() {
     // Re-check every step before saving; jump to the first one with a problem.
-    for (const [index, s] of steps.entries()) {
-      if (s.id === "review") continue;
-      const found = validateStep(s.id, values, hasStoredSecret);
-      if (Object.values(found).some(Boolean)) {
-        setErrors(found);
-        goTo(index);
-        focusFirstError();
-        return;
-      }
+    const invalid = firstInvalidStep(0, steps.length);
+    if (invalid) {
+      showInvalidStep(invalid);
+      return;
     }
-    setSaving(true);
-    setFormError(null);
-    try {
-      const payload = toRequestBody(values);
-      const result = connection
-        ? await api<{ connection: Connection; warnings?: string[] }>(
-            `/api/admin/sso/connections/${connection.id}`,
-            {
-              method: "PUT",
+    void saving.run(
+      async () => {
+        const payload = toRequestBody(values);
+        const result = connection
+          ? await api<{ connection: Connection; warnings?: string[] }>(
+              `/api/admin/sso/connections/${connection.id}`,
+              {
+                method: "PUT",
+                body: payload,
+              },
+            )
+          : await api<{ connection: Connection; warnings?: string[] }>("/api/admin/sso/connections", {
+              method: "POST",
               body: payload,
-            },
-          )
-        : await api<{ connection: Connection; warnings?: string[] }>("/api/admin/sso/connections", {
-            method: "POST",
-            body: payload,
-          });
-      onSaved(result.connection, result.warnings ?? []);
-    } catch (cause) {
-      setSaving(false);
-      if (cause instanceof ApiError && cause.field) {
-        const key = normalizeServerField(cause.field);
-        const target = stepOfField(key);
-        if (target !== "review") {
-          setErrors({ [key]: cause.message });
-          goTo(steps.findIndex((s) => s.id === target));
-          // A field without a control on this form (e.g. one of another type) still shows its message.
-          focusFirstError(cause.message);
-          return;
-        }
-      }
-      setFormError(errorMessage(cause));
-    }
+            });
+        onSaved(result.connection, result.warnings ?? []);
+      },
+      {
+        keepBusy: true,
+        onError: (cause) => {
+          if (cause instanceof ApiError && cause.field) {
+            const key = normalizeServerField(cause.field);
+            const target = stepOfField(key);
+            if (target !== "review") {
+              setErrors({ [key]: cause.message });
+              goTo(steps.findIndex((s) => s.id === target));
+              // A field without a control on this form (e.g. one of another type) still shows its message.
+              focusFirstError(cause.message);
+              return null;
+            }
+          }
+          return errorMessage(cause);
+        },
+      },
+    );
   }
 
   const title = editing ? "Edit SSO configuration" : "Set up Single Sign-On";
-  const formId = `wizard${id}`;
 
   return (
     <Card
@@ -209,7 +228,7 @@ export function SsoWizard({ connection, defaultRedirectUrl, onCancel, onSaved }:
       {step ? (
         <Stepper steps={steps.map((s) => s.title)} current={stepIndex} reached={reached} onSelect={jumpTo} />
       ) : null}
-      <form id={formId} className="wizard-form" onSubmit={next} noValidate>
+      <Form className="wizard-form" onSubmit={next}>
         {!step ? (
           <ProviderPicker value={values.provider} onChange={chooseProvider} />
         ) : (
@@ -220,15 +239,14 @@ export function SsoWizard({ connection, defaultRedirectUrl, onCancel, onSaved }:
             {step.id === "credentials" ? (
               <CredentialsStep
                 values={values}
-                set={set}
-                errors={errors}
+                bind={bind}
                 editing={editing}
                 hasStoredSecret={hasStoredSecret}
               />
             ) : step.id === "oidc" ? (
-              <OidcStep values={values} set={set} errors={errors} defaultRedirectUrl={defaultRedirectUrl} />
+              <OidcStep values={values} bind={bind} set={set} defaultRedirectUrl={defaultRedirectUrl} />
             ) : step.id === "mapping" ? (
-              <MappingStep values={values} set={set} errors={errors} />
+              <MappingStep bind={bind} />
             ) : (
               <ReviewStep values={values} editing={editing} hasStoredSecret={hasStoredSecret} />
             )}
@@ -243,37 +261,43 @@ export function SsoWizard({ connection, defaultRedirectUrl, onCancel, onSaved }:
             ) : null}
           </div>
         )}
-        {formError ? (
-          <Alert tone="error" title="The configuration couldn't be saved">
-            <p>{formError}</p>
-          </Alert>
-        ) : null}
+        <AlertMessage title="The configuration couldn't be saved" message={saving.error} />
         <div className="wizard-actions">
-          <Button onClick={onCancel} disabled={saving} variant="ghost">
+          <Button onClick={onCancel} disabled={saving.busy} variant="ghost">
             Cancel
           </Button>
           <div className="wizard-actions-main">
             {stepIndex > 0 || (stepIndex === 0 && !editing) ? (
-              <Button onClick={back} disabled={saving}>
+              <Button onClick={back} disabled={saving.busy}>
                 Back
               </Button>
             ) : null}
-            <Button type="submit" variant="primary" loading={saving}>
+            <Button type="submit" variant="primary" loading={saving.busy}>
               {step?.id === "review" ? "Finish" : "Next"}
             </Button>
           </div>
         </div>
-      </form>
+      </Form>
     </Card>
   );
 }
 
 type SetValue = <K extends keyof WizardValues>(key: K, value: WizardValues[K]) => void;
 
+/** Gives a field its value, setter and error: `<TextField {...bind("clientId")} />`. */
+type Bind = ReturnType<typeof fieldBinder<WizardValues>>;
+
+/** A text field of a step that lists its fields. */
+interface FieldSpec<Key> {
+  key: Key;
+  label: string;
+  required?: boolean;
+  optional?: boolean;
+}
+
 interface StepProps {
   values: WizardValues;
-  set: SetValue;
-  errors: FieldErrors;
+  bind: Bind;
 }
 
 function ProviderPicker({ value, onChange }: { value: ProviderKey; onChange: (key: ProviderKey) => void }) {
@@ -307,8 +331,7 @@ function ProviderPicker({ value, onChange }: { value: ProviderKey; onChange: (ke
 
 function CredentialsStep({
   values,
-  set,
-  errors,
+  bind,
   editing,
   hasStoredSecret,
 }: StepProps & { editing: boolean; hasStoredSecret: boolean }) {
@@ -316,9 +339,7 @@ function CredentialsStep({
     <TextField
       label="Display name"
       hint={`Shown on the login page as “Sign in with ${values.name.trim() || "…"}”.`}
-      value={values.name}
-      onChange={(v) => set("name", v)}
-      error={errors.name}
+      {...bind("name")}
       required
       maxLength={80}
     />
@@ -331,24 +352,17 @@ function CredentialsStep({
         <TextField
           label="Team domain"
           hint="Zero Trust → Settings → Custom Pages, e.g. myteam.cloudflareaccess.com."
-          value={values.teamDomain}
-          onChange={(v) => set("teamDomain", v)}
-          error={errors.teamDomain}
+          {...bind("teamDomain")}
           placeholder="myteam.cloudflareaccess.com"
           required
-          spellCheck={false}
-          autoCapitalize="none"
+          {...VERBATIM}
         />
         <TextField
           label="Application Audience (AUD) Tag"
           hint="Access → Applications → your app → Overview."
-          value={values.audience}
-          onChange={(v) => set("audience", v)}
-          error={errors.audience}
+          {...bind("audience")}
           required
-          spellCheck={false}
-          autoCapitalize="none"
-          className="input-mono"
+          {...VERBATIM_MONO}
         />
         <Alert tone="info">
           <p>
@@ -374,14 +388,10 @@ function CredentialsStep({
       <TextField
         label="Client ID"
         hint="The identifier issued by your IdP."
-        value={values.clientId}
-        onChange={(v) => set("clientId", v)}
-        error={errors.clientId}
+        {...bind("clientId")}
         required
-        spellCheck={false}
-        autoCapitalize="none"
         autoComplete="off"
-        className="input-mono"
+        {...VERBATIM_MONO}
       />
       <TextField
         label="Client Secret"
@@ -392,9 +402,7 @@ function CredentialsStep({
             : "A secure key generated by your IdP, used by CoPilot to prove its identity."
         }
         placeholder={editing && hasStoredSecret ? UI.secretMask : undefined}
-        value={values.clientSecret}
-        onChange={(v) => set("clientSecret", v)}
-        error={errors.clientSecret}
+        {...bind("clientSecret")}
         required={!hasStoredSecret}
         autoComplete="new-password"
         spellCheck={false}
@@ -403,14 +411,10 @@ function CredentialsStep({
         <TextField
           label="Directory (tenant) ID"
           hint="From the app registration's Overview page. Sign-ins from other tenants are refused."
-          value={values.azureTenantId}
-          onChange={(v) => set("azureTenantId", v)}
-          error={errors.azureTenantId}
+          {...bind("azureTenantId")}
           placeholder="00000000-0000-0000-0000-000000000000"
           required
-          spellCheck={false}
-          autoCapitalize="none"
-          className="input-mono"
+          {...VERBATIM_MONO}
         />
       ) : null}
       {values.type === "google" ? (
@@ -418,27 +422,35 @@ function CredentialsStep({
           label="Workspace domain"
           optional
           hint="Only accounts of this Google Workspace domain can sign in (the hd claim)."
-          value={values.googleHostedDomain}
-          onChange={(v) => set("googleHostedDomain", v)}
-          error={errors.googleHostedDomain}
+          {...bind("googleHostedDomain")}
           placeholder="example.com"
-          spellCheck={false}
-          autoCapitalize="none"
+          {...VERBATIM}
         />
       ) : null}
     </div>
   );
 }
 
-function OidcStep({ values, set, errors, defaultRedirectUrl }: StepProps & { defaultRedirectUrl: string }) {
+/** URLs are typed exactly, in the monospaced input. */
+const URL_INPUT = { ...VERBATIM_MONO, type: "url" } as const;
+
+/** The endpoints entered by hand when there is no config URL. */
+const ENDPOINT_FIELDS: FieldSpec<Parameters<Bind>[0]>[] = [
+  { key: "issuer", label: "Issuer", required: true },
+  { key: "authorizationEndpoint", label: "Authorization URL", required: true },
+  { key: "tokenEndpoint", label: "Token Endpoint", required: true },
+  { key: "userinfoEndpoint", label: "User Info Endpoint", optional: true },
+  { key: "jwksUri", label: "JWKS URI", required: true },
+];
+
+function OidcStep({
+  values,
+  bind,
+  set,
+  defaultRedirectUrl,
+}: StepProps & { set: SetValue; defaultRedirectUrl: string }) {
   const provider = providerByKey(values.provider);
   const redirectEdited = values.redirectUrl.trim() !== "" && values.redirectUrl.trim() !== defaultRedirectUrl;
-  const urlProps = {
-    spellCheck: false,
-    autoCapitalize: "none",
-    className: "input-mono",
-    type: "url",
-  } as const;
 
   return (
     <div className="form-grid">
@@ -465,12 +477,10 @@ function OidcStep({ values, set, errors, defaultRedirectUrl }: StepProps & { def
             <TextField
               label="OIDC Config URL"
               hint="Usually https://<your IdP domain>/.well-known/openid-configuration."
-              value={values.discoveryUrl}
-              onChange={(v) => set("discoveryUrl", v)}
-              error={errors.discoveryUrl}
+              {...bind("discoveryUrl")}
               placeholder={provider.discoveryPlaceholder}
               required
-              {...urlProps}
+              {...URL_INPUT}
             />
           ) : values.type === "azure" ? (
             <Alert tone="info">
@@ -480,46 +490,16 @@ function OidcStep({ values, set, errors, defaultRedirectUrl }: StepProps & { def
             <fieldset className="fieldset fieldset-boxed">
               <legend className="field-label">Endpoints</legend>
               <div className="form-grid">
-                <TextField
-                  label="Issuer"
-                  value={values.issuer}
-                  onChange={(v) => set("issuer", v)}
-                  error={errors.issuer}
-                  required
-                  {...urlProps}
-                />
-                <TextField
-                  label="Authorization URL"
-                  value={values.authorizationEndpoint}
-                  onChange={(v) => set("authorizationEndpoint", v)}
-                  error={errors.authorizationEndpoint}
-                  required
-                  {...urlProps}
-                />
-                <TextField
-                  label="Token Endpoint"
-                  value={values.tokenEndpoint}
-                  onChange={(v) => set("tokenEndpoint", v)}
-                  error={errors.tokenEndpoint}
-                  required
-                  {...urlProps}
-                />
-                <TextField
-                  label="User Info Endpoint"
-                  optional
-                  value={values.userinfoEndpoint}
-                  onChange={(v) => set("userinfoEndpoint", v)}
-                  error={errors.userinfoEndpoint}
-                  {...urlProps}
-                />
-                <TextField
-                  label="JWKS URI"
-                  value={values.jwksUri}
-                  onChange={(v) => set("jwksUri", v)}
-                  error={errors.jwksUri}
-                  required
-                  {...urlProps}
-                />
+                {ENDPOINT_FIELDS.map((field) => (
+                  <TextField
+                    key={field.key}
+                    label={field.label}
+                    optional={field.optional}
+                    {...bind(field.key)}
+                    required={field.required}
+                    {...URL_INPUT}
+                  />
+                ))}
               </div>
             </fieldset>
           )}
@@ -528,22 +508,16 @@ function OidcStep({ values, set, errors, defaultRedirectUrl }: StepProps & { def
       <TextField
         label="Scopes"
         hint="Separate with spaces. openid is required; profile and email are recommended."
-        value={values.scopes}
-        onChange={(v) => set("scopes", v)}
-        error={errors.scopes}
-        spellCheck={false}
-        autoCapitalize="none"
-        className="input-mono"
+        {...bind("scopes")}
+        {...VERBATIM_MONO}
         required
       />
       <TextField
         label="Redirect URL"
         hint="This Redirect URL must be whitelisted in your IdP configuration."
-        value={values.redirectUrl}
-        onChange={(v) => set("redirectUrl", v)}
-        error={errors.redirectUrl}
+        {...bind("redirectUrl")}
         required
-        {...urlProps}
+        {...URL_INPUT}
         addon={
           <Button onClick={() => set("redirectUrl", defaultRedirectUrl)} aria-describedby={undefined}>
             Auto-fill
@@ -560,9 +534,7 @@ function OidcStep({ values, set, errors, defaultRedirectUrl }: StepProps & { def
       <SelectField
         label="Token endpoint auth method"
         hint="How CoPilot sends the client secret to the token endpoint."
-        value={values.tokenEndpointAuthMethod}
-        onChange={(v) => set("tokenEndpointAuthMethod", v as WizardValues["tokenEndpointAuthMethod"])}
-        error={errors.tokenEndpointAuthMethod}
+        {...bind("tokenEndpointAuthMethod")}
         options={[
           { value: "client_secret_basic", label: "client_secret_basic (default)" },
           { value: "client_secret_post", label: "client_secret_post" },
@@ -572,57 +544,32 @@ function OidcStep({ values, set, errors, defaultRedirectUrl }: StepProps & { def
   );
 }
 
-function MappingStep({ values, set, errors }: StepProps) {
-  const mono = { spellCheck: false, autoCapitalize: "none", className: "input-mono" } as const;
+/** The claims mapped to a CoPilot user, each with its help text. */
+const MAPPING_FIELDS: FieldSpec<keyof typeof MAPPING_HELP>[] = [
+  { key: "remoteIdField", label: "Remote ID Field", required: true },
+  { key: "idField", label: "ID Field", optional: true },
+  { key: "emailField", label: "Email Field" },
+  { key: "emailVerifiedField", label: "Email Verified Field", required: true },
+  { key: "nameField", label: "Name Field", optional: true },
+];
+
+function MappingStep({ bind }: { bind: Bind }) {
   return (
     <div className="form-grid">
       <p className="muted">
         Link the user information from your IdP to CoPilot so the same person is recognised in both systems.
       </p>
-      <TextField
-        label="Remote ID Field"
-        hint={MAPPING_HELP.remoteIdField}
-        value={values.remoteIdField}
-        onChange={(v) => set("remoteIdField", v)}
-        error={errors["mapping.remoteIdField"]}
-        required
-        {...mono}
-      />
-      <TextField
-        label="ID Field"
-        optional
-        hint={MAPPING_HELP.idField}
-        value={values.idField}
-        onChange={(v) => set("idField", v)}
-        error={errors["mapping.idField"]}
-        {...mono}
-      />
-      <TextField
-        label="Email Field"
-        hint={MAPPING_HELP.emailField}
-        value={values.emailField}
-        onChange={(v) => set("emailField", v)}
-        error={errors["mapping.emailField"]}
-        {...mono}
-      />
-      <TextField
-        label="Email Verified Field"
-        hint={MAPPING_HELP.emailVerifiedField}
-        value={values.emailVerifiedField}
-        onChange={(v) => set("emailVerifiedField", v)}
-        error={errors["mapping.emailVerifiedField"]}
-        required
-        {...mono}
-      />
-      <TextField
-        label="Name Field"
-        optional
-        hint={MAPPING_HELP.nameField}
-        value={values.nameField}
-        onChange={(v) => set("nameField", v)}
-        error={errors["mapping.nameField"]}
-        {...mono}
-      />
+      {MAPPING_FIELDS.map((field) => (
+        <TextField
+          key={field.key}
+          label={field.label}
+          optional={field.optional}
+          hint={MAPPING_HELP[field.key]}
+          {...bind(field.key)}
+          required={field.required}
+          {...VERBATIM_MONO}
+        />
+      ))}
     </div>
   );
 }
