@@ -5,6 +5,7 @@ import { buildApp } from "./app.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { createContext } from "./context.js";
 import { DatabaseLockedError, openDatabase } from "./db/database.js";
+import { startHousekeeping } from "./db/housekeeping.js";
 import { createLogger } from "./logger.js";
 
 async function main(): Promise<void> {
@@ -34,6 +35,7 @@ async function main(): Promise<void> {
   // The CLI reaches the embedded database through this process from now on.
   const stopControl = opened.kind === "pglite" ? await startControlServer(ctx, config.dataDir) : null;
   const app = await buildApp(ctx);
+  const stopHousekeeping = startHousekeeping(ctx, { embedded: opened.kind === "pglite" });
   await app.listen({ port: config.port, host: config.host });
   log.info(
     {
@@ -65,6 +67,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, "shutting down");
     await app.close();
+    await stopHousekeeping();
     await stopControl?.();
     await opened.close();
     process.exit(0);
