@@ -36,7 +36,11 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
   }
-  const opened = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const opened = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    preparedStatements: config.databasePreparedStatements,
+  });
   try {
     const result = await runCommand({ db: opened.db, config, now: () => new Date() }, argv);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -16,6 +16,8 @@ export interface Config {
   host: string;
   publicUrl: URL;
   databaseUrl: string | null;
+  /** Named prepared statements on DATABASE_URL (off for a pooler that cannot keep them). */
+  databasePreparedStatements: boolean;
   dataDir: string;
   jwtSecret: string;
   ssoStateSecret: string;
@@ -111,6 +113,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push("GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET must be set together");
   }
 
+  const prepared = (env.DATABASE_PREPARED_STATEMENTS || "true").toLowerCase();
+  if (prepared !== "true" && prepared !== "false") {
+    problems.push(`DATABASE_PREPARED_STATEMENTS must be true or false (got "${prepared.slice(0, 20)}")`);
+  }
+
   const sessionIdleMinutes = intVar(env, "SESSION_IDLE_MINUTES", 12 * 60, problems);
   const sessionAbsoluteHours = intVar(env, "SESSION_ABSOLUTE_HOURS", 7 * 24, problems);
   if (problems.length > 0) throw new ConfigError(problems);
@@ -121,6 +128,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: env.HOST || "0.0.0.0",
     publicUrl,
     databaseUrl: env.DATABASE_URL || null,
+    databasePreparedStatements: prepared !== "false",
     dataDir,
     jwtSecret,
     ssoStateSecret: secrets.SSO_STATE_SECRET || jwtSecret,

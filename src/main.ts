@@ -23,7 +23,11 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   let opened: Awaited<ReturnType<typeof openDatabase>>;
   try {
-    opened = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+    opened = await openDatabase({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      preparedStatements: config.databasePreparedStatements,
+    });
   } catch (err) {
     if (err instanceof DatabaseLockedError) {
       log.fatal(err.message);

@@ -83,6 +83,12 @@ export interface OpenOptions {
   /** Skip running migrations (tests that copy an already migrated template). */
   migrate?: boolean;
   poolSize?: number;
+  /**
+   * On a PostgreSQL server: run plain DML as named prepared statements (default). Off for a
+   * connection pooler in transaction mode that cannot keep them (PgBouncer before 1.21, or without
+   * max_prepared_statements). PGlite is one in-process session and always prepares.
+   */
+  preparedStatements?: boolean;
 }
 
 export async function openDatabase(options: OpenOptions): Promise<OpenedDatabase> {
@@ -94,7 +100,9 @@ export async function openDatabase(options: OpenOptions): Promise<OpenedDatabase
     pool.on("error", () => {});
     const caches = new ReadCaches();
     const db = new Kysely<Database>({
-      dialect: new PostgresDialect({ pool: preparingPool(pool, new StatementNames()) }),
+      dialect: new PostgresDialect({
+        pool: preparingPool(pool, new StatementNames(options.preparedStatements === false ? 0 : undefined)),
+      }),
       plugins: [new WriteWatcher(caches)],
     });
     registerReadCaches(db, caches);

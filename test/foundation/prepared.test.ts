@@ -1,9 +1,13 @@
 // Prepared statements on both storages (src/db/prepared.ts, src/db/pglite-dialect.ts): DML runs as
 // named statements parsed once per session, with the same results, types and errors as before.
 import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isUniqueViolation } from "../../src/db/database.js";
+import { loadConfig } from "../../src/config.js";
+import { isUniqueViolation, openDatabase } from "../../src/db/database.js";
 import { STATEMENT_LIMIT, StatementNames } from "../../src/db/prepared.js";
 import { openTestDatabase, storages, type TestDatabase } from "../support/db.js";
 
@@ -31,6 +35,25 @@ describe("StatementNames", () => {
     expect(names.nameOf("select 1")).toBe(first);
     expect(names.size).toBe(3);
     expect(STATEMENT_LIMIT).toBeGreaterThanOrEqual(100);
+  });
+});
+
+describe("DATABASE_PREPARED_STATEMENTS", () => {
+  const base = { NODE_ENV: "test", DATA_DIR: mkdtempSync(path.join(os.tmpdir(), "copilot-config-")) };
+  afterAll(() => rmSync(base.DATA_DIR, { recursive: true, force: true }));
+  it("defaults to on, takes true or false, and names itself when wrong", () => {
+    expect(loadConfig(base).databasePreparedStatements).toBe(true);
+    expect(loadConfig({ ...base, DATABASE_PREPARED_STATEMENTS: "false" }).databasePreparedStatements).toBe(
+      false,
+    );
+    expect(loadConfig({ ...base, DATABASE_PREPARED_STATEMENTS: "TRUE" }).databasePreparedStatements).toBe(
+      true,
+    );
+    expect(() => loadConfig({ ...base, DATABASE_PREPARED_STATEMENTS: "sometimes" })).toThrow(
+      expect.objectContaining({
+        problems: [expect.stringContaining("DATABASE_PREPARED_STATEMENTS must be true or false")],
+      }),
+    );
   });
 });
 
@@ -161,6 +184,34 @@ describe.each(storages())("prepared statements (%s)", (storage) => {
     const ok = await sql<{ n: number }>`select 1 + ${1}::int as n`.execute(db.db);
     expect(ok.rows[0]?.n).toBe(2);
   });
+
+  it.runIf(storage === "postgres")(
+    "prepares nothing on a server when DATABASE_PREPARED_STATEMENTS=false (a pooler in transaction mode)",
+    async () => {
+      const plain = await openDatabase({
+        databaseUrl: db.url,
+        dataDir: db.dataDir,
+        migrate: false,
+        preparedStatements: false,
+      });
+      try {
+        await plain.db.connection().execute(async (conn) => {
+          const found = await conn
+            .selectFrom("users")
+            .select("id")
+            .where("agency_id", "=", agencyId)
+            .execute();
+          expect(found.length).toBeGreaterThan(0);
+          const { rows } = await sql<{
+            n: string;
+          }>`select count(*)::text as n from pg_prepared_statements`.execute(conn);
+          expect(rows[0]?.n).toBe("0");
+        });
+      } finally {
+        await plain.close();
+      }
+    },
+  );
 
   it("rolls back prepared writes with their transaction", async () => {
     await expect(
