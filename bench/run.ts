@@ -633,7 +633,9 @@ async function costGrowth(http: HttpClient, copilot: Copilot) {
     }),
     { label: `${fmt(users)}-user agency`, users, latencies: [], op: mainOp },
   ];
-  for (let round = 0; round < 4; round++) {
+  // A multiple of the number of agencies, so that each takes every position in the order equally
+  // often (a load that rises during the stage then favours none of them).
+  for (let round = 0; round < 2 * sameTime.length; round++) {
     for (const x of rotate(sameTime, round)) {
       const r = await closedLoop({
         clients: PROBE_CLIENTS,
