@@ -5,7 +5,7 @@
  */
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
-import { agencyApi, agencyOrigin } from "../agencies/agencies.js";
+import { type Agency, agencyApi, agencyOrigin } from "../agencies/agencies.js";
 import { audit } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import { AppError, notFound } from "../http/errors.js";
@@ -16,7 +16,7 @@ import { cancelChallenge } from "../mfa/challenges.js";
 import { revokeSession, SESSION_COOKIE } from "../sessions/sessions.js";
 import { clearSignInCookies, completeSignIn } from "../sessions/sign-in.js";
 import { otherMethodsHidden } from "../sso/connections.js";
-import { findUserByEmail, userApi, verifyPassword } from "../users/users.js";
+import { findUserByEmail, type User, userApi, verifyPassword } from "../users/users.js";
 import { listSignInConnections } from "./methods.js";
 
 export const INVALID_CREDENTIALS = "Invalid email or password";
@@ -282,10 +282,28 @@ export function authRoutes(ctx: AppContext, guards: Guards) {
           },
         },
       },
-      async (request) => ({ user: userApi(request.auth!.user), agency: agencyApi(request.agency!) }),
+      async (request, reply) => {
+        const { user } = request.auth!;
+        const agency = request.agency!;
+        // The read caches hand out frozen users and agencies and replace them (never change them)
+        // when they change: the same pair always gives the same bytes, serialised once.
+        let cached = meBodies.get(user);
+        if (cached?.agency !== agency) {
+          const body = reply.serializeInput(
+            { user: userApi(user), agency: agencyApi(agency) },
+            "200",
+          ) as string;
+          cached = { agency, body };
+          meBodies.set(user, cached);
+        }
+        return reply.type("application/json; charset=utf-8").send(cached.body);
+      },
     );
   };
 }
+
+/** /api/auth/me's serialised body per cached user (and the agency it was made for). */
+const meBodies = new WeakMap<User, { agency: Agency; body: string }>();
 
 function portOf(host: string): string {
   const m = /:(\d+)$/.exec(host);

@@ -25,6 +25,15 @@ export function requestOrigin(request: FastifyRequest): string {
   return `${request.protocol}://${request.host}`;
 }
 
+/**
+ * Values handed out by the read caches are shared by every request until the cache drops them: they
+ * are frozen, so that code changing one in place fails at once instead of leaking the change into
+ * other requests (and into anything memoised per value, such as /api/auth/me's body).
+ */
+function frozen<T>(value: T): T {
+  return value === null || typeof value !== "object" ? value : Object.freeze(value);
+}
+
 export function makeGuards(ctx: AppContext) {
   const caches = readCachesOf(ctx.db);
   const agencies = caches.create<Agency | null>(["agencies"]);
@@ -33,7 +42,7 @@ export function makeGuards(ctx: AppContext) {
   /** Resolves the agency from the Host header (whitelabel domain, port ignored). */
   async function resolveAgency(request: FastifyRequest): Promise<Agency | null> {
     const host = request.hostname.toLowerCase();
-    return agencies.through(host, () => findAgencyByDomain(ctx.db, host));
+    return agencies.through(host, async () => frozen(await findAgencyByDomain(ctx.db, host)));
   }
 
   async function requireAgency(request: FastifyRequest): Promise<Agency> {
@@ -57,7 +66,9 @@ export function makeGuards(ctx: AppContext) {
       const session = await validateSession(ctx, token);
       if (!session) return undefined;
       const user = await getUser(ctx.db, session.agencyId, session.userId).catch(() => null);
-      return user ? { session, user } : undefined;
+      if (!user) return undefined;
+      Object.freeze(user.subAccountIds);
+      return { session: frozen(session), user: frozen(user) };
     });
     if (!entry) return;
     const { session, user } = entry;

@@ -20,6 +20,21 @@ describe.each(storages())("password sign-in, sessions, tenancy (%s)", (storage) 
 
   const client = (host = "acme.localhost") => new Client(t.app, host);
 
+  it("answers /me with the current user and agency right after either changes", async () => {
+    const c = client();
+    await c.login("admin@acme.test");
+    const first = (await c.get("/api/auth/me")).json();
+    expect((await c.get("/api/auth/me")).json()).toEqual(first);
+    await t.ctx.db.updateTable("users").set({ name: "Renamed Admin" }).where("id", "=", admin.id).execute();
+    expect((await c.get("/api/auth/me")).json().user.name).toBe("Renamed Admin");
+    await t.ctx.db.updateTable("agencies").set({ name: "Acme Renamed" }).where("id", "=", acme.id).execute();
+    const after = (await c.get("/api/auth/me")).json();
+    expect(after.agency.name).toBe("Acme Renamed");
+    expect(after.user.name).toBe("Renamed Admin");
+    await t.ctx.db.updateTable("agencies").set({ name: first.agency.name }).where("id", "=", acme.id).execute();
+    await t.ctx.db.updateTable("users").set({ name: first.user.name }).where("id", "=", admin.id).execute();
+  });
+
   it("signs in, answers /me with the user and agency, and sets a safe cookie", async () => {
     const c = client();
     const res = await c.login("ADMIN@acme.test");
