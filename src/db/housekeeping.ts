@@ -86,7 +86,10 @@ export function startHousekeeping(ctx: AppContext, options: HousekeepingOptions)
     }
   };
   const timer = setInterval(() => {
-    if (!running) running = pass().finally(() => (running = null));
+    if (running) return; // a slow pass is never overlapped by the next
+    running = pass().finally(() => {
+      running = null;
+    });
   }, intervalMs);
   timer.unref();
   return async () => {

@@ -31,7 +31,11 @@ describe.each(storages())("password sign-in, sessions, tenancy (%s)", (storage) 
     const after = (await c.get("/api/auth/me")).json();
     expect(after.agency.name).toBe("Acme Renamed");
     expect(after.user.name).toBe("Renamed Admin");
-    await t.ctx.db.updateTable("agencies").set({ name: first.agency.name }).where("id", "=", acme.id).execute();
+    await t.ctx.db
+      .updateTable("agencies")
+      .set({ name: first.agency.name })
+      .where("id", "=", acme.id)
+      .execute();
     await t.ctx.db.updateTable("users").set({ name: first.user.name }).where("id", "=", admin.id).execute();
   });
 
