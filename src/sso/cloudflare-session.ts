@@ -99,12 +99,12 @@ export async function cloudflareSessionProblem(
   if (!assertion) return "the request carried no Cloudflare Access assertion";
   const row = await enabledConnection(ctx, agency, assertion.token);
   if (!row) return "the agency has no enabled Cloudflare Access connection any more";
-  const nowSeconds = Math.floor(ctx.now().getTime() / 1000);
+  const connection = `${row.id}:${row.config_version}`;
   const last = lastPassed.get(user);
   if (
     last?.token === assertion.token &&
-    last.connection === `${row.id}:${row.config_version}` &&
-    last.exp + CLOCK_SKEW_SECONDS > nowSeconds
+    last.connection === connection &&
+    last.exp + CLOCK_SKEW_SECONDS > Math.floor(ctx.now().getTime() / 1000)
   ) {
     return null;
   }
