@@ -116,7 +116,7 @@ export function googleInstanceRoutes(ctx: AppContext) {
             ctx.now().getTime(),
           );
           return reply.redirect(
-            (await authorizationUrl(provider, row, { state, nonce, codeVerifier })).toString(),
+            authorizationUrl(provider, row, { state, nonce, codeVerifier }).toString(),
             302,
           );
         } catch (err) {

@@ -15,7 +15,7 @@
  * Every request to the IdP goes through the SSRF-guarded fetch (SPEC §10). Failures are
  * SsoStepError naming the step, the cause (for the audit log) and the IdP's own error if any.
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { decodeProtectedHeader, type JWTPayload, errors as joseErrors, jwtVerify } from "jose";
 import type { Selectable } from "kysely";
 import * as client from "openid-client";
@@ -284,7 +284,7 @@ export function authorizationUrl(
  * the CPU for the same 43 bytes.
  */
 export function pkceChallenge(codeVerifier: string): string {
-  return createHash("sha256").update(codeVerifier, "ascii").digest("base64url");
+  return hash("sha256", codeVerifier, "base64url");
 }
 
 export function newFlowSecrets() {
