@@ -11,7 +11,7 @@ import type { AppContext } from "../context.js";
 import { AppError, notFound } from "../http/errors.js";
 import type { Guards } from "../http/request-context.js";
 import { ErrorResponse, UserSchema } from "../http/schemas.js";
-import { enforce, hit, LIMITS, reset } from "../http/throttle.js";
+import { LIMITS, reserve, reset } from "../http/throttle.js";
 import { cancelChallenge } from "../mfa/challenges.js";
 import { revokeSession, SESSION_COOKIE } from "../sessions/sessions.js";
 import { clearSignInCookies, completeSignIn } from "../sessions/sign-in.js";
@@ -80,10 +80,12 @@ export function authRoutes(ctx: AppContext, guards: Guards) {
             { email: Type.String({ format: "email", maxLength: 320 }) },
             { additionalProperties: false },
           ),
-          response: { 200: Type.Object({ url: Type.String() }) },
+          response: { 200: Type.Object({ url: Type.String() }), 429: ErrorResponse },
         },
       },
       async (request) => {
+        // Per IP, so the lookup cannot be used to sweep a list of addresses.
+        await reserve(ctx, [[`lookup:ip:${request.ip}`, LIMITS.lookupPerIp]]);
         const { email } = request.body as { email: string };
         const domain = await agencyDomainForEmail(ctx, email);
         const target = domain
@@ -130,16 +132,47 @@ export function authRoutes(ctx: AppContext, guards: Guards) {
         const email = body.email.trim().toLowerCase();
         const ipKey = `signin:ip:${request.ip}`;
         const accountKey = `signin:account:${agency.id}:${email}`;
-        await enforce(ctx, [
+        // Counted before anything is verified: a burst of parallel attempts cannot outrun the
+        // limits (the account's counter is reset by a successful sign-in).
+        await reserve(ctx, [
           [ipKey, LIMITS.signInPerIp],
           [accountKey, LIMITS.signInPerAccount],
         ]);
-        await hit(ctx, ipKey, LIMITS.signInPerIp);
 
         const row = await findUserByEmail(ctx.db, agency.id, email);
+        // Hide other login methods (SPEC §2): password sign-in is refused for the agency's users,
+        // except the break-glass sign-in of an agency admin, which is always audited. Decided
+        // before the password is looked at, so the refusal is the same for a right password, a
+        // wrong one and an unknown email: the form confirms nothing.
+        const hidden = otherMethodsHidden(agency);
+        const breakGlass = hidden && body.breakGlass === true;
+        if (hidden && !breakGlass) {
+          ctx.metrics.signIn("password", "refused");
+          await audit(ctx.db, {
+            agencyId: agency.id,
+            action: "auth.sign_in",
+            outcome: "failure",
+            actor: row ? { type: "user", id: row.id, label: row.email } : { type: "anonymous", label: email },
+            target: row ? { type: "user", id: row.id } : null,
+            ip: request.ip,
+            details: {
+              method: "password",
+              cause: "password sign-in is hidden: the agency signs in with SSO",
+            },
+          });
+          throw new AppError(
+            403,
+            "method_disabled",
+            "Your organization signs in with SSO. Please use the SSO button.",
+          );
+        }
+
+        // The password is checked for everyone (a dummy hash for an unknown email), and a
+        // break-glass sign-in of someone who is not an agency admin fails like a wrong password:
+        // the answer tells neither whether the password was right nor who is an admin.
         const ok = await verifyPassword(row?.password_hash ?? null, body.password);
-        if (!row || !ok) {
-          await hit(ctx, accountKey, LIMITS.signInPerAccount);
+        const notAdmin = breakGlass && row?.role !== "admin";
+        if (!row || !ok || notAdmin) {
           ctx.metrics.signIn("password", "failure");
           await audit(ctx.db, {
             agencyId: agency.id,
@@ -148,35 +181,20 @@ export function authRoutes(ctx: AppContext, guards: Guards) {
             actor: { type: "anonymous", label: email },
             target: row ? { type: "user", id: row.id } : null,
             ip: request.ip,
-            details: { method: "password", cause: row ? "wrong password" : "no such user" },
+            details: {
+              method: breakGlass ? "break-glass" : "password",
+              cause: !row
+                ? "no such user"
+                : !ok
+                  ? "wrong password"
+                  : "break-glass sign-in is for agency admins only",
+            },
           });
           throw new AppError(401, "invalid_credentials", INVALID_CREDENTIALS);
         }
 
-        // Hide other login methods (SPEC §2): password sign-in is refused for the agency's users,
-        // except the break-glass sign-in of an agency admin, which is always audited.
         let method: "password" | "break-glass" = "password";
-        const hidden = otherMethodsHidden(agency);
-        if (hidden) {
-          if (!(body.breakGlass && row.role === "admin")) {
-            ctx.metrics.signIn("password", "refused");
-            await audit(ctx.db, {
-              agencyId: agency.id,
-              action: "auth.sign_in",
-              outcome: "failure",
-              actor: { type: "user", id: row.id, label: row.email },
-              ip: request.ip,
-              details: {
-                method: "password",
-                cause: "password sign-in is hidden: the agency signs in with SSO",
-              },
-            });
-            throw new AppError(
-              403,
-              "method_disabled",
-              "Your organization signs in with SSO. Please use the SSO button.",
-            );
-          }
+        if (breakGlass) {
           method = "break-glass";
           await audit(ctx.db, {
             agencyId: agency.id,
@@ -313,30 +331,35 @@ function portOf(host: string): string {
 /**
  * Home-realm discovery without enumeration: an email known in exactly one agency goes there;
  * otherwise its domain decides (the agency most of whose users share it), so an unknown address
- * at acme.com goes to the same place as a known one.
+ * at acme.com goes to the same place as a known one. Both queries run for every email, known or
+ * not, so the work (and the time) does not tell which emails exist.
  */
 async function agencyDomainForEmail(ctx: AppContext, email: string): Promise<string | null> {
-  const exact = await ctx.db
-    .selectFrom("users")
-    .innerJoin("agencies", "agencies.id", "users.agency_id")
-    .select("agencies.domain")
-    .where((eb) => eb(eb.fn("lower", ["users.email"]), "=", email.toLowerCase()))
-    .where("agencies.domain", "is not", null)
-    .limit(2)
-    .execute();
-  if (exact.length === 1) return exact[0]!.domain;
   const at = email.lastIndexOf("@");
   const emailDomain = email.slice(at + 1).toLowerCase();
-  const byDomain = await ctx.db
-    .selectFrom("users")
-    .innerJoin("agencies", "agencies.id", "users.agency_id")
-    .select(["agencies.domain", (eb) => eb.fn.countAll<number>().as("n")])
-    .where((eb) => eb(eb.fn("lower", ["users.email"]), "like", `%@${emailDomain.replace(/[\\%_]/g, "\\$&")}`))
-    .where("agencies.domain", "is not", null)
-    .groupBy("agencies.domain")
-    .orderBy("n", "desc")
-    .limit(2)
-    .execute();
+  const [exact, byDomain] = await Promise.all([
+    ctx.db
+      .selectFrom("users")
+      .innerJoin("agencies", "agencies.id", "users.agency_id")
+      .select("agencies.domain")
+      .where((eb) => eb(eb.fn("lower", ["users.email"]), "=", email.toLowerCase()))
+      .where("agencies.domain", "is not", null)
+      .limit(2)
+      .execute(),
+    ctx.db
+      .selectFrom("users")
+      .innerJoin("agencies", "agencies.id", "users.agency_id")
+      .select(["agencies.domain", (eb) => eb.fn.countAll<number>().as("n")])
+      .where((eb) =>
+        eb(eb.fn("lower", ["users.email"]), "like", `%@${emailDomain.replace(/[\\%_]/g, "\\$&")}`),
+      )
+      .where("agencies.domain", "is not", null)
+      .groupBy("agencies.domain")
+      .orderBy("n", "desc")
+      .limit(2)
+      .execute(),
+  ]);
+  if (exact.length === 1) return exact[0]!.domain;
   if (byDomain.length === 0) return null;
   if (byDomain.length === 2 && Number(byDomain[0]!.n) === Number(byDomain[1]!.n)) return null;
   return byDomain[0]!.domain;

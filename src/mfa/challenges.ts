@@ -60,10 +60,12 @@ export async function currentChallenge(ctx: AppContext, request: FastifyRequest)
     .where("id", "=", tokenHash(token))
     .executeTakeFirst();
   if (!row || row.agency_id !== request.agency.id) return null;
-  if (row.expires_at <= ctx.now() || row.attempts >= MFA_MAX_ATTEMPTS) {
+  if (row.expires_at <= ctx.now()) {
     await ctx.db.deleteFrom("mfa_challenges").where("id", "=", row.id).execute();
     return null;
   }
+  // Every attempt is reserved (possibly still being checked): the last wrong one removes it.
+  if (row.attempts >= MFA_MAX_ATTEMPTS) return null;
   return {
     id: row.id,
     userId: row.user_id,
@@ -106,17 +108,28 @@ export async function cancelChallenge(
 }
 
 /**
- * Counts a wrong code against the pending sign-in; the MFA_MAX_ATTEMPTS-th ends it (SPEC §6:
- * 5 wrong codes end the pending sign-in). Returns the attempts left (0: it is gone).
+ * Reserves one code attempt on the pending sign-in BEFORE the code is checked: one conditional
+ * UPDATE that counts it and returns the attempts made, this one included — or null when none is
+ * left (or the pending sign-in is gone or expired). Of a burst of parallel codes, at most
+ * MFA_MAX_ATTEMPTS are ever checked (SPEC §6: 5 wrong codes end the pending sign-in).
  */
-export async function recordFailedAttempt(ctx: AppContext, id: string): Promise<number> {
+export async function reserveAttempt(ctx: AppContext, id: string): Promise<number | null> {
   const row = await ctx.db
     .updateTable("mfa_challenges")
     .set((eb) => ({ attempts: eb("attempts", "+", 1) }))
     .where("id", "=", id)
+    .where("attempts", "<", MFA_MAX_ATTEMPTS)
+    .where("expires_at", ">", ctx.now())
     .returning("attempts")
     .executeTakeFirst();
-  const attempts = row?.attempts ?? MFA_MAX_ATTEMPTS;
+  return row ? row.attempts : null;
+}
+
+/**
+ * A reserved attempt (the `attempts`-th) was a wrong code: the MFA_MAX_ATTEMPTS-th ends the
+ * pending sign-in. Returns the attempts left (0: it is gone).
+ */
+export async function recordFailedAttempt(ctx: AppContext, id: string, attempts: number): Promise<number> {
   if (attempts >= MFA_MAX_ATTEMPTS) {
     await endChallenge(ctx, id);
     return 0;

@@ -20,7 +20,7 @@ import type { AppContext } from "../context.js";
 import { AppError, conflict, unauthorized } from "../http/errors.js";
 import type { Guards } from "../http/request-context.js";
 import { ErrorResponse, Nullable, UserSchema } from "../http/schemas.js";
-import { enforce, hit, LIMITS } from "../http/throttle.js";
+import { LIMITS, release, reserve } from "../http/throttle.js";
 import { clearCookie } from "../sessions/sessions.js";
 import { authorizationProblem, startSession } from "../sessions/sign-in.js";
 import { isSafeReturnTo } from "../sso/state.js";
@@ -33,6 +33,7 @@ import {
   MFA_COOKIE,
   MFA_MAX_ATTEMPTS,
   recordFailedAttempt,
+  reserveAttempt,
 } from "./challenges.js";
 import {
   acceptTotp,
@@ -79,13 +80,39 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
   const ipKey = (request: FastifyRequest) => `mfa:ip:${request.ip}`;
   const accountKey = (userId: string) => `mfa:account:${userId}`;
 
-  /** SPEC §6: per-account and per-IP limits, checked before any code is looked at. */
+  /**
+   * SPEC §6: per-account and per-IP limits. The attempt is reserved on both before any code is
+   * looked at, so a burst of parallel codes cannot outrun them; the account's counter keeps only
+   * wrong codes: an accepted code gives its reservation back (`accepted`).
+   */
   async function throttle(request: FastifyRequest, userId: string): Promise<void> {
-    await enforce(ctx, [
+    await reserve(ctx, [
       [ipKey(request), LIMITS.mfaPerIp],
       [accountKey(userId), LIMITS.mfaPerAccount],
     ]);
-    await hit(ctx, ipKey(request), LIMITS.mfaPerIp);
+  }
+
+  /** A code was accepted: it does not count against the account's wrong-code limit. */
+  async function accepted(userId: string): Promise<void> {
+    await release(ctx, accountKey(userId));
+  }
+
+  /**
+   * Reserves this attempt on the pending sign-in (if any) before the code is checked; when its
+   * attempts are all used (or reserved by requests still being checked) it is over: 401.
+   */
+  async function reserveOn(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    challenge: Challenge | null,
+  ): Promise<Challenge | null> {
+    if (!challenge) return null;
+    const attempts = await reserveAttempt(ctx, challenge.id);
+    if (attempts === null) {
+      clearCookie(reply, request, MFA_COOKIE);
+      throw new AppError(401, "mfa_ended", MESSAGES.ended);
+    }
+    return { ...challenge, attempts };
   }
 
   function actorBase(request: FastifyRequest, user: User) {
@@ -98,8 +125,8 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
   }
 
   /**
-   * A refused code: counted against the account (and the pending sign-in, if any), audited,
-   * answered 422 — or 401 once the pending sign-in is over.
+   * A refused code (already counted against the account and the pending sign-in, if any, by
+   * its reservation): audited, answered 422 — or 401 once the pending sign-in is over.
    */
   async function refuse(
     request: FastifyRequest,
@@ -108,8 +135,9 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
     why: Exclude<CodeFailure, "unavailable">,
     context: { factor: Factor; purpose: string; challenge: Challenge | null },
   ): Promise<never> {
-    await hit(ctx, accountKey(user.id), LIMITS.mfaPerAccount);
-    const left = context.challenge ? await recordFailedAttempt(ctx, context.challenge.id) : null;
+    const left = context.challenge
+      ? await recordFailedAttempt(ctx, context.challenge.id, context.challenge.attempts)
+      : null;
     await audit(ctx.db, {
       ...actorBase(request, user),
       action: "mfa.failed",
@@ -206,14 +234,15 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
       async (request, reply) => {
         const agency = await guards.requireAgency(request);
         const body = (request.body ?? {}) as { code?: string; backupCode?: string };
-        const challenge = await currentChallenge(ctx, request);
-        if (!challenge || challenge.purpose !== "verify") {
+        const pending = await currentChallenge(ctx, request);
+        if (!pending || pending.purpose !== "verify") {
           // An enrolment sign-in keeps its cookie: it continues at setup/confirm.
-          if (!challenge) clearCookie(reply, request, MFA_COOKIE);
+          if (!pending) clearCookie(reply, request, MFA_COOKIE);
           throw expired();
         }
         const factor = factorOf(body);
-        await throttle(request, challenge.userId);
+        await throttle(request, pending.userId);
+        const challenge = (await reserveOn(request, reply, pending))!;
 
         const user = await getUser(ctx.db, agency.id, challenge.userId);
         const problem = authorizationProblem(user);
@@ -250,6 +279,7 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
           return refuse(request, reply, user, result.why, { factor, purpose: "sign_in", challenge });
         }
 
+        await accepted(user.id);
         await claim(request, reply, challenge);
         await audit(ctx.db, {
           ...actorBase(request, user),
@@ -344,8 +374,10 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request, reply) => {
-        const { user, challenge } = await enrollee(request, reply);
+        const enrolling = await enrollee(request, reply);
+        const user = enrolling.user;
         await throttle(request, user.id);
+        const challenge = await reserveOn(request, reply, enrolling.challenge);
         const { code } = request.body as { code: string };
         const factor: Factor = { kind: "totp", value: code, field: "code" };
         const result = await confirmSetup(ctx, user.id, code);
@@ -358,6 +390,7 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
           }
           return refuse(request, reply, user, result.why, { factor, purpose: "enroll", challenge });
         }
+        await accepted(user.id);
         await audit(ctx.db, {
           ...actorBase(request, user),
           action: "mfa.enrolled",
@@ -393,6 +426,7 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
           const factor: Factor = { kind: "totp", value: code, field: "code" };
           return refuse(request, reply, user, result.why, { factor, purpose: "regenerate", challenge: null });
         }
+        await accepted(user.id);
         const backupCodes = await regenerateBackupCodes(ctx, user.id);
         await audit(ctx.db, { ...actorBase(request, user), action: "mfa.backup_codes_regenerated" });
         reply.header("cache-control", "no-store");
@@ -424,6 +458,7 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
           const factor: Factor = { kind: "totp", value: code, field: "code" };
           return refuse(request, reply, user, result.why, { factor, purpose: "disable", challenge: null });
         }
+        await accepted(user.id);
         await removeTwoFactor(ctx, user.id);
         await audit(ctx.db, { ...actorBase(request, user), action: "mfa.disabled" });
         return reply.status(204).send();
