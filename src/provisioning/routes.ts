@@ -12,10 +12,10 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyError, FastifyInstance, FastifyRequest } from "fastify";
 import { type Actor, audit, auditRequest } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
-import { sha256Hex } from "../crypto/tokens.js";
 import { AppError } from "../http/errors.js";
 import type { Guards } from "../http/request-context.js";
 import { ErrorResponse, IdParams, Nullable, UserInputSchema, UserSchema } from "../http/schemas.js";
+import { hit, LIMITS } from "../http/throttle.js";
 import { createUser, getUser, listUsers, type UserInput, updateUser, userApi } from "../users/users.js";
 import { throttleTableStore } from "./rate-limit-store.js";
 import {
@@ -101,7 +101,9 @@ const errorResponse = (description: string) => Type.Object(ErrorResponse.propert
 const tokenErrors = {
   401: errorResponse("Missing, invalid or revoked token (WWW-Authenticate: Bearer)"),
   403: errorResponse("The token lacks the scope this operation needs"),
-  429: errorResponse("Too many requests for this token (see Retry-After)"),
+  429: errorResponse(
+    "Too many requests for this token, or too many failed authentications from this address (see Retry-After)",
+  ),
 };
 
 const adminErrors = {
@@ -242,18 +244,18 @@ function bearerOf(request: FastifyRequest): string | null {
 
 function provisioningApi(ctx: AppContext) {
   return async (app: FastifyInstance) => {
-    // 1. Per-token rate limit, first, keyed by a hash of the presented token (no secret in the
-    //    counters, no token lookup for a flood); requests without one count per IP. Counted in the
-    //    database, so a cluster of nodes shares one count per token.
+    // 1. Authentication first (onRequest, below): a request without a valid token never reaches
+    //    the per-token limit, so a made-up token writes no counter of its own. Failed
+    //    authentications count per client address instead (one row per IP, `refuseToken`).
+    // 2. Per-token rate limit, keyed by the authenticated token's id, before the body is parsed.
+    //    Counted in the database, so a cluster of nodes shares one count per token.
     await app.register(rateLimit, {
       global: true,
+      hook: "preParsing",
       store: throttleTableStore(ctx),
       max: RATE_LIMIT.max,
       timeWindow: RATE_LIMIT.timeWindowMs,
-      keyGenerator: (request) => {
-        const secret = bearerOf(request);
-        return secret ? `token:${sha256Hex(secret)}` : `ip:${request.ip}`;
-      },
+      keyGenerator: (request) => `token:${tokenOf.get(request)?.id ?? "none"}`,
       errorResponseBuilder: (_request, context) =>
         new AppError(
           429,
@@ -262,26 +264,58 @@ function provisioningApi(ctx: AppContext) {
         ),
     });
 
-    // 2. Authentication, then scope, before the body is parsed or validated: 401, then 403, then
-    //    422. Added per route after the rate limiter's own hook (onRoute hooks run in order).
+    /**
+     * A refused authentication: 401, or 429 with Retry-After once the client address has failed
+     * LIMITS.tokenFailuresPerIp times in the window (one counter per address, whatever the
+     * tokens it made up).
+     */
+    const refuseToken = async (request: FastifyRequest, refusal: AppError): Promise<never> => {
+      const { count, retryAfter } = await hit(
+        ctx,
+        `api:auth-failed:ip:${request.ip}`,
+        LIMITS.tokenFailuresPerIp,
+      );
+      if (count > LIMITS.tokenFailuresPerIp.max) {
+        throw new AppError(
+          429,
+          "rate_limited",
+          `Too many failed authentications from this address, retry in ${retryAfter} seconds`,
+          undefined,
+          { headers: { "retry-after": String(retryAfter) } },
+        );
+      }
+      throw refusal;
+    };
+
+    // 3. Authentication (onRequest), then the rate limit, then scope (preParsing), all before the
+    //    body is parsed or validated: 401, then 429, then 403, then 422. The scope check is added
+    //    per route after the rate limiter's own hook (onRoute hooks run in order).
     const authenticate = async (request: FastifyRequest) => {
       const secret = bearerOf(request);
       if (secret === null) {
-        throw unauthorizedToken("An integration token is required: Authorization: Bearer <token>");
+        return refuseToken(
+          request,
+          unauthorizedToken("An integration token is required: Authorization: Bearer <token>"),
+        );
       }
       const result = await authenticateToken(ctx.db, secret, ctx.now());
       if (!result.ok) {
         // The token's id only (a revoked one is known); never the presented secret.
         request.log.info({ reason: result.reason, tokenId: result.token?.id }, "integration token refused");
-        throw unauthorizedToken(
-          result.reason === "revoked"
-            ? "This integration token has been revoked"
-            : "The integration token is invalid",
-          "invalid_token",
+        return refuseToken(
+          request,
+          unauthorizedToken(
+            result.reason === "revoked"
+              ? "This integration token has been revoked"
+              : "The integration token is invalid",
+            "invalid_token",
+          ),
         );
       }
-      const token = result.token;
-      tokenOf.set(request, token);
+      tokenOf.set(request, result.token);
+    };
+    const checkScope = async (request: FastifyRequest) => {
+      const token = tokenOf.get(request)!;
       const { scope } = configOf(request);
       if (scope && !hasScope(token.scopes, scope)) {
         throw new AppError(403, "insufficient_scope", `This token lacks the ${scope} scope`, undefined, {
@@ -292,8 +326,8 @@ function provisioningApi(ctx: AppContext) {
       }
     };
     app.addHook("onRoute", (route) => {
-      const existing = route.onRequest ? [route.onRequest].flat() : [];
-      route.onRequest = [...existing, authenticate];
+      route.onRequest = [...(route.onRequest ? [route.onRequest].flat() : []), authenticate];
+      route.preParsing = [...(route.preParsing ? [route.preParsing].flat() : []), checkScope];
     });
 
     // 3. Audit: every write, successful or refused (403, 404, 409, 422), with the token as the
