@@ -13,6 +13,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequ
 import helmet from "helmet";
 import { auditRoutes } from "./audit/routes.js";
 import { authRoutes } from "./auth/routes.js";
+import type { Config } from "./config.js";
 import type { AppContext } from "./context.js";
 import { AppError, registerErrorHandler } from "./http/errors.js";
 import { opsRoutes } from "./http/ops-routes.js";
@@ -59,16 +60,34 @@ function checkOrigin(request: FastifyRequest): void {
   }
 }
 
+/**
+ * TRUST_PROXY as Fastify takes it. A hop count trusts the last N hops (the socket's peer and the
+ * N − 1 proxies before it), the right-most entries of X-Forwarded-For, which our proxies wrote;
+ * Fastify's own number form trusts no hop at all, so it is a function here.
+ */
+function trustProxyOption(
+  value: Config["trustProxy"],
+): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof value !== "number") return value;
+  return (_address, hop) => hop < value;
+}
+
 export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: ctx.log as FastifyBaseLogger,
-    trustProxy: ctx.config.trustProxy,
+    trustProxy: trustProxyOption(ctx.config.trustProxy),
     // Bodies are validated strictly, querystring and params with coercion (http/validation.ts).
     ajv: { customOptions: { removeAdditional: false, allErrors: false } },
     schemaController: { compilersFactory: { buildValidator: partAwareValidatorFactory() } },
     bodyLimit: 256 * 1024,
   });
   registerErrorHandler(app);
+  if (ctx.config.trustProxy === true) {
+    ctx.log.warn(
+      "TRUST_PROXY=true trusts every X-Forwarded-For hop, so a client can choose the address the rate " +
+        "limits and the audit log see; set the number of proxies (TRUST_PROXY=1) or their addresses instead",
+    );
+  }
   // A JSON request without a body (e.g. POST …/tests from fetch) is an empty object, not an error.
   app.removeContentTypeParser("application/json");
   app.addContentTypeParser("application/json", { parseAs: "string" }, (_request, body, done) => {

@@ -8,6 +8,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { isIP } from "node:net";
 import path from "node:path";
 
 export interface Config {
@@ -27,7 +28,12 @@ export interface Config {
   /** Google's discovery document (overridable for tests and egress proxies). */
   googleDiscoveryUrl: string;
   allowPrivateIdpUrls: boolean;
-  trustProxy: boolean;
+  /**
+   * Which reverse proxies' `X-Forwarded-*` headers are believed (Fastify's `trustProxy`): none
+   * (false), the last N hops (a number), or the listed proxy addresses/CIDRs. `true` (every hop,
+   * so the client picks its own address) is accepted with a warning at start.
+   */
+  trustProxy: boolean | number | string[];
   logLevel: string;
   sessionIdleMinutes: number;
   sessionAbsoluteHours: number;
@@ -64,6 +70,36 @@ function developmentSecrets(dataDir: string): Record<GeneratedSecret, string> {
     writeFileSync(file, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600 });
   }
   return stored as Record<GeneratedSecret, string>;
+}
+
+/** proxy-addr's names for address ranges, accepted in a TRUST_PROXY list. */
+const PROXY_RANGES = new Set(["loopback", "linklocal", "uniquelocal"]);
+
+/** TRUST_PROXY: unset/false, true (warned), a hop count, or a comma-separated list of addresses/CIDRs. */
+function trustProxyVar(env: NodeJS.ProcessEnv, problems: string[]): boolean | number | string[] {
+  const raw = (env.TRUST_PROXY ?? "").trim();
+  if (raw === "" || raw.toLowerCase() === "false") return false;
+  if (raw.toLowerCase() === "true") return true;
+  if (/^\d+$/.test(raw)) return Number(raw) === 0 ? false : Number(raw);
+  const list = raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const bad = list.filter((entry) => {
+    if (PROXY_RANGES.has(entry)) return false;
+    const [address, prefix, ...rest] = entry.split("/");
+    const version = isIP(address ?? "");
+    if (version === 0 || rest.length > 0) return true;
+    if (prefix === undefined) return false;
+    return !/^\d{1,3}$/.test(prefix) || Number(prefix) > (version === 4 ? 32 : 128);
+  });
+  if (bad.length > 0 || list.length === 0) {
+    problems.push(
+      `TRUST_PROXY must be false, a hop count (e.g. 1) or a comma-separated list of proxy addresses or CIDRs (e.g. 10.0.0.0/8,127.0.0.1); not understood: ${bad.join(", ").slice(0, 100) || raw.slice(0, 20)}`,
+    );
+    return false;
+  }
+  return list;
 }
 
 function intVar(env: NodeJS.ProcessEnv, name: string, fallback: number, problems: string[]): number {
@@ -118,6 +154,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push(`DATABASE_PREPARED_STATEMENTS must be true or false (got "${prepared.slice(0, 20)}")`);
   }
 
+  const trustProxy = trustProxyVar(env, problems);
   const sessionIdleMinutes = intVar(env, "SESSION_IDLE_MINUTES", 12 * 60, problems);
   const sessionAbsoluteHours = intVar(env, "SESSION_ABSOLUTE_HOURS", 7 * 24, problems);
   if (problems.length > 0) throw new ConfigError(problems);
@@ -138,7 +175,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     googleDiscoveryUrl:
       env.GOOGLE_DISCOVERY_URL || "https://accounts.google.com/.well-known/openid-configuration",
     allowPrivateIdpUrls: env.ALLOW_PRIVATE_IDP_URLS === "true",
-    trustProxy: env.TRUST_PROXY === "true",
+    trustProxy,
     logLevel: env.LOG_LEVEL || (nodeEnv === "test" ? "silent" : "info"),
     sessionIdleMinutes,
     sessionAbsoluteHours,
