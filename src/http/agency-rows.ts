@@ -6,6 +6,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Kysely, Selectable } from "kysely";
 import { auditRequest } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
+import type { Db } from "../db/database.js";
 import type { Database } from "../db/schema.js";
 import { notFound } from "./errors.js";
 
@@ -23,6 +24,8 @@ export interface DeleteAgencyRowSpec<K extends AgencyOwnedTable> {
   targetType: string;
   /** What the audit entry records of the removed row (never a secret). */
   details?: (row: Selectable<Database[K]>) => Record<string, unknown>;
+  /** What else the removal changes, in the same transaction (after the row is gone). */
+  afterDelete?: (db: Db, agencyId: string) => Promise<unknown>;
 }
 
 /**
@@ -35,12 +38,22 @@ export function deleteAgencyRow<K extends AgencyOwnedTable>(ctx: AppContext, spe
   const table = spec.table as unknown as "owned";
   return async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     const { id } = request.params as { id: string };
-    const row = await db
-      .deleteFrom(table)
-      .where("id", "=", id)
-      .where("agency_id", "=", request.agency!.id)
-      .returningAll()
-      .executeTakeFirst();
+    const agencyId = request.agency!.id;
+    const remove = (tx: typeof db) =>
+      tx
+        .deleteFrom(table)
+        .where("id", "=", id)
+        .where("agency_id", "=", agencyId)
+        .returningAll()
+        .executeTakeFirst();
+    const after = spec.afterDelete;
+    const row = after
+      ? await ctx.db.transaction().execute(async (tx) => {
+          const removed = await remove(tx as unknown as typeof db);
+          if (removed) await after(tx, agencyId);
+          return removed;
+        })
+      : await remove(db);
     if (!row) throw notFound(spec.notFound);
     await auditRequest(ctx.db, request, {
       action: spec.action,

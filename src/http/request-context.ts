@@ -9,6 +9,7 @@ import type { AppContext } from "../context.js";
 import { sha256Hex as tokenHash } from "../crypto/tokens.js";
 import { readCachesOf } from "../db/read-cache.js";
 import { revokeSession, SESSION_COOKIE, type ValidSession, validateSession } from "../sessions/sessions.js";
+import { authorizationProblem } from "../sessions/sign-in.js";
 import { cloudflareSessionProblem } from "../sso/cloudflare-session.js";
 import { getUser, type User } from "../users/users.js";
 import { forbidden, notFound, unauthorized } from "./errors.js";
@@ -72,7 +73,8 @@ export function makeGuards(ctx: AppContext) {
     });
     if (!entry) return;
     const { session, user } = entry;
-    if (session.agencyId !== agency.id || !user.active) return;
+    // Deactivated, or an analyst without a sub-account (SPEC §1): no longer signed in.
+    if (session.agencyId !== agency.id || authorizationProblem(user)) return;
     if (session.method === "cloudflare") {
       const problem = await cloudflareSessionProblem(ctx, request, agency, user);
       if (problem) {

@@ -10,7 +10,15 @@ import { AppError, badRequest, notFound } from "../http/errors.js";
 import type { Guards } from "../http/request-context.js";
 import { ErrorResponse, IdParams, UserInputSchema, UserSchema } from "../http/schemas.js";
 import { removeTwoFactor } from "../mfa/service.js";
-import { createUser, getUser, listUsers, type UserInput, updateUser, userApi } from "./users.js";
+import {
+  createUser,
+  endSessionsOfAnalystsWithoutSubAccount,
+  getUser,
+  listUsers,
+  type UserInput,
+  updateUser,
+  userApi,
+} from "./users.js";
 
 const UserEnvelope = Type.Object({ user: UserSchema });
 const errors = {
@@ -246,6 +254,8 @@ export function adminUserRoutes(ctx: AppContext, guards: Guards) {
         action: "sub_account.delete",
         targetType: "sub_account",
         details: (row) => ({ name: row.name }),
+        // SPEC §1: its analysts who had no other sub-account are signed out.
+        afterDelete: (db, agencyId) => endSessionsOfAnalystsWithoutSubAccount(db, agencyId),
       }),
     );
   };

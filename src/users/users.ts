@@ -339,6 +339,39 @@ export async function createUser(db: Db, agencyId: string, input: UserInput): Pr
   return getUser(db, agencyId, id);
 }
 
+/**
+ * SPEC §1: an analyst needs a sub-account to sign in, so an analyst of the agency who has none
+ * (of `userIds`, or anyone in the agency) is signed out: their sessions are deleted (the read
+ * caches drop them through the write watcher). Run in the transaction of the change, after it.
+ */
+export async function endSessionsOfAnalystsWithoutSubAccount(
+  db: Db,
+  agencyId: string,
+  userIds?: string[],
+): Promise<number> {
+  let analysts = db
+    .selectFrom("users")
+    .select("users.id")
+    .where("users.agency_id", "=", agencyId)
+    .where("users.role", "=", "analyst")
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom("memberships")
+            .select("memberships.user_id")
+            .whereRef("memberships.user_id", "=", "users.id"),
+        ),
+      ),
+    );
+  if (userIds) analysts = analysts.where("users.id", "in", userIds);
+  const res = await db
+    .deleteFrom("sessions")
+    .where("agency_id", "=", agencyId)
+    .where("user_id", "in", analysts)
+    .executeTakeFirst();
+  return Number(res.numDeletedRows);
+}
+
 export async function updateUser(
   db: Db,
   agencyId: string,
@@ -375,6 +408,11 @@ export async function updateUser(
             .values(subAccountIds.map((s) => ({ user_id: id, sub_account_id: s })))
             .execute();
         }
+      }
+      // SPEC §1: an analyst left without a sub-account (memberships replaced, or made an analyst)
+      // may not sign in, so their sessions end with the change.
+      if (subAccountIds !== undefined || patch.role !== undefined) {
+        await endSessionsOfAnalystsWithoutSubAccount(tx, agencyId, [id]);
       }
       // Password change and deactivation end every session of the user (SPEC §2).
       if (patch.password_hash !== undefined || patch.active === false) {
