@@ -28,16 +28,6 @@ export const LIMITS = {
   tokenFailuresPerIp: { max: 30, windowSeconds: 60 },
 } satisfies Record<string, Limit>;
 
-/** Seconds to wait when the key is over its limit, else 0. Does not count. */
-export async function retryAfter(ctx: AppContext, key: string, limit: Limit): Promise<number> {
-  const row = await ctx.db.selectFrom("throttle").selectAll().where("key", "=", key).executeTakeFirst();
-  if (!row) return 0;
-  const now = ctx.now().getTime();
-  const windowEnd = row.window_start.getTime() + limit.windowSeconds * 1000;
-  if (windowEnd <= now || row.count < limit.max) return 0;
-  return Math.max(1, Math.ceil((windowEnd - now) / 1000));
-}
-
 /**
  * Counts one attempt against the key and returns the key's count in its window, including this
  * attempt, and the seconds until the window ends: one upsert, atomic on every storage.
@@ -94,12 +84,4 @@ export async function release(ctx: AppContext, key: string): Promise<void> {
 
 export async function reset(ctx: AppContext, key: string): Promise<void> {
   await ctx.db.deleteFrom("throttle").where("key", "=", key).execute();
-}
-
-/** Throws 429 with Retry-After when any of the keys is over its limit. */
-export async function enforce(ctx: AppContext, checks: Array<[string, Limit]>): Promise<void> {
-  for (const [key, limit] of checks) {
-    const wait = await retryAfter(ctx, key, limit);
-    if (wait > 0) throw rateLimited(wait);
-  }
 }
