@@ -60,6 +60,7 @@ describe.each(storages())("returnTo on the server (%s)", (storage) => {
       const res = await signInAtIdp(browser, start("/日本?q=東京#章"), "user-alice");
       expect(res.status, res.body).toBe(302);
       expect(res.headers.location).toBe("/%E6%97%A5%E6%9C%AC?q=%E6%9D%B1%E4%BA%AC#%E7%AB%A0");
+      expect(res.headers["cache-control"]).toBe("no-store"); // the redirect that sets the session
       expect(browser.jar.get(w.origin, "copilot_session")).toBeDefined();
       expect((await browser.get(`${w.origin}/api/auth/me`)).status).toBe(200);
     });
