@@ -12,9 +12,9 @@
  *   The nonce and code verifier must not be readable from the URL (the state travels through the
  *   IdP, browser history and proxy logs; a readable verifier would defeat PKCE, RFC 7636 §1). They
  *   could live in the binding cookie instead, but then one cookie per flow would be needed. Instead
- *   the whole payload is sealed with AES-256-GCM, and the cookie only holds one random id per
- *   browser, so one browser can have several flows in flight (two tabs, a login and a test).
- *   - keys: HKDF-SHA-256 (RFC 5869) from the state secret, one for encryption, one for the MAC;
+ *   the whole payload is sealed with AES-256-GCM, and the cookie only holds a short binding value
+ *   per recent flow, so one browser can have several flows in flight (two tabs, a login and a test).
+ *   - keys: HKDF-SHA-256 (RFC 5869) from the state secret: encryption, state MAC, binding MAC;
  *   - token: `s1.<base64url(iv || ciphertext || gcm tag)>.<base64url(HMAC-SHA-256(k_mac, "s1.<blob>"))>`;
  *   - verification: the HMAC (RFC 2104) is checked first, in constant time, before decrypting or
  *     parsing anything (encrypt-then-MAC); HMAC-SHA-256 is the signature seed 003 asks for.

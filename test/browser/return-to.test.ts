@@ -7,7 +7,13 @@ import type { AddressInfo } from "node:net";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { codeAt, userWith2fa } from "../mfa/helpers.js";
-import { type BrowserWorld, launchChromium, passwordSignIn, screenshot, startBrowserWorld } from "./harness.js";
+import {
+  type BrowserWorld,
+  launchChromium,
+  passwordSignIn,
+  screenshot,
+  startBrowserWorld,
+} from "./harness.js";
 
 describe("returnTo after sign-in in Chromium", () => {
   let world: BrowserWorld;

@@ -3,9 +3,9 @@
 // on the sign-in flow's redirects (/login/…).
 import type { LightMyRequestResponse } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { codeAt, enrollWith } from "../mfa/helpers.js";
 import { Client, createTestApp, type TestApp } from "../support/app.js";
 import { storages } from "../support/db.js";
-import { codeAt, enrollWith } from "../mfa/helpers.js";
 
 const HOST = "acme.localhost";
 

@@ -4,9 +4,9 @@
 // X-Forwarded-Proto, as behind a TLS-terminating proxy.
 import type { InjectOptions, LightMyRequestResponse } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { codeAt, userWith2fa } from "../mfa/helpers.js";
 import { Client, createTestApp, type TestApp } from "../support/app.js";
 import { storages } from "../support/db.js";
-import { codeAt, userWith2fa } from "../mfa/helpers.js";
 
 const HOST = "acme.localhost";
 

@@ -2,12 +2,12 @@
 // answers honour only a same-origin path, normalised by the rule the pages share
 // (src/shared/return-to.ts) — so a non-ASCII path is percent-encoded, never a 500.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { codeAt, userWith2fa } from "../mfa/helpers.js";
 import { Client, TEST_PASSWORD } from "../support/app.js";
 import { Browser, signInAtIdp } from "../support/browser.js";
 import { storages } from "../support/db.js";
 import { type Idp, startIdp } from "../support/idp.js";
-import { createSsoWorld, type SsoWorld, where } from "../support/sso.js";
-import { codeAt, userWith2fa } from "../mfa/helpers.js";
+import { createSsoWorld, type SsoWorld } from "../support/sso.js";
 
 const ATTACKS = [
   "/\t/evil.example/phish",
