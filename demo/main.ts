@@ -26,8 +26,9 @@ import { ConfigError, loadConfig } from "../src/config.js";
 import { type AppContext, createContext } from "../src/context.js";
 import { randomToken } from "../src/crypto/tokens.js";
 import { DatabaseLockedError, openDatabase } from "../src/db/database.js";
+import { cookieName } from "../src/http/cookies.js";
 import { createLogger } from "../src/logger.js";
-import { createSession, revokeSession, SESSION_COOKIE } from "../src/sessions/sessions.js";
+import { createSession, revokeSession } from "../src/sessions/sessions.js";
 import { createUser, findUserByEmail, updateUser, verifyPassword } from "../src/users/users.js";
 import { Browser, type BrowserResponse, signInAtIdp } from "../test/support/browser.js";
 import { type CloudflareProxy, IDENTITY_COOKIE, startCloudflareProxy } from "./cloudflare-proxy.js";
@@ -403,7 +404,8 @@ async function main(): Promise<void> {
       userAgent: "copilot-demo",
     });
     const browser = new Browser();
-    browser.jar.setCookie(origin, `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Lax`);
+    const sessionCookie = cookieName("session", new URL(origin).protocol === "https:");
+    browser.jar.setCookie(origin, `${sessionCookie}=${token}; Path=/; HttpOnly; SameSite=Lax`);
     const api = new AdminApi(browser, origin);
     let cloudflareProblem: string | null;
     try {

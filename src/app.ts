@@ -15,16 +15,15 @@ import { auditRoutes } from "./audit/routes.js";
 import { authRoutes } from "./auth/routes.js";
 import type { Config } from "./config.js";
 import type { AppContext } from "./context.js";
+import { cookieName, readCookie } from "./http/cookies.js";
 import { AppError, registerErrorHandler } from "./http/errors.js";
 import { opsRoutes } from "./http/ops-routes.js";
 import { makeGuards, requestOrigin } from "./http/request-context.js";
 import { ErrorResponse } from "./http/schemas.js";
 import { partAwareValidatorFactory } from "./http/validation.js";
-import { MFA_COOKIE } from "./mfa/challenges.js";
 import { mfaRoutes } from "./mfa/routes.js";
 import { provisioningRoutes } from "./provisioning/routes.js";
 import { securityRoutes } from "./security/routes.js";
-import { SESSION_COOKIE } from "./sessions/sessions.js";
 import { ssoAdminRoutes } from "./sso/admin-routes.js";
 import { cloudflareRoutes } from "./sso/cloudflare-routes.js";
 import { flowRoutes } from "./sso/flow-routes.js";
@@ -45,6 +44,15 @@ function needsAgency(url: string): boolean {
 }
 
 /**
+ * Answers that may carry a session cookie, a token secret, backup codes or personal data: every
+ * API answer (including provisioning) and the sign-in flow's redirects under /login/ (SSO start
+ * and callbacks, Google, Cloudflare Access). Browsers and shared caches must not store them.
+ */
+function neverStored(url: string): boolean {
+  return url.startsWith("/api/") || url.startsWith("/login/");
+}
+
+/**
  * SPEC §11: cookie-authenticated requests that change state are refused unless their Origin is
  * the agency's own origin. Bearer-token API calls carry no cookie and are not affected; a
  * browser request that carries our cookies must prove it comes from our own pages.
@@ -52,7 +60,7 @@ function needsAgency(url: string): boolean {
 function checkOrigin(request: FastifyRequest): void {
   if (!UNSAFE_METHODS.has(request.method)) return;
   if (request.headers.authorization?.startsWith("Bearer ")) return;
-  const cookieAuthenticated = Boolean(request.cookies[SESSION_COOKIE] || request.cookies[MFA_COOKIE]);
+  const cookieAuthenticated = Boolean(readCookie(request, "session") || readCookie(request, "mfa"));
   const origin = request.headers.origin;
   if (!origin && !cookieAuthenticated) return;
   if (origin !== requestOrigin(request)) {
@@ -130,7 +138,12 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       },
       components: {
         securitySchemes: {
-          session: { type: "apiKey", in: "cookie", name: SESSION_COOKIE },
+          session: {
+            type: "apiKey",
+            in: "cookie",
+            name: cookieName("session", ctx.config.publicUrl.protocol === "https:"),
+            description: "`__Host-copilot_session` on https, `copilot_session` on plain http",
+          },
           integrationToken: {
             type: "http",
             scheme: "bearer",
@@ -149,6 +162,10 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   app.addHook("onRequest", async (request) => {
     if (needsAgency(request.url)) request.agency = await guards.resolveAgency(request);
     checkOrigin(request);
+  });
+  app.addHook("onSend", (request, reply, payload, done) => {
+    if (neverStored(request.url)) reply.header("cache-control", "no-store");
+    done(null, payload);
   });
   app.addHook("onResponse", async (request, reply) => {
     ctx.metrics.observeHttp(

@@ -22,7 +22,17 @@ export const REDACT_PATHS = [
   "*.client_secret",
   "*.secret",
   "*.token",
-  "*.code",
+  // Codes by their paths only (a bare `*.code` would also hide `sso.code`, the SPEC §4 failure
+  // code, and Node's error codes): the OIDC authorization code of a callback's query, and a
+  // second-factor code of a request body, wherever a query or body is logged.
+  "req.query.code",
+  "query.code",
+  "*.query.code",
+  "req.body.code",
+  "body.code",
+  "*.body.code",
+  "*.authorizationCode",
+  "*.authorization_code",
   "*.backupCode",
   "*.idToken",
   "*.id_token",

@@ -8,13 +8,15 @@ import type { FastifyInstance } from "fastify";
 import { type Agency, agencyApi, agencyOrigin } from "../agencies/agencies.js";
 import { audit } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
+import { readCookie } from "../http/cookies.js";
 import { AppError, notFound } from "../http/errors.js";
-import type { Guards } from "../http/request-context.js";
+import { type Guards, requestOrigin } from "../http/request-context.js";
 import { ErrorResponse, UserSchema } from "../http/schemas.js";
 import { LIMITS, reserve, reset } from "../http/throttle.js";
 import { cancelChallenge } from "../mfa/challenges.js";
-import { revokeSession, SESSION_COOKIE } from "../sessions/sessions.js";
+import { revokeSession } from "../sessions/sessions.js";
 import { clearSignInCookies, completeSignIn } from "../sessions/sign-in.js";
+import { safeReturnTo } from "../shared/return-to.js";
 import { otherMethodsHidden } from "../sso/connections.js";
 import { findUserByEmail, type User, userApi, verifyPassword } from "../users/users.js";
 import { listSignInConnections } from "./methods.js";
@@ -209,7 +211,7 @@ export function authRoutes(ctx: AppContext, guards: Guards) {
           agency,
           userId: row.id,
           method,
-          returnTo: (request.body as { returnTo?: string }).returnTo ?? null,
+          returnTo: safeReturnTo((request.body as { returnTo?: string }).returnTo, requestOrigin(request)),
         });
         switch (outcome.kind) {
           case "session":
@@ -238,7 +240,7 @@ export function authRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request, reply) => {
-        const token = request.cookies[SESSION_COOKIE];
+        const token = readCookie(request, "session");
         if (token) {
           await guards.loadSession(request);
           await revokeSession(ctx.db, token);

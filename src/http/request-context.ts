@@ -8,10 +8,11 @@ import { audit } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import { sha256Hex as tokenHash } from "../crypto/tokens.js";
 import { readCachesOf } from "../db/read-cache.js";
-import { revokeSession, SESSION_COOKIE, type ValidSession, validateSession } from "../sessions/sessions.js";
+import { revokeSession, type ValidSession, validateSession } from "../sessions/sessions.js";
 import { authorizationProblem } from "../sessions/sign-in.js";
 import { cloudflareSessionProblem } from "../sso/cloudflare-session.js";
 import { getUser, type User } from "../users/users.js";
+import { readCookie } from "./cookies.js";
 import { forbidden, notFound, unauthorized } from "./errors.js";
 
 declare module "fastify" {
@@ -53,7 +54,7 @@ export function makeGuards(ctx: AppContext) {
 
   async function loadSession(request: FastifyRequest): Promise<void> {
     if (request.auth !== null) return;
-    const token = request.cookies[SESSION_COOKIE];
+    const token = readCookie(request, "session");
     const agency = request.agency;
     if (!token || !agency) return;
     const key = tokenHash(token);

@@ -7,8 +7,8 @@
 import type { FastifyRequest } from "fastify";
 import type { AppContext } from "../context.js";
 import { randomToken as newToken, sha256Hex as tokenHash } from "../crypto/tokens.js";
+import { readCookie } from "../http/cookies.js";
 
-export const MFA_COOKIE = "copilot_mfa";
 export const MFA_TTL_SECONDS = 5 * 60;
 export const MFA_MAX_ATTEMPTS = 5;
 
@@ -52,7 +52,7 @@ export async function createChallenge(
 
 /** The live challenge behind the request's pending-2FA cookie, bound to the host's agency. */
 export async function currentChallenge(ctx: AppContext, request: FastifyRequest): Promise<Challenge | null> {
-  const token = request.cookies[MFA_COOKIE];
+  const token = readCookie(request, "mfa");
   if (!token || !request.agency) return null;
   const row = await ctx.db
     .selectFrom("mfa_challenges")
@@ -95,7 +95,7 @@ export async function cancelChallenge(
   ctx: AppContext,
   request: FastifyRequest,
 ): Promise<{ userId: string; agencyId: string; method: string; purpose: "verify" | "enroll" } | null> {
-  const token = request.cookies[MFA_COOKIE];
+  const token = readCookie(request, "mfa");
   if (!token) return null;
   const row = await ctx.db
     .deleteFrom("mfa_challenges")

@@ -17,20 +17,19 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { audit } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
+import { clearCookie } from "../http/cookies.js";
 import { AppError, conflict, unauthorized } from "../http/errors.js";
-import type { Guards } from "../http/request-context.js";
+import { type Guards, requestOrigin } from "../http/request-context.js";
 import { ErrorResponse, Nullable, UserSchema } from "../http/schemas.js";
 import { LIMITS, release, reserve } from "../http/throttle.js";
-import { clearCookie } from "../sessions/sessions.js";
 import { authorizationProblem, startSession } from "../sessions/sign-in.js";
-import { isSafeReturnTo } from "../sso/state.js";
+import { safeReturnTo } from "../shared/return-to.js";
 import { getUser, type User, userApi } from "../users/users.js";
 import { consumeBackupCode, remainingBackupCodes } from "./backup-codes.js";
 import {
   type Challenge,
   currentChallenge,
   endChallenge,
-  MFA_COOKIE,
   MFA_MAX_ATTEMPTS,
   recordFailedAttempt,
   reserveAttempt,
@@ -109,7 +108,7 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
     if (!challenge) return null;
     const attempts = await reserveAttempt(ctx, challenge.id);
     if (attempts === null) {
-      clearCookie(reply, request, MFA_COOKIE);
+      clearCookie(reply, request, "mfa");
       throw new AppError(401, "mfa_ended", MESSAGES.ended);
     }
     return { ...challenge, attempts };
@@ -152,7 +151,7 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
     });
     if (context.challenge) ctx.metrics.signIn(context.challenge.method, "mfa_failure");
     if (left === 0) {
-      clearCookie(reply, request, MFA_COOKIE);
+      clearCookie(reply, request, "mfa");
       throw new AppError(401, "mfa_ended", MESSAGES.ended);
     }
     const message =
@@ -173,7 +172,7 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
       const user = await getUser(ctx.db, agency.id, challenge.userId);
       if (authorizationProblem(user)) {
         await endChallenge(ctx, challenge.id);
-        clearCookie(reply, request, MFA_COOKIE);
+        clearCookie(reply, request, "mfa");
         throw new AppError(403, "not_authorized", MESSAGES.notAuthorized);
       }
       return { user, challenge };
@@ -186,7 +185,7 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
   /** Takes the pending sign-in for this request: one challenge yields at most one session. */
   async function claim(request: FastifyRequest, reply: FastifyReply, challenge: Challenge): Promise<void> {
     if (!(await endChallenge(ctx, challenge.id))) {
-      clearCookie(reply, request, MFA_COOKIE);
+      clearCookie(reply, request, "mfa");
       throw expired();
     }
   }
@@ -205,7 +204,7 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
       details: { method: challenge.method, mfa },
     });
     ctx.metrics.signIn(challenge.method, "success");
-    return challenge.returnTo && isSafeReturnTo(challenge.returnTo) ? challenge.returnTo : null;
+    return safeReturnTo(challenge.returnTo, requestOrigin(request));
   }
 
   return async (app: FastifyInstance) => {
@@ -237,7 +236,7 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
         const pending = await currentChallenge(ctx, request);
         if (!pending || pending.purpose !== "verify") {
           // An enrolment sign-in keeps its cookie: it continues at setup/confirm.
-          if (!pending) clearCookie(reply, request, MFA_COOKIE);
+          if (!pending) clearCookie(reply, request, "mfa");
           throw expired();
         }
         const factor = factorOf(body);
@@ -248,7 +247,7 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
         const problem = authorizationProblem(user);
         if (problem) {
           await endChallenge(ctx, challenge.id);
-          clearCookie(reply, request, MFA_COOKIE);
+          clearCookie(reply, request, "mfa");
           ctx.metrics.signIn(challenge.method, "refused");
           await audit(ctx.db, {
             ...actorBase(request, user),
@@ -273,7 +272,7 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
           if (result.why === "unavailable") {
             // 2FA was turned off or reset since the first factor: this pending sign-in is void.
             await endChallenge(ctx, challenge.id);
-            clearCookie(reply, request, MFA_COOKIE);
+            clearCookie(reply, request, "mfa");
             throw expired();
           }
           return refuse(request, reply, user, result.why, { factor, purpose: "sign_in", challenge });

@@ -1,10 +1,9 @@
 /**
  * Sessions (SPEC §2), by hand: an opaque 256-bit token in an HttpOnly, SameSite=Lax cookie
- * (Secure on HTTPS); the database keeps only its SHA-256. Idle expiry slides forward (written at
- * most once a minute), absolute expiry never moves. Revoked by sign-out, deactivation and
+ * (`__Host-` and Secure on HTTPS: http/cookies.ts); the database keeps only its SHA-256. Idle
+ * expiry slides forward (written at most once a minute), absolute expiry never moves. Revoked by sign-out, deactivation and
  * password change (users.ts deletes the rows).
  */
-import type { FastifyReply, FastifyRequest } from "fastify";
 import type { QueryCreator } from "kysely";
 import { type AuditEntry, auditRow } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
@@ -12,7 +11,6 @@ import { randomToken as newToken, sha256Hex as tokenHash } from "../crypto/token
 import type { Db } from "../db/database.js";
 import type { Database } from "../db/schema.js";
 
-export const SESSION_COOKIE = "copilot_session";
 const TOUCH_INTERVAL_MS = 60_000;
 
 export interface ValidSession {
@@ -22,30 +20,6 @@ export interface ValidSession {
   method: string;
   idleExpiresAt: Date;
   absoluteExpiresAt: Date;
-}
-
-export function isHttps(request: FastifyRequest): boolean {
-  return request.protocol === "https";
-}
-
-export function setCookie(
-  reply: FastifyReply,
-  request: FastifyRequest,
-  name: string,
-  value: string,
-  maxAgeSeconds: number,
-): void {
-  reply.setCookie(name, value, {
-    path: "/",
-    httpOnly: true,
-    sameSite: "lax",
-    secure: isHttps(request),
-    maxAge: maxAgeSeconds,
-  });
-}
-
-export function clearCookie(reply: FastifyReply, request: FastifyRequest, name: string): void {
-  reply.clearCookie(name, { path: "/", httpOnly: true, sameSite: "lax", secure: isHttps(request) });
 }
 
 /**

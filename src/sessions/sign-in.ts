@@ -8,9 +8,10 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Agency } from "../agencies/agencies.js";
 import { type AuditEntry, audit } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
-import { createChallenge, MFA_COOKIE, MFA_TTL_SECONDS } from "../mfa/challenges.js";
+import { clearCookie, readCookie, setCookie } from "../http/cookies.js";
+import { createChallenge, MFA_TTL_SECONDS } from "../mfa/challenges.js";
 import { getUser, type User } from "../users/users.js";
-import { clearCookie, createSession, revokeSession, SESSION_COOKIE, setCookie } from "./sessions.js";
+import { createSession, revokeSession } from "./sessions.js";
 
 export type SignInMethod = "password" | "break-glass" | "google" | "sso" | "cloudflare";
 
@@ -47,7 +48,7 @@ export async function startSession(
   method: string,
   signInRecord: AuditEntry,
 ): Promise<void> {
-  const previous = request.cookies[SESSION_COOKIE];
+  const previous = readCookie(request, "session");
   if (previous) await revokeSession(ctx.db, previous);
   const { token } = await createSession(
     ctx,
@@ -60,8 +61,8 @@ export async function startSession(
     },
     signInRecord,
   );
-  setCookie(reply, request, SESSION_COOKIE, token, ctx.config.sessionAbsoluteHours * 3600);
-  clearCookie(reply, request, MFA_COOKIE);
+  setCookie(reply, request, "session", token, ctx.config.sessionAbsoluteHours * 3600);
+  clearCookie(reply, request, "mfa");
 }
 
 /**
@@ -70,8 +71,8 @@ export async function startSession(
  * second factor never outlives the sign-out.
  */
 export function clearSignInCookies(reply: FastifyReply, request: FastifyRequest): void {
-  clearCookie(reply, request, SESSION_COOKIE);
-  clearCookie(reply, request, MFA_COOKIE);
+  clearCookie(reply, request, "session");
+  clearCookie(reply, request, "mfa");
 }
 
 export async function completeSignIn(
@@ -107,7 +108,7 @@ export async function completeSignIn(
       purpose,
       returnTo: input.returnTo ?? null,
     });
-    setCookie(reply, request, MFA_COOKIE, token, MFA_TTL_SECONDS);
+    setCookie(reply, request, "mfa", token, MFA_TTL_SECONDS);
     ctx.metrics.signIn(input.method, "mfa_required");
     await audit(ctx.db, { ...base, action: "auth.first_factor", details: { ...details, next: purpose } });
     return purpose === "verify" ? { kind: "mfa" } : { kind: "enroll" };

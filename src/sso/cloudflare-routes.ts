@@ -19,14 +19,14 @@ import type { Agency } from "../agencies/agencies.js";
 import { audit } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import type { SsoConnectionsTable } from "../db/schema.js";
-import type { Guards } from "../http/request-context.js";
+import { type Guards, requestOrigin } from "../http/request-context.js";
 import { ErrorResponse } from "../http/schemas.js";
+import { safeReturnTo } from "../shared/return-to.js";
 import { testStarters } from "./admin-routes.js";
 import { CloudflareAssertionError, verifyAccessAssertion } from "./cloudflare.js";
 import { type Assertion, enabledConnection, readAssertion } from "./cloudflare-session.js";
 import { ssoLive } from "./connections.js";
 import { failSignIn, finishSso, type SsoFailure } from "./finish.js";
-import { isSafeReturnTo } from "./state.js";
 import { finishTest } from "./tests.js";
 
 type ConnectionRow = Selectable<SsoConnectionsTable>;
@@ -235,7 +235,7 @@ export function cloudflareRoutes(ctx: AppContext, guards: Guards) {
       async (request, reply) => {
         const { test, returnTo } = request.query as { test?: string; returnTo?: string };
         if (test !== undefined) return runTest(request, reply, test);
-        return signIn(request, reply, returnTo && isSafeReturnTo(returnTo) ? returnTo : null);
+        return signIn(request, reply, safeReturnTo(returnTo, requestOrigin(request)));
       },
     );
   };

@@ -3,8 +3,8 @@
  *   GET /login/sso/start?connection=&returnTo=   → 302 to the IdP (PKCE, nonce, signed state)
  *   GET /login/sso?code&state[&iss]               → the callback: code → verified claims → finishSso
  * Nothing about a flow is stored on the server: the state carries it, sealed and signed, and a
- * short-lived cookie binds it to the browser that started it (rotated after every callback, so
- * a state is usable once per browser).
+ * short-lived cookie binds it to the browser that started it (a fresh server-issued value per
+ * start, consumed by its callback, so a state is usable once per browser: sso/binding.ts).
  */
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
@@ -12,28 +12,18 @@ import type { Selectable } from "kysely";
 import type { Agency } from "../agencies/agencies.js";
 import { audit } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
-import { randomToken } from "../crypto/tokens.js";
 import type { SsoConnectionsTable } from "../db/schema.js";
-import { setCookie } from "../sessions/sessions.js";
+import { requestOrigin } from "../http/request-context.js";
+import { safeReturnTo } from "../shared/return-to.js";
+import { browserBindings, consumeBrowserBinding, startBrowserBinding } from "./binding.js";
 import { agencyConnections, ssoLive } from "./connections.js";
 import { failSignIn, finishSso, type SsoFailure } from "./finish.js";
 import { authorizationUrl, callbackClaims, newFlowSecrets, providerFor, SsoStepError } from "./oidc.js";
 import { mappedClaims } from "./resolve-user.js";
-import { createState, isSafeReturnTo, type StatePayload, verifyState } from "./state.js";
+import { createState, type StatePayload, verifyState } from "./state.js";
 import { finishTest } from "./tests.js";
 
-export const BINDING_COOKIE = "copilot_sso";
-const BINDING_TTL_SECONDS = 15 * 60;
-
 type ConnectionRow = Selectable<SsoConnectionsTable>;
-
-/** The browser's binding value, created when absent (one per browser; several flows share it). */
-export function browserBinding(request: FastifyRequest, reply: FastifyReply): string {
-  const existing = request.cookies[BINDING_COOKIE];
-  const value = existing && existing.length >= 32 && existing.length <= 64 ? existing : randomToken(32);
-  setCookie(reply, request, BINDING_COOKIE, value, BINDING_TTL_SECONDS);
-  return value;
-}
 
 /** Builds the IdP redirect for a login or a test (the test route of the admin API uses it too). */
 export async function startOidcFlow(
@@ -47,7 +37,13 @@ export async function startOidcFlow(
   const { nonce, codeVerifier } = newFlowSecrets();
   const state = createState(
     ctx.config.ssoStateSecret,
-    { connectionId: row.id, nonce, codeVerifier, browserBinding: browserBinding(request, reply), ...purpose },
+    {
+      connectionId: row.id,
+      nonce,
+      codeVerifier,
+      browserBinding: startBrowserBinding(ctx, request, reply),
+      ...purpose,
+    },
     ctx.now().getTime(),
   );
   return authorizationUrl(provider, row, { state, nonce, codeVerifier });
@@ -89,11 +85,11 @@ export function flowRoutes(ctx: AppContext) {
         if (!row || row.agency_id !== agency.id) return fail("the connection does not belong to this agency");
         if (row.type === "cloudflare-access") return reply.redirect("/login/sso/cloudflare", 302);
         if (!row.enabled || !ssoLive(agency)) return fail("the connection or SSO is not enabled");
-        const safeReturnTo = returnTo && isSafeReturnTo(returnTo) ? returnTo : undefined;
+        const target = safeReturnTo(returnTo, requestOrigin(request));
         try {
           const url = await startOidcFlow(ctx, request, reply, row, {
             purpose: "login",
-            returnTo: safeReturnTo,
+            ...(target ? { returnTo: target } : {}),
           });
           return reply.redirect(url.toString(), 302);
         } catch (err) {
@@ -136,12 +132,12 @@ export function flowRoutes(ctx: AppContext) {
           ? verifyState(
               ctx.config.ssoStateSecret,
               query.state,
-              { browserBinding: request.cookies[BINDING_COOKIE] },
+              { browserBinding: browserBindings(ctx, request) },
               ctx.now().getTime(),
             )
           : ({ ok: false, reason: "malformed" } as const);
-        // Usable once per browser: a fresh binding invalidates every state issued before.
-        setCookie(reply, request, BINDING_COOKIE, randomToken(32), BINDING_TTL_SECONDS);
+        // Usable once per browser: the state's binding value is used up (other flows keep theirs).
+        if (verified.ok) consumeBrowserBinding(ctx, request, reply, verified.browserBinding);
 
         const fail = (failure: SsoFailure, connectionId: string | null) =>
           failSignIn(ctx, request, reply, {

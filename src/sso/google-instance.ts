@@ -13,17 +13,17 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Selectable } from "kysely";
 import { type Agency, agencyOrigin } from "../agencies/agencies.js";
 import type { AppContext } from "../context.js";
-import { randomToken } from "../crypto/tokens.js";
 import type { SsoConnectionsTable } from "../db/schema.js";
-import { setCookie } from "../sessions/sessions.js";
+import { requestOrigin } from "../http/request-context.js";
 import { completeSignIn } from "../sessions/sign-in.js";
+import { safeReturnTo } from "../shared/return-to.js";
 import { findUserByEmail } from "../users/users.js";
+import { browserBindings, consumeBrowserBinding, startBrowserBinding } from "./binding.js";
 import { DEFAULT_MAPPINGS, DEFAULT_SCOPES, otherMethodsHidden, secretAad } from "./connections.js";
 import { failSignIn, type SsoFailure, sendFailure } from "./finish.js";
-import { BINDING_COOKIE, browserBinding } from "./flow-routes.js";
 import { authorizationUrl, callbackClaims, newFlowSecrets, providerFor, SsoStepError } from "./oidc.js";
 import { isEmailVerified } from "./resolve-user.js";
-import { createState, isSafeReturnTo, verifyState } from "./state.js";
+import { createState, verifyState } from "./state.js";
 
 export const GOOGLE_INSTANCE_ID = "google-instance";
 
@@ -99,7 +99,10 @@ export function googleInstanceRoutes(ctx: AppContext) {
         const why = unavailable(ctx, request.agency);
         if (why) return fail(request, reply, { code: "sso_failed", step: "connection", cause: why });
         const row = instanceConnection(ctx, request, request.agency!);
-        const { returnTo } = request.query as { returnTo?: string };
+        const returnTo = safeReturnTo(
+          (request.query as { returnTo?: string }).returnTo,
+          requestOrigin(request),
+        );
         try {
           const provider = await providerFor(ctx, row);
           const { nonce, codeVerifier } = newFlowSecrets();
@@ -110,8 +113,8 @@ export function googleInstanceRoutes(ctx: AppContext) {
               purpose: "login",
               nonce,
               codeVerifier,
-              browserBinding: browserBinding(request, reply),
-              ...(returnTo && isSafeReturnTo(returnTo) ? { returnTo } : {}),
+              browserBinding: startBrowserBinding(ctx, request, reply),
+              ...(returnTo ? { returnTo } : {}),
             },
             ctx.now().getTime(),
           );
@@ -145,11 +148,11 @@ export function googleInstanceRoutes(ctx: AppContext) {
           ? verifyState(
               ctx.config.ssoStateSecret,
               token,
-              { browserBinding: request.cookies[BINDING_COOKIE] },
+              { browserBinding: browserBindings(ctx, request) },
               ctx.now().getTime(),
             )
           : ({ ok: false, reason: "malformed" } as const);
-        setCookie(reply, request, BINDING_COOKIE, randomToken(32), 15 * 60);
+        if (verified.ok) consumeBrowserBinding(ctx, request, reply, verified.browserBinding);
         if (!verified.ok || verified.payload.connectionId !== GOOGLE_INSTANCE_ID) {
           return fail(request, reply, {
             code: "sso_failed",

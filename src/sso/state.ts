@@ -12,26 +12,29 @@
  *   The nonce and code verifier must not be readable from the URL (the state travels through the
  *   IdP, browser history and proxy logs; a readable verifier would defeat PKCE, RFC 7636 §1). They
  *   could live in the binding cookie instead, but then one cookie per flow would be needed. Instead
- *   the whole payload is sealed with AES-256-GCM, and the cookie only holds one random id per
- *   browser, so one browser can have several flows in flight (two tabs, a login and a test).
- *   - keys: HKDF-SHA-256 (RFC 5869) from the state secret, one for encryption, one for the MAC;
+ *   the whole payload is sealed with AES-256-GCM, and the cookie only holds a short binding value
+ *   per recent flow, so one browser can have several flows in flight (two tabs, a login and a test).
+ *   - keys: HKDF-SHA-256 (RFC 5869) from the state secret: encryption, state MAC, binding MAC;
  *   - token: `s1.<base64url(iv || ciphertext || gcm tag)>.<base64url(HMAC-SHA-256(k_mac, "s1.<blob>"))>`;
  *   - verification: the HMAC (RFC 2104) is checked first, in constant time, before decrypting or
  *     parsing anything (encrypt-then-MAC); HMAC-SHA-256 is the signature seed 003 asks for.
  *
  * Browser binding (login CSRF, RFC 9700 §4.7; OIDC Core §15.5.2 "binding to the user agent"):
- *   the caller keeps one random value per browser in a short-lived HttpOnly cookie (reusing it when
- *   present) and passes it to createState/verifyState. The state stores SHA-256(value); a state
+ *   every flow start gets a fresh value minted here (`issueBrowserBinding`): 16 random bytes and
+ *   a MAC over them under a key derived from the state secret, so a value the server did not issue
+ *   (one planted in the browser, or chosen by an attacker) is never bound to nor accepted. The
+ *   caller keeps the values of the browser's recent starts in a short-lived HttpOnly cookie
+ *   (sso/binding.ts) and passes them to verifyState. The state stores SHA-256(value); a state
  *   captured by another browser fails with `browser_mismatch`.
  *
  * Lifetime: 10 minutes from issue; a token claiming to be issued more than 60 s in the future is
  * refused. Failure reasons go to the audit log only; the user sees `sso_failed` (SPEC §4 step 7).
  *
- * `isSafeReturnTo` implements "returnTo accepts same-site relative paths only" (SPEC §4 step 2;
- * open-redirect guidance of RFC 9700 §4.11).
+ * `returnTo` must already be normalised by the shared rule (shared/return-to.ts, SPEC §4 step 2).
  */
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from "node:crypto";
 import { hmacSha256, randomToken, timingSafeEqualStr } from "../crypto/tokens.js";
+import { isNormalReturnTo } from "../shared/return-to.js";
 
 export type StatePurpose = "login" | "test";
 
@@ -40,13 +43,13 @@ export interface StateInput {
   purpose: StatePurpose;
   /** Required when `purpose` is `test`, absent otherwise. */
   testId?: string;
-  /** A path accepted by isSafeReturnTo. */
+  /** A normalised path from safeReturnTo (shared/return-to.ts). */
   returnTo?: string;
   /** OIDC `nonce` sent in the authorization request. */
   nonce: string;
   /** PKCE `code_verifier` whose S256 challenge was sent in the authorization request. */
   codeVerifier: string;
-  /** The per-browser random value also set in the binding cookie. */
+  /** This flow's value from issueBrowserBinding, also kept in the browser's binding cookie. */
   browserBinding: string;
 }
 
@@ -66,21 +69,24 @@ export interface StatePayload {
 export type StateFailureReason = "malformed" | "bad_signature" | "expired" | "future" | "browser_mismatch";
 
 export type StateVerification =
-  | { ok: true; payload: StatePayload }
+  | {
+      ok: true;
+      payload: StatePayload /** The binding value the state was bound to. */;
+      browserBinding: string;
+    }
   | { ok: false; reason: StateFailureReason };
 
 /** A state is valid for 10 minutes (SPEC §4 step 2). */
 export const STATE_MAX_AGE_MS = 10 * 60_000;
 /** Tolerated clock skew between cluster nodes for tokens that look issued in the future. */
 export const STATE_MAX_FUTURE_SKEW_MS = 60_000;
-/** Longest returnTo accepted. */
-export const RETURN_TO_MAX_LENGTH = 2048;
 
 const TOKEN_PREFIX = "s1";
 const MIN_SECRET_BYTES = 32;
 const MAX_TOKEN_LENGTH = 8192;
 const MAX_FIELD_LENGTH = 512;
-const MIN_BINDING_LENGTH = 16;
+const BINDING_RANDOM_BYTES = 16;
+const BINDING_MAC_BYTES = 16;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const HKDF_SALT = "copilot-sso/state/v1";
@@ -89,6 +95,8 @@ const BASE64URL = /^[A-Za-z0-9_-]+$/;
 interface StateKeys {
   encKey: Buffer;
   macKey: Buffer;
+  /** MAC key of the browser-binding values. */
+  bindingKey: Buffer;
 }
 
 /** Wire form of the payload (short keys keep the URL short). */
@@ -127,12 +135,38 @@ function deriveKeysOnce(secret: string | Uint8Array): StateKeys {
     throw new Error(`SSO state secret must be at least ${MIN_SECRET_BYTES} bytes`);
   }
   const derive = (info: string) => Buffer.from(hkdfSync("sha256", ikm, HKDF_SALT, info, 32));
-  return { encKey: derive("state-encryption"), macKey: derive("state-mac") };
+  return {
+    encKey: derive("state-encryption"),
+    macKey: derive("state-mac"),
+    bindingKey: derive("browser-binding"),
+  };
 }
 
 /** SHA-256 of the browser-binding value, base64url: what the state stores instead of the value. */
 function bindingHash(browserBinding: string): string {
   return createHash("sha256").update(browserBinding, "utf8").digest("base64url");
+}
+
+/**
+ * A fresh browser-binding value: base64url(16 random bytes || first 16 bytes of
+ * HMAC-SHA-256(k_binding, random)), 43 characters. Only this server can mint one.
+ */
+export function issueBrowserBinding(secret: string | Uint8Array): string {
+  const { bindingKey } = deriveKeys(secret);
+  const random = randomBytes(BINDING_RANDOM_BYTES);
+  const mac = hmacSha256(bindingKey, random).subarray(0, BINDING_MAC_BYTES);
+  return Buffer.concat([random, mac]).toString("base64url");
+}
+
+/** True when `value` is a binding value minted by issueBrowserBinding under this secret. */
+export function isIssuedBrowserBinding(secret: string | Uint8Array, value: unknown): value is string {
+  if (typeof value !== "string" || value.length !== 43 || !BASE64URL.test(value)) return false;
+  const { bindingKey } = deriveKeys(secret);
+  const bytes = Buffer.from(value, "base64url");
+  if (bytes.length !== BINDING_RANDOM_BYTES + BINDING_MAC_BYTES) return false;
+  const random = bytes.subarray(0, BINDING_RANDOM_BYTES);
+  const expected = hmacSha256(bindingKey, random).subarray(0, BINDING_MAC_BYTES).toString("base64url");
+  return timingSafeEqualStr(expected, bytes.subarray(BINDING_RANDOM_BYTES).toString("base64url"));
 }
 
 /** True for a non-empty string of at most `max` characters. */
@@ -141,7 +175,7 @@ function isShortString(value: unknown, max = MAX_FIELD_LENGTH): value is string 
 }
 
 /** Checks the caller's input; these are programming errors, so they throw. */
-function assertValidInput(input: StateInput): void {
+function assertValidInput(secret: string | Uint8Array, input: StateInput): void {
   if (!isShortString(input.connectionId)) throw new TypeError("state: connectionId is required");
   if (input.purpose !== "login" && input.purpose !== "test") throw new TypeError("state: bad purpose");
   if (input.purpose === "test" && !isShortString(input.testId)) {
@@ -150,15 +184,13 @@ function assertValidInput(input: StateInput): void {
   if (input.purpose === "login" && input.testId !== undefined) {
     throw new TypeError("state: testId is only for tests");
   }
-  if (input.returnTo !== undefined && !isSafeReturnTo(input.returnTo)) {
-    throw new TypeError("state: returnTo is not a same-site relative path");
+  if (input.returnTo !== undefined && !isNormalReturnTo(input.returnTo)) {
+    throw new TypeError("state: returnTo is not a normalised same-origin path");
   }
   if (!isShortString(input.nonce)) throw new TypeError("state: nonce is required");
   if (!isShortString(input.codeVerifier)) throw new TypeError("state: codeVerifier is required");
-  if (!isShortString(input.browserBinding) || input.browserBinding.length < MIN_BINDING_LENGTH) {
-    throw new TypeError(
-      `state: browserBinding must be a random value of at least ${MIN_BINDING_LENGTH} characters`,
-    );
+  if (!isIssuedBrowserBinding(secret, input.browserBinding)) {
+    throw new TypeError("state: browserBinding must be a value from issueBrowserBinding");
   }
 }
 
@@ -187,7 +219,7 @@ function fromWire(value: unknown): { payload: StatePayload; binding: string } | 
   if (!isShortString(w.b) || typeof w.t !== "number" || !Number.isSafeInteger(w.t)) return undefined;
   if (w.p !== "login" && w.p !== "test") return undefined;
   if (w.p === "test" ? !isShortString(w.x) : w.x !== undefined) return undefined;
-  if (w.r !== undefined && (typeof w.r !== "string" || !isSafeReturnTo(w.r))) return undefined;
+  if (w.r !== undefined && !isNormalReturnTo(w.r)) return undefined;
   const payload: StatePayload = {
     connectionId: w.c,
     purpose: w.p,
@@ -242,20 +274,21 @@ export function createState(
   now: number = Date.now(),
 ): string {
   const keys = deriveKeys(secret);
-  assertValidInput(input);
+  assertValidInput(secret, input);
   const signedText = `${TOKEN_PREFIX}.${seal(keys.encKey, toWire(input, now)).toString("base64url")}`;
   return `${signedText}.${sign(keys.macKey, signedText)}`;
 }
 
 /**
  * Verifies a state token (SPEC §4 step 2): shape, HMAC in constant time, age (≤ 10 min, ≤ 60 s
- * in the future), then the browser binding. Never throws for a bad token; throws only on a short
- * secret (configuration error).
+ * in the future), then the browser binding: one of the browser's binding values (the cookie keeps
+ * those of its recent flow starts) must be the state's and issued by this server. Never throws for
+ * a bad token; throws only on a short secret (configuration error).
  */
 export function verifyState(
   secret: string | Uint8Array,
   token: string,
-  binding: { browserBinding: string | undefined },
+  binding: { browserBinding: string | readonly string[] | undefined },
   now: number = Date.now(),
 ): StateVerification {
   const keys = deriveKeys(secret);
@@ -274,79 +307,16 @@ export function verifyState(
   if (payload.issuedAt - now > STATE_MAX_FUTURE_SKEW_MS) return fail("future");
   if (now - payload.issuedAt > STATE_MAX_AGE_MS) return fail("expired");
 
-  const cookie = binding.browserBinding;
-  if (
-    typeof cookie !== "string" ||
-    cookie === "" ||
-    !timingSafeEqualStr(bindingHash(cookie), decoded.binding)
-  ) {
-    return fail("browser_mismatch");
-  }
-  return { ok: true, payload };
+  const candidates =
+    typeof binding.browserBinding === "string" ? [binding.browserBinding] : binding.browserBinding;
+  const matched = candidates?.find(
+    (value) =>
+      isIssuedBrowserBinding(secret, value) && timingSafeEqualStr(bindingHash(value), decoded.binding),
+  );
+  if (matched === undefined) return fail("browser_mismatch");
+  return { ok: true, payload, browserBinding: matched };
 }
 
 function fail(reason: StateFailureReason): StateVerification {
   return { ok: false, reason };
-}
-
-/**
- * Same-site relative path check for `returnTo` (SPEC §4 step 2; RFC 9700 §4.11 open redirectors).
- *
- * Accepts `/path?query#hash` only: a single leading `/` (not `//`), no backslash, no control
- * character or whitespace, at most 2048 characters, and resolving it against a dummy origin
- * (WHATWG URL) leaves the origin unchanged. Percent-decoding — repeated, and lenient like some
- * servers and proxies — must not reveal `//`, a backslash or a control character either, so
- * `/%2F%2Fevil.com`, `/%5Cevil.com` and `/%252F%252Fevil.com` are refused.
- */
-export function isSafeReturnTo(path: string): boolean {
-  if (typeof path !== "string" || path.length === 0 || path.length > RETURN_TO_MAX_LENGTH) return false;
-  if (!path.startsWith("/") || hasCharIn(path, isRawForbidden)) return false;
-  let current = path;
-  for (let round = 0; round < 5; round++) {
-    if (current.startsWith("//") || current.includes("\\") || hasCharIn(current, isControl)) return false;
-    const decoded = percentDecodeBytes(current);
-    if (decoded === current) return resolvesSameOrigin(path);
-    current = decoded;
-  }
-  // Still changing after several decodings: nested encoding that nothing legitimate produces.
-  return false;
-}
-
-/** True when some UTF-16 code unit of `value` satisfies `test`. */
-function hasCharIn(value: string, test: (code: number) => boolean): boolean {
-  for (let i = 0; i < value.length; i++) {
-    if (test(value.charCodeAt(i))) return true;
-  }
-  return false;
-}
-
-/** C0 controls and DEL (RFC 3986 excludes them; browsers strip or reinterpret them). */
-function isControl(code: number): boolean {
-  return code < 0x20 || code === 0x7f;
-}
-
-/** Not allowed unencoded in a returnTo: controls, space, C1 controls, Unicode line separators. */
-function isRawForbidden(code: number): boolean {
-  return code <= 0x20 || (code >= 0x7f && code <= 0x9f) || code === 0x2028 || code === 0x2029;
-}
-
-/**
- * Lenient percent-decoding (RFC 3986 §2.1): each valid `%XX` becomes the character with that
- * code, invalid sequences stay as they are. Multi-byte UTF-8 is not reassembled: it cannot hide an
- * ASCII `/`, `\` or control character, which is all the caller looks for.
- */
-function percentDecodeBytes(value: string): string {
-  return value.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) =>
-    String.fromCharCode(Number.parseInt(hex, 16)),
-  );
-}
-
-/** Resolving against a dummy origin must leave the origin unchanged (WHATWG URL parsing). */
-function resolvesSameOrigin(path: string): boolean {
-  const base = "http://x";
-  try {
-    return new URL(path, base).origin === base;
-  } catch {
-    return false;
-  }
 }

@@ -134,6 +134,16 @@ describe.each(storages())("Cloudflare Access sign-in (%s)", (storage) => {
     expect(where(safe.res)).toBe("/settings/users");
     const unsafe = await attempt(w, await cf.sign(person(ALICE)), { query: "?returnTo=//evil.example/x" });
     expect(where(unsafe.res)).toBe("/");
+    const tab = await attempt(w, await cf.sign(person(ALICE)), { query: "?returnTo=%2F%09%2Fevil.example" });
+    expect(where(tab.res)).toBe("/");
+  });
+
+  it("signs in to a non-ASCII returnTo, percent-encoded (never a 500)", async () => {
+    const { res } = await attempt(w, await cf.sign(person(ALICE)), {
+      query: `?returnTo=${encodeURIComponent("/日本")}`,
+    });
+    expect(res.status).toBe(302);
+    expect(res.headers.location).toBe("/%E6%97%A5%E6%9C%AC");
   });
 
   it("falls back to the CF_Authorization cookie when the header is absent", async () => {

@@ -1,10 +1,15 @@
-// No secret, token, code or password ever appears in a log line (SPEC §10).
+// No secret, token, code or password ever appears in a log line (SPEC §10), while what is not a
+// secret (the SPEC §4 failure code of an SSO sign-in) stays readable.
+import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgency } from "../../src/agencies/agencies.js";
-import { maskUrl } from "../../src/logger.js";
+import { createLogger, maskUrl } from "../../src/logger.js";
 import { createUser } from "../../src/users/users.js";
+import { Browser, signInAtIdp } from "../support/browser.js";
 import type { TestDatabase } from "../support/db.js";
+import { startIdp } from "../support/idp.js";
 import { type LoggedApp, startLoggedApp } from "../support/logged-app.js";
+import { createSsoWorld, where } from "../support/sso.js";
 
 describe("logs", () => {
   const lines: string[] = [];
@@ -67,6 +72,69 @@ describe("logs", () => {
       "the-state-token",
     ]) {
       expect(all).not.toContain(secret);
+    }
+  });
+});
+
+describe("the debug log of a failed SSO sign-in", () => {
+  it("shows the SPEC §4 code and the step, never the authorization code", async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const w = await createSsoWorld("pglite", "acme", {}, { log: createLogger("debug", sink) });
+    const idp = await startIdp({
+      profile: "generic",
+      redirectUris: [`${w.origin}/login/sso`],
+      accounts: [{ sub: "user-alice", claims: { email: "alice@acme.test", email_verified: true } }],
+    });
+    try {
+      w.watch(idp);
+      await w.t.seedUser(w.agencyId, { email: "alice@acme.test", role: "admin" });
+      const { id } = await w.createConnection({
+        type: "oidc",
+        name: "Acme IdP",
+        clientId: idp.clientId,
+        clientSecret: idp.clientSecret,
+        discoveryUrl: idp.discoveryUrl,
+      });
+      await w.enable(id, "user-alice");
+      // The IdP redeems a genuine code, then answers without an ID token: the sign-in fails after
+      // the code went through the whole exchange.
+      idp.setTamper((body) => {
+        delete body.id_token;
+        return body;
+      });
+      const browser = new Browser();
+      const atCallback = await signInAtIdp(
+        browser,
+        `${w.origin}/login/sso/start?connection=${id}`,
+        "user-alice",
+        { stopAtCallback: true },
+      );
+      const code = new URL(w.remember(atCallback.location!)).searchParams.get("code")!;
+      expect(code.length).toBeGreaterThanOrEqual(16);
+      const res = await browser.get(atCallback.location!);
+      expect(where(res)).toBe("/login?error=sso_failed");
+
+      const failures = lines
+        .map((line) => JSON.parse(line) as { msg?: string; sso?: Record<string, unknown> })
+        .filter((entry) => entry.msg === "SSO sign-in failed");
+      expect(failures).toHaveLength(1);
+      expect(failures[0]!.sso).toMatchObject({ code: "sso_failed", connectionId: id });
+      expect(failures[0]!.sso!.step).toMatch(/^(token|id_token)$/);
+      const all = lines.join("");
+      expect(all).toContain("/login/sso?code=[REDACTED]");
+      expect(w.secrets.size).toBeGreaterThan(2);
+      for (const secret of [code, ...w.secrets]) {
+        expect(all.includes(secret), `a log line holds a secret (${secret.slice(0, 4)}…)`).toBe(false);
+      }
+    } finally {
+      await idp.close();
+      await w.close();
     }
   });
 });

@@ -1,6 +1,7 @@
 // A CoPilot instance for tests: real Fastify app, real database (PGlite or PostgreSQL), a
 // controllable clock, and helpers to seed agencies and users the way the CLI does.
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from "fastify";
+import type { Logger } from "pino";
 import { createAgency } from "../../src/agencies/agencies.js";
 import { buildApp } from "../../src/app.js";
 import { type Config, loadConfig } from "../../src/config.js";
@@ -37,7 +38,7 @@ export interface TestApp {
 export async function createTestApp(
   storage: Storage,
   env: Record<string, string> = {},
-  options: { idpTimeoutMs?: number } = {},
+  options: { idpTimeoutMs?: number; log?: Logger } = {},
 ): Promise<TestApp> {
   const database = await openTestDatabase(storage);
   const config: Config = loadConfig({
@@ -54,6 +55,7 @@ export async function createTestApp(
   const ctx: AppContext = createContext(config, database.db, {
     now: clock.now,
     idpTimeoutMs: options.idpTimeoutMs,
+    ...(options.log ? { log: options.log } : {}),
   });
   const app = await buildApp(ctx);
   let counter = 0;

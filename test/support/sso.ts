@@ -1,5 +1,6 @@
 // An SSO world for tests: a listening CoPilot with agency "acme" on acme.localhost, a signed-in
 // admin browser, and helpers that drive the admin API and the browser flow against a real IdP.
+import type { Logger } from "pino";
 import { expect } from "vitest";
 import { createTestApp, TEST_PASSWORD, type TestApp } from "./app.js";
 import { Browser, type BrowserResponse, signInAtIdp } from "./browser.js";
@@ -55,8 +56,9 @@ export async function createSsoWorld(
   storage: Storage,
   slug = "acme",
   env: Record<string, string> = {},
+  options: { log?: Logger } = {},
 ): Promise<SsoWorld> {
-  const t = await createTestApp(storage, env, { idpTimeoutMs: 1500 });
+  const t = await createTestApp(storage, env, { idpTimeoutMs: 1500, ...options });
   const base = await t.listen();
   const port = new URL(base).port;
   const origin = `http://${slug}.localhost:${port}`;

@@ -1,4 +1,5 @@
 import { type AnchorHTMLAttributes, type MouseEvent, useSyncExternalStore } from "react";
+import { safeReturnTo as sharedSafeReturnTo } from "../../src/shared/return-to.js";
 
 /** A tiny history-based router: pushState/replaceState + popstate. */
 
@@ -37,12 +38,12 @@ export function navigate(to: string, options: { replace?: boolean } = {}): void 
   if (!options.replace) window.scrollTo(0, 0);
 }
 
-/** Only same-site relative paths are accepted as a place to return to after sign-in. */
+/**
+ * Where to go after sign-in: the server's rule (src/shared/return-to.ts), against this page's
+ * origin — a normalised same-origin path, or null.
+ */
 export function safeReturnTo(value: string | null | undefined): string | null {
-  if (!value) return null;
-  if (!value.startsWith("/") || value.startsWith("//") || value.startsWith("/\\")) return null;
-  if (value === "/login" || value.startsWith("/login/") || value.startsWith("/login?")) return null;
-  return value;
+  return sharedSafeReturnTo(value, window.location.origin);
 }
 
 /** Builds a path with a query string, skipping empty values. */
