@@ -11,6 +11,7 @@ import { auditRequest } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import { isUniqueViolation } from "../db/database.js";
 import type { SsoConnectionsTable } from "../db/schema.js";
+import { transaction } from "../db/transaction.js";
 import { deleteAgencyRow } from "../http/agency-rows.js";
 import { AppError, badRequest, notFound } from "../http/errors.js";
 import type { Guards } from "../http/request-context.js";
@@ -364,7 +365,7 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           const tests = await listTests(ctx.db, agency.id, row.id);
           return { connection: connectionApi(row, tests[0] ?? null), warnings };
         }
-        const updated = await ctx.db.transaction().execute(async (tx) => {
+        const updated = await transaction(ctx.db, async (tx) => {
           const r = await tx
             .updateTable("sso_connections")
             .set({
@@ -412,7 +413,7 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
       async (request, reply) => {
         const agency = request.agency!;
         const row = await getConnectionRow(ctx.db, agency.id, (request.params as { id: string }).id);
-        const reset = await ctx.db.transaction().execute(async (tx) => {
+        const reset = await transaction(ctx.db, async (tx) => {
           await tx.deleteFrom("sso_connections").where("id", "=", row.id).execute();
           return settleAgencySettings(tx, agency.id);
         });
@@ -549,7 +550,7 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
             );
           }
         }
-        const updated = await ctx.db.transaction().execute(async (tx) => {
+        const updated = await transaction(ctx.db, async (tx) => {
           const r = await tx
             .updateTable("sso_connections")
             .set({ enabled, updated_at: new Date() })

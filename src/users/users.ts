@@ -8,6 +8,7 @@ import { sql } from "kysely";
 import type { Db } from "../db/database.js";
 import { isUniqueViolation } from "../db/database.js";
 import type { Role } from "../db/schema.js";
+import { savepoint } from "../db/transaction.js";
 import { AppError, badRequest, notFound } from "../http/errors.js";
 
 export interface User {
@@ -312,7 +313,7 @@ export async function createUser(db: Db, agencyId: string, input: UserInput): Pr
   const passwordHash = input.password ? await hashPassword(input.password) : null;
   const id = randomUUID();
   try {
-    await db.transaction().execute(async (tx) => {
+    await savepoint(db, async (tx) => {
       await tx
         .insertInto("users")
         .values({
@@ -358,7 +359,7 @@ export async function updateUser(
   const subAccountIds =
     input.subAccountIds === undefined ? undefined : await checkSubAccounts(db, agencyId, input.subAccountIds);
   try {
-    await db.transaction().execute(async (tx) => {
+    await savepoint(db, async (tx) => {
       if (Object.keys(patch).length > 0) {
         await tx
           .updateTable("users")
