@@ -8,6 +8,7 @@ import type { FastifyInstance } from "fastify";
 import { type Agency, agencyApi, agencyOrigin } from "../agencies/agencies.js";
 import { audit } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
+import { inTransaction } from "../db/transaction.js";
 import { AppError, notFound } from "../http/errors.js";
 import type { Guards } from "../http/request-context.js";
 import { ErrorResponse, UserSchema } from "../http/schemas.js";
@@ -178,20 +179,25 @@ export function authRoutes(ctx: AppContext, guards: Guards) {
             );
           }
           method = "break-glass";
-          await audit(ctx.db, {
-            agencyId: agency.id,
-            action: "auth.break_glass",
-            actor: { type: "user", id: row.id, label: row.email },
-            ip: request.ip,
-            details: { note: "password sign-in while other login methods are hidden" },
-          });
         }
         await reset(ctx, accountKey);
-        const outcome = await completeSignIn(ctx, request, reply, {
-          agency,
-          userId: row.id,
-          method,
-          returnTo: (request.body as { returnTo?: string }).returnTo ?? null,
+        // A break-glass record commits with the sign-in it allowed.
+        const outcome = await inTransaction(ctx, async (tx) => {
+          if (method === "break-glass") {
+            await audit(tx.db, {
+              agencyId: agency.id,
+              action: "auth.break_glass",
+              actor: { type: "user", id: row.id, label: row.email },
+              ip: request.ip,
+              details: { note: "password sign-in while other login methods are hidden" },
+            });
+          }
+          return completeSignIn(tx, request, reply, {
+            agency,
+            userId: row.id,
+            method,
+            returnTo: (request.body as { returnTo?: string }).returnTo ?? null,
+          });
         });
         switch (outcome.kind) {
           case "session":
@@ -221,40 +227,43 @@ export function authRoutes(ctx: AppContext, guards: Guards) {
       },
       async (request, reply) => {
         const token = request.cookies[SESSION_COOKIE];
-        if (token) {
-          await guards.loadSession(request);
-          await revokeSession(ctx.db, token);
-          if (request.auth) {
-            await audit(ctx.db, {
-              agencyId: request.auth.user.agencyId,
-              action: "auth.sign_out",
-              actor: { type: "user", id: request.auth.user.id, label: request.auth.user.email },
+        if (token) await guards.loadSession(request);
+        // What ends and the records saying so commit together.
+        await inTransaction(ctx, async (tx) => {
+          if (token) {
+            await revokeSession(tx.db, token);
+            if (request.auth) {
+              await audit(tx.db, {
+                agencyId: request.auth.user.agencyId,
+                action: "auth.sign_out",
+                actor: { type: "user", id: request.auth.user.id, label: request.auth.user.email },
+                ip: request.ip,
+              });
+            }
+          }
+          // A sign-in waiting for its second factor in this browser ends too: its stored challenge
+          // is removed, not just its cookie, so a kept copy of the cookie cannot finish it.
+          const pending = await cancelChallenge(tx, request);
+          if (pending) {
+            const who = await tx.db
+              .selectFrom("users")
+              .select("email")
+              .where("id", "=", pending.userId)
+              .executeTakeFirst();
+            await audit(tx.db, {
+              agencyId: pending.agencyId,
+              action: "auth.sign_in_cancelled",
+              actor: { type: "user", id: pending.userId, label: who?.email ?? null },
+              target: { type: "user", id: pending.userId },
               ip: request.ip,
+              details: {
+                method: pending.method,
+                pending: pending.purpose,
+                cause: "signed out before the second factor",
+              },
             });
           }
-        }
-        // A sign-in waiting for its second factor in this browser ends too: its stored challenge
-        // is removed, not just its cookie, so a kept copy of the cookie cannot finish it.
-        const pending = await cancelChallenge(ctx, request);
-        if (pending) {
-          const who = await ctx.db
-            .selectFrom("users")
-            .select("email")
-            .where("id", "=", pending.userId)
-            .executeTakeFirst();
-          await audit(ctx.db, {
-            agencyId: pending.agencyId,
-            action: "auth.sign_in_cancelled",
-            actor: { type: "user", id: pending.userId, label: who?.email ?? null },
-            target: { type: "user", id: pending.userId },
-            ip: request.ip,
-            details: {
-              method: pending.method,
-              pending: pending.purpose,
-              cause: "signed out before the second factor",
-            },
-          });
-        }
+        });
         clearSignInCookies(reply, request);
         return reply.status(204).send();
       },

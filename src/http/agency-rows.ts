@@ -7,6 +7,7 @@ import type { Kysely, Selectable } from "kysely";
 import { auditRequest } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import type { Database } from "../db/schema.js";
+import { transaction } from "../db/transaction.js";
 import { notFound } from "./errors.js";
 
 /** The tables whose rows have an `id` and belong to one agency (`agency_id`). */
@@ -31,21 +32,24 @@ export interface DeleteAgencyRowSpec<K extends AgencyOwnedTable> {
  */
 export function deleteAgencyRow<K extends AgencyOwnedTable>(ctx: AppContext, spec: DeleteAgencyRowSpec<K>) {
   // The query is the same for every such table; Kysely cannot type it over a union of tables.
-  const db = ctx.db as unknown as Kysely<{ owned: { id: string; agency_id: string } }>;
+  type OwnedDb = Kysely<{ owned: { id: string; agency_id: string } }>;
   const table = spec.table as unknown as "owned";
   return async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     const { id } = request.params as { id: string };
-    const row = await db
-      .deleteFrom(table)
-      .where("id", "=", id)
-      .where("agency_id", "=", request.agency!.id)
-      .returningAll()
-      .executeTakeFirst();
-    if (!row) throw notFound(spec.notFound);
-    await auditRequest(ctx.db, request, {
-      action: spec.action,
-      target: { type: spec.targetType, id },
-      ...(spec.details ? { details: spec.details(row as unknown as Selectable<Database[K]>) } : {}),
+    // The removal and its audit record commit together.
+    await transaction(ctx.db, async (tx) => {
+      const row = await (tx as unknown as OwnedDb)
+        .deleteFrom(table)
+        .where("id", "=", id)
+        .where("agency_id", "=", request.agency!.id)
+        .returningAll()
+        .executeTakeFirst();
+      if (!row) throw notFound(spec.notFound);
+      await auditRequest(tx, request, {
+        action: spec.action,
+        target: { type: spec.targetType, id },
+        ...(spec.details ? { details: spec.details(row as unknown as Selectable<Database[K]>) } : {}),
+      });
     });
     return reply.status(204).send();
   };

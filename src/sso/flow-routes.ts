@@ -14,6 +14,7 @@ import { audit } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import { randomToken } from "../crypto/tokens.js";
 import type { SsoConnectionsTable } from "../db/schema.js";
+import { inTransaction } from "../db/transaction.js";
 import { setCookie } from "../sessions/sessions.js";
 import { agencyConnections, ssoLive } from "./connections.js";
 import { failSignIn, finishSso, type SsoFailure } from "./finish.js";
@@ -195,12 +196,14 @@ export function flowRoutes(ctx: AppContext) {
               ? err
               : new SsoStepError("token", err instanceof Error ? err.message : String(err));
           if (isTest) {
-            await finishTest(ctx, state.testId!, {
-              passed: false,
-              errorCode: "sso_failed",
-              diagnostic: { step: e.step, idpError: e.idpError, claimNames: [], detail: e.cause },
+            await inTransaction(ctx, async (tx) => {
+              await finishTest(tx, state.testId!, {
+                passed: false,
+                errorCode: "sso_failed",
+                diagnostic: { step: e.step, idpError: e.idpError, claimNames: [], detail: e.cause },
+              });
+              await failSignInAuditOnly(tx, request, agency.id, row.id, e);
             });
-            await failSignInAuditOnly(ctx, request, agency.id, row.id, e);
             return reply.redirect(`/settings/sso?test=${encodeURIComponent(state.testId!)}`, 302);
           }
           return fail({ code: "sso_failed", step: e.step, cause: e.cause, idpError: e.idpError }, row.id);
