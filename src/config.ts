@@ -45,7 +45,12 @@ export class ConfigError extends Error {
   }
 }
 
-const GENERATED_SECRETS = ["JWT_SECRET", "SSO_STATE_SECRET", "ENCRYPTION_KEY"] as const;
+/**
+ * Secrets generated in development when unset. SSO_STATE_SECRET is not one of them: unset, it is
+ * the effective JWT_SECRET (SPEC §4), so nodes given the same JWT_SECRET accept each other's SSO
+ * callbacks whatever their DATA_DIR. A state secret stored by an older version is ignored.
+ */
+const GENERATED_SECRETS = ["JWT_SECRET", "ENCRYPTION_KEY"] as const;
 type GeneratedSecret = (typeof GENERATED_SECRETS)[number];
 
 function generateSecret(name: GeneratedSecret): string {
@@ -133,10 +138,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const missing = GENERATED_SECRETS.filter((name) => !env[name]);
   if (nodeEnv === "production") {
     // SSO_STATE_SECRET falls back to JWT_SECRET (seed 003), so it is only missing when both are.
-    for (const name of missing) {
-      if (name === "SSO_STATE_SECRET") continue;
-      problems.push(`${name} is required when NODE_ENV=production`);
-    }
+    for (const name of missing) problems.push(`${name} is required when NODE_ENV=production`);
     for (const name of GENERATED_SECRETS) secrets[name] = env[name];
   } else {
     const dev = missing.length > 0 ? developmentSecrets(dataDir) : undefined;
@@ -168,7 +170,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databasePreparedStatements: prepared !== "false",
     dataDir,
     jwtSecret,
-    ssoStateSecret: secrets.SSO_STATE_SECRET || jwtSecret,
+    ssoStateSecret: env.SSO_STATE_SECRET || jwtSecret,
     encryptionKey: secrets.ENCRYPTION_KEY ?? "",
     googleClientId,
     googleClientSecret,

@@ -42,6 +42,7 @@ export function auditRow(entry: AuditEntry) {
   };
 }
 
+/** Writes one audit record; `db` may be a transaction, so the record commits with its change. */
 export async function audit(db: Db, entry: AuditEntry): Promise<void> {
   await db.insertInto("audit_log").values(auditRow(entry)).execute();
 }
@@ -52,16 +53,22 @@ export function actorOf(request: FastifyRequest): Actor {
   return u ? { type: "user", id: u.id, label: u.email } : { type: "anonymous" };
 }
 
-/** An audit entry for what the signed-in user of this request did on its agency. */
+/** The audit entry for what the signed-in user of this request did on its agency. */
+export function requestEntry(
+  request: FastifyRequest,
+  entry: Omit<AuditEntry, "agencyId" | "actor" | "ip">,
+): AuditEntry {
+  return { agencyId: request.agency?.id ?? null, actor: actorOf(request), ip: request.ip, ...entry };
+}
+
+/**
+ * Writes the audit entry for what the signed-in user of this request did on its agency. `db` may
+ * be a transaction (src/db/transaction.ts): the record then commits with the change it records.
+ */
 export async function auditRequest(
   db: Db,
   request: FastifyRequest,
   entry: Omit<AuditEntry, "agencyId" | "actor" | "ip">,
 ): Promise<void> {
-  await audit(db, {
-    agencyId: request.agency?.id ?? null,
-    actor: actorOf(request),
-    ip: request.ip,
-    ...entry,
-  });
+  await audit(db, requestEntry(request, entry));
 }

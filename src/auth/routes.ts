@@ -9,6 +9,7 @@ import { type Agency, agencyApi, agencyOrigin } from "../agencies/agencies.js";
 import { audit } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import { readCookie } from "../http/cookies.js";
+import { inTransaction } from "../db/transaction.js";
 import { AppError, notFound } from "../http/errors.js";
 import { type Guards, requestOrigin } from "../http/request-context.js";
 import { ErrorResponse, UserSchema } from "../http/schemas.js";
@@ -198,20 +199,25 @@ export function authRoutes(ctx: AppContext, guards: Guards) {
         let method: "password" | "break-glass" = "password";
         if (breakGlass) {
           method = "break-glass";
-          await audit(ctx.db, {
-            agencyId: agency.id,
-            action: "auth.break_glass",
-            actor: { type: "user", id: row.id, label: row.email },
-            ip: request.ip,
-            details: { note: "password sign-in while other login methods are hidden" },
-          });
         }
         await reset(ctx, accountKey);
-        const outcome = await completeSignIn(ctx, request, reply, {
-          agency,
-          userId: row.id,
-          method,
-          returnTo: safeReturnTo((request.body as { returnTo?: string }).returnTo, requestOrigin(request)),
+        // A break-glass record commits with the sign-in it allowed.
+        const outcome = await inTransaction(ctx, async (tx) => {
+          if (method === "break-glass") {
+            await audit(tx.db, {
+              agencyId: agency.id,
+              action: "auth.break_glass",
+              actor: { type: "user", id: row.id, label: row.email },
+              ip: request.ip,
+              details: { note: "password sign-in while other login methods are hidden" },
+            });
+          }
+          return completeSignIn(tx, request, reply, {
+            agency,
+            userId: row.id,
+            method,
+            returnTo: safeReturnTo((request.body as { returnTo?: string }).returnTo, requestOrigin(request)),
+          });
         });
         switch (outcome.kind) {
           case "session":
@@ -241,40 +247,43 @@ export function authRoutes(ctx: AppContext, guards: Guards) {
       },
       async (request, reply) => {
         const token = readCookie(request, "session");
-        if (token) {
-          await guards.loadSession(request);
-          await revokeSession(ctx.db, token);
-          if (request.auth) {
-            await audit(ctx.db, {
-              agencyId: request.auth.user.agencyId,
-              action: "auth.sign_out",
-              actor: { type: "user", id: request.auth.user.id, label: request.auth.user.email },
+        if (token) await guards.loadSession(request);
+        // What ends and the records saying so commit together.
+        await inTransaction(ctx, async (tx) => {
+          if (token) {
+            await revokeSession(tx.db, token);
+            if (request.auth) {
+              await audit(tx.db, {
+                agencyId: request.auth.user.agencyId,
+                action: "auth.sign_out",
+                actor: { type: "user", id: request.auth.user.id, label: request.auth.user.email },
+                ip: request.ip,
+              });
+            }
+          }
+          // A sign-in waiting for its second factor in this browser ends too: its stored challenge
+          // is removed, not just its cookie, so a kept copy of the cookie cannot finish it.
+          const pending = await cancelChallenge(tx, request);
+          if (pending) {
+            const who = await tx.db
+              .selectFrom("users")
+              .select("email")
+              .where("id", "=", pending.userId)
+              .executeTakeFirst();
+            await audit(tx.db, {
+              agencyId: pending.agencyId,
+              action: "auth.sign_in_cancelled",
+              actor: { type: "user", id: pending.userId, label: who?.email ?? null },
+              target: { type: "user", id: pending.userId },
               ip: request.ip,
+              details: {
+                method: pending.method,
+                pending: pending.purpose,
+                cause: "signed out before the second factor",
+              },
             });
           }
-        }
-        // A sign-in waiting for its second factor in this browser ends too: its stored challenge
-        // is removed, not just its cookie, so a kept copy of the cookie cannot finish it.
-        const pending = await cancelChallenge(ctx, request);
-        if (pending) {
-          const who = await ctx.db
-            .selectFrom("users")
-            .select("email")
-            .where("id", "=", pending.userId)
-            .executeTakeFirst();
-          await audit(ctx.db, {
-            agencyId: pending.agencyId,
-            action: "auth.sign_in_cancelled",
-            actor: { type: "user", id: pending.userId, label: who?.email ?? null },
-            target: { type: "user", id: pending.userId },
-            ip: request.ip,
-            details: {
-              method: pending.method,
-              pending: pending.purpose,
-              cause: "signed out before the second factor",
-            },
-          });
-        }
+        });
         clearSignInCookies(reply, request);
         return reply.status(204).send();
       },

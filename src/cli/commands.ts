@@ -9,6 +9,7 @@ import { audit } from "../audit/audit.js";
 import type { Config } from "../config.js";
 import type { Db } from "../db/database.js";
 import { migrateToLatest } from "../db/migrate.js";
+import { transaction } from "../db/transaction.js";
 import { AppError } from "../http/errors.js";
 import { createUser, userApi } from "../users/users.js";
 
@@ -51,18 +52,21 @@ registerCommand(
   "agency create",
   "agency create --name <name> --slug <slug> --domain <hostname> --plan <starter|pro>",
   async (ctx, o) => {
-    const agency = await createAgency(ctx.db, {
-      name: str(o, "name")!,
-      slug: str(o, "slug")!,
-      plan: str(o, "plan", false) ?? "starter",
-      domain: str(o, "domain", false) ?? null,
-    });
-    await audit(ctx.db, {
-      agencyId: agency.id,
-      action: "agency.create",
-      actor: CLI_ACTOR,
-      target: { type: "agency", id: agency.id },
-      details: { slug: agency.slug, plan: agency.plan, domain: agency.domain },
+    const agency = await transaction(ctx.db, async (tx) => {
+      const created = await createAgency(tx, {
+        name: str(o, "name")!,
+        slug: str(o, "slug")!,
+        plan: str(o, "plan", false) ?? "starter",
+        domain: str(o, "domain", false) ?? null,
+      });
+      await audit(tx, {
+        agencyId: created.id,
+        action: "agency.create",
+        actor: CLI_ACTOR,
+        target: { type: "agency", id: created.id },
+        details: { slug: created.slug, plan: created.plan, domain: created.domain },
+      });
+      return created;
     });
     return { agency: agencyApi(agency) };
   },
@@ -73,33 +77,40 @@ registerCommand(
   "user create --agency <slug> --email <email> --role <admin|analyst> [--name <name>] [--password <password>] [--sub-account <name>]",
   async (ctx, o) => {
     const agency = await agencyBySlug(ctx.db, str(o, "agency")!);
-    const subAccountIds: string[] = [];
     const subName = str(o, "sub-account", false);
-    if (subName) {
-      const existing = await ctx.db
-        .selectFrom("sub_accounts")
-        .select("id")
-        .where("agency_id", "=", agency.id)
-        .where((eb) => eb(eb.fn("lower", ["name"]), "=", subName.toLowerCase()))
-        .executeTakeFirst();
-      const id = existing?.id ?? randomUUID();
-      if (!existing)
-        await ctx.db.insertInto("sub_accounts").values({ id, agency_id: agency.id, name: subName }).execute();
-      subAccountIds.push(id);
-    }
-    const user = await createUser(ctx.db, agency.id, {
-      email: str(o, "email"),
-      role: str(o, "role", false) ?? "analyst",
-      name: str(o, "name", false),
-      password: str(o, "password", false) ?? null,
-      subAccountIds,
-    });
-    await audit(ctx.db, {
-      agencyId: agency.id,
-      action: "user.create",
-      actor: CLI_ACTOR,
-      target: { type: "user", id: user.id },
-      details: { email: user.email, role: user.role, via: "cli" },
+    // The sub-account it creates, the user, its membership and the audit record: all or nothing.
+    const user = await transaction(ctx.db, async (tx) => {
+      const subAccountIds: string[] = [];
+      if (subName) {
+        const existing = await tx
+          .selectFrom("sub_accounts")
+          .select("id")
+          .where("agency_id", "=", agency.id)
+          .where((eb) => eb(eb.fn("lower", ["name"]), "=", subName.toLowerCase()))
+          .executeTakeFirst();
+        const id = existing?.id ?? randomUUID();
+        if (!existing)
+          await tx.insertInto("sub_accounts").values({ id, agency_id: agency.id, name: subName }).execute();
+        subAccountIds.push(id);
+      }
+      return createUser(
+        tx,
+        agency.id,
+        {
+          email: str(o, "email"),
+          role: str(o, "role", false) ?? "analyst",
+          name: str(o, "name", false),
+          password: str(o, "password", false) ?? null,
+          subAccountIds,
+        },
+        (u) => ({
+          agencyId: agency.id,
+          action: "user.create",
+          actor: CLI_ACTOR,
+          target: { type: "user", id: u.id },
+          details: { email: u.email, role: u.role, via: "cli" },
+        }),
+      );
     });
     return { user: userApi(user) };
   },

@@ -93,7 +93,7 @@ function tableOf(node: OperationNode | undefined): string | undefined {
 }
 
 /** Tables a statement writes, including data-modifying WITH queries (`WITH s AS (INSERT …) …`). */
-function writtenTables(node: OperationNode): string[] {
+export function writtenTables(node: OperationNode): string[] {
   const inCtes = (
     (node as { with?: { expressions: Array<{ expression: OperationNode }> } }).with?.expressions ?? []
   ).flatMap((cte) => writtenTables(cte.expression));

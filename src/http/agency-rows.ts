@@ -8,6 +8,7 @@ import { auditRequest } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import type { Db } from "../db/database.js";
 import type { Database } from "../db/schema.js";
+import { transaction } from "../db/transaction.js";
 import { notFound } from "./errors.js";
 
 /** The tables whose rows have an `id` and belong to one agency (`agency_id`). */
@@ -34,31 +35,26 @@ export interface DeleteAgencyRowSpec<K extends AgencyOwnedTable> {
  */
 export function deleteAgencyRow<K extends AgencyOwnedTable>(ctx: AppContext, spec: DeleteAgencyRowSpec<K>) {
   // The query is the same for every such table; Kysely cannot type it over a union of tables.
-  const db = ctx.db as unknown as Kysely<{ owned: { id: string; agency_id: string } }>;
+  type OwnedDb = Kysely<{ owned: { id: string; agency_id: string } }>;
   const table = spec.table as unknown as "owned";
   return async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     const { id } = request.params as { id: string };
     const agencyId = request.agency!.id;
-    const remove = (tx: typeof db) =>
-      tx
+    // The removal, what else it changes and its audit record commit together.
+    await transaction(ctx.db, async (tx) => {
+      const row = await (tx as unknown as OwnedDb)
         .deleteFrom(table)
         .where("id", "=", id)
         .where("agency_id", "=", agencyId)
         .returningAll()
         .executeTakeFirst();
-    const after = spec.afterDelete;
-    const row = after
-      ? await ctx.db.transaction().execute(async (tx) => {
-          const removed = await remove(tx as unknown as typeof db);
-          if (removed) await after(tx, agencyId);
-          return removed;
-        })
-      : await remove(db);
-    if (!row) throw notFound(spec.notFound);
-    await auditRequest(ctx.db, request, {
-      action: spec.action,
-      target: { type: spec.targetType, id },
-      ...(spec.details ? { details: spec.details(row as unknown as Selectable<Database[K]>) } : {}),
+      if (!row) throw notFound(spec.notFound);
+      if (spec.afterDelete) await spec.afterDelete(tx, agencyId);
+      await auditRequest(tx, request, {
+        action: spec.action,
+        target: { type: spec.targetType, id },
+        ...(spec.details ? { details: spec.details(row as unknown as Selectable<Database[K]>) } : {}),
+      });
     });
     return reply.status(204).send();
   };

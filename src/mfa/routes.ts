@@ -18,6 +18,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { audit } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import { clearCookie } from "../http/cookies.js";
+import { inTransaction } from "../db/transaction.js";
 import { AppError, conflict, unauthorized } from "../http/errors.js";
 import { type Guards, requestOrigin } from "../http/request-context.js";
 import { ErrorResponse, Nullable, UserSchema } from "../http/schemas.js";
@@ -183,8 +184,13 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
   }
 
   /** Takes the pending sign-in for this request: one challenge yields at most one session. */
-  async function claim(request: FastifyRequest, reply: FastifyReply, challenge: Challenge): Promise<void> {
-    if (!(await endChallenge(ctx, challenge.id))) {
+  async function claim(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    challenge: Challenge,
+    tx: AppContext = ctx,
+  ): Promise<void> {
+    if (!(await endChallenge(tx, challenge.id))) {
       clearCookie(reply, request, "mfa");
       throw expired();
     }
@@ -197,8 +203,9 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
     user: User,
     challenge: Challenge,
     mfa: string,
+    tx: AppContext = ctx,
   ): Promise<string | null> {
-    await startSession(ctx, request, reply, user, challenge.method, {
+    await startSession(tx, request, reply, user, challenge.method, {
       ...actorBase(request, user),
       action: "auth.sign_in",
       details: { method: challenge.method, mfa },
@@ -279,20 +286,23 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
         }
 
         await accepted(user.id);
-        await claim(request, reply, challenge);
-        await audit(ctx.db, {
-          ...actorBase(request, user),
-          action: "mfa.verified",
-          details: { method: challenge.method, factor: factor.kind },
-        });
-        if (factor.kind === "backup_code") {
-          await audit(ctx.db, {
+        // The pending sign-in ends, its audit records and the session come: all or nothing.
+        const returnTo = await inTransaction(ctx, async (tx) => {
+          await claim(request, reply, challenge, tx);
+          await audit(tx.db, {
             ...actorBase(request, user),
-            action: "mfa.backup_code_used",
-            details: { remaining: await remainingBackupCodes(ctx.db, user.id) },
+            action: "mfa.verified",
+            details: { method: challenge.method, factor: factor.kind },
           });
-        }
-        const returnTo = await finishSignIn(request, reply, user, challenge, factor.kind);
+          if (factor.kind === "backup_code") {
+            await audit(tx.db, {
+              ...actorBase(request, user),
+              action: "mfa.backup_code_used",
+              details: { remaining: await remainingBackupCodes(tx.db, user.id) },
+            });
+          }
+          return finishSignIn(request, reply, user, challenge, factor.kind, tx);
+        });
         return { user: userApi(user), returnTo };
       },
     );
@@ -342,11 +352,14 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
       },
       async (request, reply) => {
         const { user, challenge } = await enrollee(request, reply);
-        const setup = await beginSetup(ctx, user);
-        await audit(ctx.db, {
-          ...actorBase(request, user),
-          action: "mfa.setup_started",
-          details: challenge ? { duringSignIn: true, method: challenge.method } : {},
+        const setup = await inTransaction(ctx, async (tx) => {
+          const started = await beginSetup(tx, user);
+          await audit(tx.db, {
+            ...actorBase(request, user),
+            action: "mfa.setup_started",
+            details: challenge ? { duringSignIn: true, method: challenge.method } : {},
+          });
+          return started;
         });
         reply.header("cache-control", "no-store");
         return setup;
@@ -379,7 +392,19 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
         const challenge = await reserveOn(request, reply, enrolling.challenge);
         const { code } = request.body as { code: string };
         const factor: Factor = { kind: "totp", value: code, field: "code" };
-        const result = await confirmSetup(ctx, user.id, code);
+        // 2FA on, its backup codes and the mfa.enrolled record commit together; a refused code
+        // (its failure record and counters) is written outside, so that it stays.
+        const result = await inTransaction(ctx, async (tx) => {
+          const confirmed = await confirmSetup(tx, user.id, code);
+          if (confirmed.ok) {
+            await audit(tx.db, {
+              ...actorBase(request, user),
+              action: "mfa.enrolled",
+              details: challenge ? { duringSignIn: true, method: challenge.method } : {},
+            });
+          }
+          return confirmed;
+        });
         if (!result.ok) {
           if (result.why === "unavailable") {
             const status = await twoFactorStatus(ctx, user.id);
@@ -390,16 +415,13 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
           return refuse(request, reply, user, result.why, { factor, purpose: "enroll", challenge });
         }
         await accepted(user.id);
-        await audit(ctx.db, {
-          ...actorBase(request, user),
-          action: "mfa.enrolled",
-          details: challenge ? { duringSignIn: true, method: challenge.method } : {},
-        });
         reply.header("cache-control", "no-store");
         if (!challenge) return { backupCodes: result.backupCodes };
-        await claim(request, reply, challenge);
         const enrolled = { ...user, twoFactorEnabled: true };
-        const returnTo = await finishSignIn(request, reply, enrolled, challenge, "enrolled");
+        const returnTo = await inTransaction(ctx, async (tx) => {
+          await claim(request, reply, challenge, tx);
+          return finishSignIn(request, reply, enrolled, challenge, "enrolled", tx);
+        });
         return { backupCodes: result.backupCodes, returnTo };
       },
     );
@@ -426,8 +448,11 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
           return refuse(request, reply, user, result.why, { factor, purpose: "regenerate", challenge: null });
         }
         await accepted(user.id);
-        const backupCodes = await regenerateBackupCodes(ctx, user.id);
-        await audit(ctx.db, { ...actorBase(request, user), action: "mfa.backup_codes_regenerated" });
+        const backupCodes = await inTransaction(ctx, async (tx) => {
+          const codes = await regenerateBackupCodes(tx, user.id);
+          await audit(tx.db, { ...actorBase(request, user), action: "mfa.backup_codes_regenerated" });
+          return codes;
+        });
         reply.header("cache-control", "no-store");
         return { backupCodes };
       },
@@ -458,8 +483,10 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
           return refuse(request, reply, user, result.why, { factor, purpose: "disable", challenge: null });
         }
         await accepted(user.id);
-        await removeTwoFactor(ctx, user.id);
-        await audit(ctx.db, { ...actorBase(request, user), action: "mfa.disabled" });
+        await inTransaction(ctx, async (tx) => {
+          await removeTwoFactor(tx, user.id);
+          await audit(tx.db, { ...actorBase(request, user), action: "mfa.disabled" });
+        });
         return reply.status(204).send();
       },
     );

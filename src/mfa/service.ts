@@ -14,6 +14,7 @@
 import QRCode from "qrcode";
 import type { AppContext } from "../context.js";
 import type { Db } from "../db/database.js";
+import { transaction } from "../db/transaction.js";
 import { conflict } from "../http/errors.js";
 import type { User } from "../users/users.js";
 import { newBackupCodes, remainingBackupCodes, storeBackupCodes } from "./backup-codes.js";
@@ -133,7 +134,7 @@ export async function confirmSetup(
   const m = await matchTotp(ctx, userId, code, "pending");
   if (!m.ok) return m;
   const { codes, hashes } = await newBackupCodes();
-  const enabled = await ctx.db.transaction().execute(async (tx) => {
+  const enabled = await transaction(ctx.db, async (tx) => {
     if (!(await recordStep(ctx, tx, userId, m, "pending"))) return false;
     await storeBackupCodes(tx, userId, hashes);
     return true;
@@ -144,7 +145,7 @@ export async function confirmSetup(
 /** New backup codes for a user with 2FA on (the old ones stop working). */
 export async function regenerateBackupCodes(ctx: AppContext, userId: string): Promise<string[]> {
   const { codes, hashes } = await newBackupCodes();
-  await ctx.db.transaction().execute((tx) => storeBackupCodes(tx, userId, hashes));
+  await transaction(ctx.db, (tx) => storeBackupCodes(tx, userId, hashes));
   return codes;
 }
 
@@ -154,7 +155,7 @@ export async function regenerateBackupCodes(ctx: AppContext, userId: string): Pr
  * there to remove.
  */
 export async function removeTwoFactor(ctx: AppContext, userId: string): Promise<boolean> {
-  return ctx.db.transaction().execute(async (tx) => {
+  return transaction(ctx.db, async (tx) => {
     const res = await tx
       .updateTable("users")
       .set({ totp_secret_enc: null, totp_enabled: false, totp_last_step: null, updated_at: ctx.now() })

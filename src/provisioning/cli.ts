@@ -5,6 +5,7 @@
  */
 import { audit } from "../audit/audit.js";
 import { agencyBySlug, registerCommand, str } from "../cli/commands.js";
+import { transaction } from "../db/transaction.js";
 import { createToken, tokenApi } from "./tokens.js";
 
 registerCommand(
@@ -15,18 +16,18 @@ registerCommand(
     const scopes = str(o, "scopes")!;
     const name =
       str(o, "name", false) ?? `CLI token ${ctx.now().toISOString().slice(0, 19).replace("T", " ")}`;
-    const { token, secret } = await createToken(ctx.db, {
-      agencyId: agency.id,
-      name,
-      scopes,
-      createdBy: null,
-    });
-    await audit(ctx.db, {
-      agencyId: agency.id,
-      action: "token.create",
-      actor: { type: "cli", label: "command line" },
-      target: { type: "token", id: token.id },
-      details: { name: token.name, scopes: token.scopes, prefix: token.prefix, via: "cli" },
+    // The token and its audit record commit together.
+    const { token, secret } = await transaction(ctx.db, async (tx) => {
+      const created = await createToken(tx, { agencyId: agency.id, name, scopes, createdBy: null });
+      const t = created.token;
+      await audit(tx, {
+        agencyId: agency.id,
+        action: "token.create",
+        actor: { type: "cli", label: "command line" },
+        target: { type: "token", id: t.id },
+        details: { name: t.name, scopes: t.scopes, prefix: t.prefix, via: "cli" },
+      });
+      return created;
     });
     return { token: tokenApi(token), secret };
   },

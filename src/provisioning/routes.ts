@@ -10,8 +10,9 @@
 import rateLimit from "@fastify/rate-limit";
 import { Type } from "@sinclair/typebox";
 import type { FastifyError, FastifyInstance, FastifyRequest } from "fastify";
-import { type Actor, audit, auditRequest } from "../audit/audit.js";
+import { type Actor, type AuditEntry, audit, auditRequest } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
+import { transaction } from "../db/transaction.js";
 import { AppError } from "../http/errors.js";
 import type { Guards } from "../http/request-context.js";
 import { ErrorResponse, IdParams, Nullable, UserInputSchema, UserSchema } from "../http/schemas.js";
@@ -158,16 +159,21 @@ function adminTokenRoutes(ctx: AppContext, guards: Guards) {
       },
       async (request, reply) => {
         const body = request.body as { name: string; scopes: Scope[] };
-        const { token, secret } = await createToken(ctx.db, {
-          agencyId: request.agency!.id,
-          name: body.name,
-          scopes: body.scopes,
-          createdBy: request.auth!.user.id,
-        });
-        await auditRequest(ctx.db, request, {
-          action: "token.create",
-          target: { type: "token", id: token.id },
-          details: { name: token.name, scopes: token.scopes, prefix: token.prefix, via: "admin" },
+        // The token and its audit record commit together.
+        const { token, secret } = await transaction(ctx.db, async (tx) => {
+          const created = await createToken(tx, {
+            agencyId: request.agency!.id,
+            name: body.name,
+            scopes: body.scopes,
+            createdBy: request.auth!.user.id,
+          });
+          const t = created.token;
+          await auditRequest(tx, request, {
+            action: "token.create",
+            target: { type: "token", id: t.id },
+            details: { name: t.name, scopes: t.scopes, prefix: t.prefix, via: "admin" },
+          });
+          return created;
         });
         return reply.status(201).send({ token: tokenApi(token), secret });
       },
@@ -191,14 +197,17 @@ function adminTokenRoutes(ctx: AppContext, guards: Guards) {
       },
       async (request) => {
         const { id } = request.params as { id: string };
-        const { token, changed } = await revokeToken(ctx.db, request.agency!.id, id, ctx.now());
-        if (changed) {
-          await auditRequest(ctx.db, request, {
-            action: "token.revoke",
-            target: { type: "token", id: token.id },
-            details: { name: token.name, prefix: token.prefix },
-          });
-        }
+        const token = await transaction(ctx.db, async (tx) => {
+          const revoked = await revokeToken(tx, request.agency!.id, id, ctx.now());
+          if (revoked.changed) {
+            await auditRequest(tx, request, {
+              action: "token.revoke",
+              target: { type: "token", id: revoked.token.id },
+              details: { name: revoked.token.name, prefix: revoked.token.prefix },
+            });
+          }
+          return revoked.token;
+        });
         return { token: tokenApi(token) };
       },
     );
@@ -367,21 +376,22 @@ function provisioningApi(ctx: AppContext) {
       );
     });
 
-    const writeAudit = (
+    /** The audit record of a successful write, committed with it (createUser/updateUser). */
+    const apiEntry = (
       request: FastifyRequest,
       action: NonNullable<RouteConfig["action"]>,
       userId: string,
       details: Record<string, unknown>,
-    ) => {
+    ): AuditEntry => {
       const token = tokenOf.get(request)!;
-      return audit(ctx.db, {
+      return {
         agencyId: token.agencyId,
         action,
         actor: tokenActor(token),
         target: { type: "user", id: userId },
         ip: request.ip,
         details: { via: "api", ...details },
-      });
+      };
     };
 
     app.post(
@@ -407,12 +417,13 @@ function provisioningApi(ctx: AppContext) {
       },
       async (request, reply) => {
         const token = tokenOf.get(request)!;
-        const user = await createUser(ctx.db, token.agencyId, request.body as UserInput);
-        await writeAudit(request, "user.create", user.id, {
-          email: user.email,
-          role: user.role,
-          externalUserId: user.externalUserId,
-        });
+        const user = await createUser(ctx.db, token.agencyId, request.body as UserInput, (u) =>
+          apiEntry(request, "user.create", u.id, {
+            email: u.email,
+            role: u.role,
+            externalUserId: u.externalUserId,
+          }),
+        );
         return reply.status(201).send({ user: userApi(user) });
       },
     );
@@ -507,10 +518,11 @@ function provisioningApi(ctx: AppContext) {
         const token = tokenOf.get(request)!;
         const { id } = request.params as { id: string };
         const input = (request.body ?? {}) as UserInput & { active?: boolean };
-        const { after, changed } = await updateUser(ctx.db, token.agencyId, id, input);
-        await writeAudit(request, "user.update", id, {
-          changed: input.password ? [...changed, "password"] : changed,
-        });
+        const { after } = await updateUser(ctx.db, token.agencyId, id, input, ({ changed }) =>
+          apiEntry(request, "user.update", id, {
+            changed: input.password ? [...changed, "password"] : changed,
+          }),
+        );
         return { user: userApi(after) };
       },
     );
@@ -535,8 +547,9 @@ function provisioningApi(ctx: AppContext) {
       async (request) => {
         const token = tokenOf.get(request)!;
         const { id } = request.params as { id: string };
-        const { before, after } = await updateUser(ctx.db, token.agencyId, id, { active: false });
-        await writeAudit(request, "user.deactivate", id, { wasActive: before.active });
+        const { after } = await updateUser(ctx.db, token.agencyId, id, { active: false }, ({ before }) =>
+          apiEntry(request, "user.deactivate", id, { wasActive: before.active }),
+        );
         return { user: userApi(after) };
       },
     );

@@ -6,6 +6,7 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { auditRequest } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
+import { transaction } from "../db/transaction.js";
 import type { Guards } from "../http/request-context.js";
 import { ErrorResponse } from "../http/schemas.js";
 
@@ -54,15 +55,17 @@ export function securityRoutes(ctx: AppContext, guards: Guards) {
         const { require2fa } = request.body as { require2fa: boolean };
         const before = await read(agencyId);
         if (before.require2fa !== require2fa) {
-          await ctx.db
-            .updateTable("agencies")
-            .set({ require_2fa: require2fa, updated_at: ctx.now() })
-            .where("id", "=", agencyId)
-            .execute();
-          await auditRequest(ctx.db, request, {
-            action: "security.update",
-            target: { type: "agency", id: agencyId },
-            details: { require2fa: { from: before.require2fa, to: require2fa } },
+          await transaction(ctx.db, async (tx) => {
+            await tx
+              .updateTable("agencies")
+              .set({ require_2fa: require2fa, updated_at: ctx.now() })
+              .where("id", "=", agencyId)
+              .execute();
+            await auditRequest(tx, request, {
+              action: "security.update",
+              target: { type: "agency", id: agencyId },
+              details: { require2fa: { from: before.require2fa, to: require2fa } },
+            });
           });
         }
         return read(agencyId);

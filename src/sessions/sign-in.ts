@@ -8,6 +8,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Agency } from "../agencies/agencies.js";
 import { type AuditEntry, audit } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
+import { inTransaction } from "../db/transaction.js";
 import { clearCookie, readCookie, setCookie } from "../http/cookies.js";
 import { createChallenge, MFA_TTL_SECONDS } from "../mfa/challenges.js";
 import { getUser, type User } from "../users/users.js";
@@ -49,18 +50,21 @@ export async function startSession(
   signInRecord: AuditEntry,
 ): Promise<void> {
   const previous = readCookie(request, "session");
-  if (previous) await revokeSession(ctx.db, previous);
-  const { token } = await createSession(
-    ctx,
-    {
-      userId: user.id,
-      agencyId: user.agencyId,
-      method,
-      ip: request.ip,
-      userAgent: request.headers["user-agent"] ?? null,
-    },
-    signInRecord,
-  );
+  // The old session goes, the new one and its sign-in record come: together or not at all.
+  const { token } = await inTransaction(ctx, async (tx) => {
+    if (previous) await revokeSession(tx.db, previous);
+    return createSession(
+      tx,
+      {
+        userId: user.id,
+        agencyId: user.agencyId,
+        method,
+        ip: request.ip,
+        userAgent: request.headers["user-agent"] ?? null,
+      },
+      signInRecord,
+    );
+  });
   setCookie(reply, request, "session", token, ctx.config.sessionAbsoluteHours * 3600);
   clearCookie(reply, request, "mfa");
 }
@@ -101,16 +105,20 @@ export async function completeSignIn(
   const needsEnrollment = !user.twoFactorEnabled && input.agency.require2fa;
   if (user.twoFactorEnabled || needsEnrollment) {
     const purpose = user.twoFactorEnabled ? "verify" : "enroll";
-    const token = await createChallenge(ctx, {
-      userId: user.id,
-      agencyId: input.agency.id,
-      method: input.method,
-      purpose,
-      returnTo: input.returnTo ?? null,
+    // The pending sign-in and its audit record commit together.
+    const token = await inTransaction(ctx, async (tx) => {
+      const created = await createChallenge(tx, {
+        userId: user.id,
+        agencyId: input.agency.id,
+        method: input.method,
+        purpose,
+        returnTo: input.returnTo ?? null,
+      });
+      await audit(tx.db, { ...base, action: "auth.first_factor", details: { ...details, next: purpose } });
+      return created;
     });
     setCookie(reply, request, "mfa", token, MFA_TTL_SECONDS);
     ctx.metrics.signIn(input.method, "mfa_required");
-    await audit(ctx.db, { ...base, action: "auth.first_factor", details: { ...details, next: purpose } });
     return purpose === "verify" ? { kind: "mfa" } : { kind: "enroll" };
   }
 

@@ -9,8 +9,9 @@ import type { Selectable } from "kysely";
 import { type Agency, agencyOrigin, findAgencyById } from "../agencies/agencies.js";
 import { auditRequest } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
-import { isUniqueViolation } from "../db/database.js";
+import { type Db, isUniqueViolation } from "../db/database.js";
 import type { SsoConnectionsTable } from "../db/schema.js";
+import { inTransaction, transaction } from "../db/transaction.js";
 import { deleteAgencyRow } from "../http/agency-rows.js";
 import { AppError, badRequest, notFound } from "../http/errors.js";
 import type { Guards } from "../http/request-context.js";
@@ -241,7 +242,7 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
   return async (app: FastifyInstance) => {
     app.addHook("preHandler", guards.requireAdmin);
 
-    const reload = async (agencyId: string) => (await findAgencyById(ctx.db, agencyId))!;
+    const reload = async (db: Db, agencyId: string) => (await findAgencyById(db, agencyId))!;
 
     app.get(
       "/api/admin/sso",
@@ -300,20 +301,25 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
         const needsSecret = value.type !== "cloudflare-access";
         if (needsSecret && !input.clientSecret) throw badRequest("clientSecret is required", "clientSecret");
         const id = newConnectionId();
-        const row = await ctx.db
-          .insertInto("sso_connections")
-          .values({
-            id,
-            agency_id: agency.id,
-            ...rowValues(value),
-            client_secret_enc: needsSecret ? ctx.secretBox.encrypt(input.clientSecret!, secretAad(id)) : null,
-          })
-          .returningAll()
-          .executeTakeFirstOrThrow();
-        await auditRequest(ctx.db, request, {
-          action: "sso.connection.create",
-          target: { type: "sso_connection", id },
-          details: { type: value.type, name: value.name },
+        const row = await transaction(ctx.db, async (tx) => {
+          const created = await tx
+            .insertInto("sso_connections")
+            .values({
+              id,
+              agency_id: agency.id,
+              ...rowValues(value),
+              client_secret_enc: needsSecret
+                ? ctx.secretBox.encrypt(input.clientSecret!, secretAad(id))
+                : null,
+            })
+            .returningAll()
+            .executeTakeFirstOrThrow();
+          await auditRequest(tx, request, {
+            action: "sso.connection.create",
+            target: { type: "sso_connection", id },
+            details: { type: value.type, name: value.name },
+          });
+          return created;
         });
         return reply.status(201).send({ connection: connectionApi(row, null), warnings });
       },
@@ -364,7 +370,7 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           const tests = await listTests(ctx.db, agency.id, row.id);
           return { connection: connectionApi(row, tests[0] ?? null), warnings };
         }
-        const updated = await ctx.db.transaction().execute(async (tx) => {
+        const updated = await transaction(ctx.db, async (tx) => {
           const r = await tx
             .updateTable("sso_connections")
             .set({
@@ -381,19 +387,19 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
             .executeTakeFirstOrThrow();
           await expireTests(tx, row.id);
           await settleAgencySettings(tx, agency.id);
+          await auditRequest(tx, request, {
+            action: "sso.connection.update",
+            target: { type: "sso_connection", id: row.id },
+            details: {
+              configVersion: r.config_version,
+              secretChanged,
+              testsExpired: true,
+              disabled: row.enabled,
+            },
+          });
           return r;
         });
         forgetProvider(row.id);
-        await auditRequest(ctx.db, request, {
-          action: "sso.connection.update",
-          target: { type: "sso_connection", id: row.id },
-          details: {
-            configVersion: updated.config_version,
-            secretChanged,
-            testsExpired: true,
-            disabled: row.enabled,
-          },
-        });
         const tests = await listTests(ctx.db, agency.id, row.id);
         return { connection: connectionApi(updated, tests[0] ?? null), warnings };
       },
@@ -412,16 +418,16 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
       async (request, reply) => {
         const agency = request.agency!;
         const row = await getConnectionRow(ctx.db, agency.id, (request.params as { id: string }).id);
-        const reset = await ctx.db.transaction().execute(async (tx) => {
+        await transaction(ctx.db, async (tx) => {
           await tx.deleteFrom("sso_connections").where("id", "=", row.id).execute();
-          return settleAgencySettings(tx, agency.id);
+          const reset = await settleAgencySettings(tx, agency.id);
+          await auditRequest(tx, request, {
+            action: "sso.connection.delete",
+            target: { type: "sso_connection", id: row.id },
+            details: { name: row.name, type: row.type, settingsReset: reset },
+          });
         });
         forgetProvider(row.id);
-        await auditRequest(ctx.db, request, {
-          action: "sso.connection.delete",
-          target: { type: "sso_connection", id: row.id },
-          details: { name: row.name, type: row.type, settingsReset: reset },
-        });
         return reply.status(204).send();
       },
     );
@@ -464,16 +470,18 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
             err instanceof SsoStepError
               ? err
               : new SsoStepError("authorize", err instanceof Error ? err.message : String(err));
-          await finishTest(ctx, testId, {
-            passed: false,
-            errorCode: "test_start_failed",
-            diagnostic: { step: e.step, idpError: e.idpError, claimNames: [], detail: e.cause },
-          });
-          await auditRequest(ctx.db, request, {
-            action: "sso.test.start",
-            outcome: "failure",
-            target: { type: "sso_connection", id: row.id },
-            details: { testId, step: e.step, cause: e.cause },
+          await inTransaction(ctx, async (tx) => {
+            await finishTest(tx, testId, {
+              passed: false,
+              errorCode: "test_start_failed",
+              diagnostic: { step: e.step, idpError: e.idpError, claimNames: [], detail: e.cause },
+            });
+            await auditRequest(tx.db, request, {
+              action: "sso.test.start",
+              outcome: "failure",
+              target: { type: "sso_connection", id: row.id },
+              details: { testId, step: e.step, cause: e.cause },
+            });
           });
           throw new AppError(502, "test_start_failed", ssoMessage("test_start_failed"), undefined, {
             body: { testId },
@@ -549,7 +557,7 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
             );
           }
         }
-        const updated = await ctx.db.transaction().execute(async (tx) => {
+        const updated = await transaction(ctx.db, async (tx) => {
           const r = await tx
             .updateTable("sso_connections")
             .set({ enabled, updated_at: new Date() })
@@ -557,14 +565,14 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
             .returningAll()
             .executeTakeFirstOrThrow();
           if (!enabled) await settleAgencySettings(tx, agency.id);
+          if (enabled !== row.enabled) {
+            await auditRequest(tx, request, {
+              action: enabled ? "sso.connection.enable" : "sso.connection.disable",
+              target: { type: "sso_connection", id: row.id },
+            });
+          }
           return r;
         });
-        if (enabled !== row.enabled) {
-          await auditRequest(ctx.db, request, {
-            action: enabled ? "sso.connection.enable" : "sso.connection.disable",
-            target: { type: "sso_connection", id: row.id },
-          });
-        }
         const tests = await listTests(ctx.db, agency.id, row.id);
         return { connection: connectionApi(updated, tests[0] ?? null), warnings: [] };
       },
@@ -624,21 +632,24 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
             "hideOtherLoginMethods",
           );
         }
-        await ctx.db
-          .updateTable("agencies")
-          .set({
-            sso_enabled: enabled,
-            sso_hide_other_methods: hide,
-            ...(body.provisioning ? { sso_provisioning: body.provisioning } : {}),
-            updated_at: new Date(),
-          })
-          .where("id", "=", agency.id)
-          .execute();
-        const after = await reload(agency.id);
-        await auditRequest(ctx.db, request, {
-          action: "sso.settings.update",
-          target: { type: "agency", id: agency.id },
-          details: { before: settingsOf(agency), after: settingsOf(after) },
+        const after = await transaction(ctx.db, async (tx) => {
+          await tx
+            .updateTable("agencies")
+            .set({
+              sso_enabled: enabled,
+              sso_hide_other_methods: hide,
+              ...(body.provisioning ? { sso_provisioning: body.provisioning } : {}),
+              updated_at: new Date(),
+            })
+            .where("id", "=", agency.id)
+            .execute();
+          const changed = await reload(tx, agency.id);
+          await auditRequest(tx, request, {
+            action: "sso.settings.update",
+            target: { type: "agency", id: agency.id },
+            details: { before: settingsOf(agency), after: settingsOf(changed) },
+          });
+          return changed;
         });
         return { settings: settingsOf(after) };
       },
@@ -693,15 +704,18 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
         const role = body.role ?? "analyst";
         const id = randomUUID();
         try {
-          const row = await ctx.db
-            .insertInto("sso_allowed_emails")
-            .values({ id, agency_id: request.agency!.id, email, role, created_by: request.auth!.user.id })
-            .returning(["id", "email", "role", "created_at"])
-            .executeTakeFirstOrThrow();
-          await auditRequest(ctx.db, request, {
-            action: "sso.allowed_email.add",
-            target: { type: "allowed_email", id },
-            details: { email, role },
+          const row = await transaction(ctx.db, async (tx) => {
+            const added = await tx
+              .insertInto("sso_allowed_emails")
+              .values({ id, agency_id: request.agency!.id, email, role, created_by: request.auth!.user.id })
+              .returning(["id", "email", "role", "created_at"])
+              .executeTakeFirstOrThrow();
+            await auditRequest(tx, request, {
+              action: "sso.allowed_email.add",
+              target: { type: "allowed_email", id },
+              details: { email, role },
+            });
+            return added;
           });
           return reply.status(201).send({
             allowedEmail: {

@@ -10,6 +10,7 @@
 import { audit } from "../audit/audit.js";
 import { CliError, registerCommand } from "../cli/commands.js";
 import { createSecretBox, parseEncryptionKeys, type SecretBox } from "../crypto/secret-box.js";
+import { transaction } from "../db/transaction.js";
 import { secretAad } from "./connections.js";
 
 /** AAD of a user's sealed TOTP secret (the 2FA feature seals it with the same binding). */
@@ -26,56 +27,59 @@ function reseal(box: SecretBox, sealed: string, aad: string, what: string): stri
 
 registerCommand("secrets rotate", "secrets rotate", async (ctx) => {
   const box = createSecretBox(parseEncryptionKeys(ctx.config.encryptionKey));
-  let rotated = 0;
-  let alreadyCurrent = 0;
+  // Every re-sealed secret and the audit record commit together (a value no key opens undoes all).
+  return transaction(ctx.db, async (tx) => {
+    let rotated = 0;
+    let alreadyCurrent = 0;
 
-  const connections = await ctx.db
-    .selectFrom("sso_connections")
-    .select(["id", "client_secret_enc"])
-    .where("client_secret_enc", "is not", null)
-    .execute();
-  for (const row of connections) {
-    const sealed = row.client_secret_enc!;
-    if (!box.needsRotation(sealed)) {
-      alreadyCurrent++;
-      continue;
+    const connections = await tx
+      .selectFrom("sso_connections")
+      .select(["id", "client_secret_enc"])
+      .where("client_secret_enc", "is not", null)
+      .execute();
+    for (const row of connections) {
+      const sealed = row.client_secret_enc!;
+      if (!box.needsRotation(sealed)) {
+        alreadyCurrent++;
+        continue;
+      }
+      const aad = secretAad(row.id);
+      const res = await tx
+        .updateTable("sso_connections")
+        .set({ client_secret_enc: reseal(box, sealed, aad, `SSO connection ${row.id}`) })
+        .where("id", "=", row.id)
+        .where("client_secret_enc", "=", sealed)
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) > 0) rotated++;
     }
-    const aad = secretAad(row.id);
-    const res = await ctx.db
-      .updateTable("sso_connections")
-      .set({ client_secret_enc: reseal(box, sealed, aad, `SSO connection ${row.id}`) })
-      .where("id", "=", row.id)
-      .where("client_secret_enc", "=", sealed)
-      .executeTakeFirst();
-    if (Number(res.numUpdatedRows) > 0) rotated++;
-  }
 
-  const users = await ctx.db
-    .selectFrom("users")
-    .select(["id", "totp_secret_enc"])
-    .where("totp_secret_enc", "is not", null)
-    .execute();
-  for (const row of users) {
-    const sealed = row.totp_secret_enc!;
-    if (!box.needsRotation(sealed)) {
-      alreadyCurrent++;
-      continue;
+    const users = await tx
+      .selectFrom("users")
+      .select(["id", "totp_secret_enc"])
+      .where("totp_secret_enc", "is not", null)
+      .execute();
+    for (const row of users) {
+      const sealed = row.totp_secret_enc!;
+      if (!box.needsRotation(sealed)) {
+        alreadyCurrent++;
+        continue;
+      }
+      const aad = totpAad(row.id);
+      const res = await tx
+        .updateTable("users")
+        .set({ totp_secret_enc: reseal(box, sealed, aad, `TOTP secret of user ${row.id}`) })
+        .where("id", "=", row.id)
+        .where("totp_secret_enc", "=", sealed)
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) > 0) rotated++;
     }
-    const aad = totpAad(row.id);
-    const res = await ctx.db
-      .updateTable("users")
-      .set({ totp_secret_enc: reseal(box, sealed, aad, `TOTP secret of user ${row.id}`) })
-      .where("id", "=", row.id)
-      .where("totp_secret_enc", "=", sealed)
-      .executeTakeFirst();
-    if (Number(res.numUpdatedRows) > 0) rotated++;
-  }
 
-  await audit(ctx.db, {
-    agencyId: null,
-    action: "secrets.rotate",
-    actor: { type: "cli", label: "command line" },
-    details: { rotated, alreadyCurrent },
+    await audit(tx, {
+      agencyId: null,
+      action: "secrets.rotate",
+      actor: { type: "cli", label: "command line" },
+      details: { rotated, alreadyCurrent },
+    });
+    return { rotated, alreadyCurrent };
   });
-  return { rotated, alreadyCurrent };
 });

@@ -19,6 +19,7 @@ import type { Agency } from "../agencies/agencies.js";
 import { audit } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import type { SsoConnectionsTable } from "../db/schema.js";
+import { inTransaction } from "../db/transaction.js";
 import { type Guards, requestOrigin } from "../http/request-context.js";
 import { ErrorResponse } from "../http/schemas.js";
 import { safeReturnTo } from "../shared/return-to.js";
@@ -186,27 +187,30 @@ export function cloudflareRoutes(ctx: AppContext, guards: Guards) {
         ? `${describeSource(assertion)}; the ${e.check} check failed: ${e.detail}`
         : describeSource(assertion);
       const claimNames = e?.claimNames ?? [];
-      await finishTest(ctx, test.id, {
-        passed: false,
-        errorCode: "cloudflare_failed",
-        diagnostic: { step: "cloudflare", idpError: null, claimNames, detail },
-      });
-      await audit(ctx.db, {
-        agencyId: agency.id,
-        action: "sso.test",
-        outcome: "failure",
-        actor: { type: "user", id: admin.id, label: admin.email },
-        target: { type: "sso_connection", id: row.id },
-        ip: request.ip,
-        details: {
-          testId: test.id,
-          code: "cloudflare_failed",
-          step: "assertion",
-          check: e?.check ?? "missing",
-          cause: detail,
-          assertionReceived: assertion !== null,
-          claimNames,
-        },
+      // The test's result and its audit record commit together.
+      await inTransaction(ctx, async (tx) => {
+        await finishTest(tx, test.id, {
+          passed: false,
+          errorCode: "cloudflare_failed",
+          diagnostic: { step: "cloudflare", idpError: null, claimNames, detail },
+        });
+        await audit(tx.db, {
+          agencyId: agency.id,
+          action: "sso.test",
+          outcome: "failure",
+          actor: { type: "user", id: admin.id, label: admin.email },
+          target: { type: "sso_connection", id: row.id },
+          ip: request.ip,
+          details: {
+            testId: test.id,
+            code: "cloudflare_failed",
+            step: "assertion",
+            check: e?.check ?? "missing",
+            cause: detail,
+            assertionReceived: assertion !== null,
+            claimNames,
+          },
+        });
       });
       return back();
     }

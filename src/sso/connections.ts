@@ -396,19 +396,23 @@ const connectionCaches = new WeakMap<object, ReadCache<Row[]>>();
  * rows are shared: callers must not modify them.
  */
 export function agencyConnections(ctx: AppContext, agencyId: string): Promise<Row[]> {
+  // Inside a transaction, read what the transaction sees (and cache nothing it may roll back).
+  if (ctx.db.isTransaction) return connectionsOf(ctx.db, agencyId);
   let cache = connectionCaches.get(ctx.db);
   if (!cache) {
     cache = readCachesOf(ctx.db).create<Row[]>(["sso_connections"]);
     connectionCaches.set(ctx.db, cache);
   }
-  return cache.through(agencyId, () =>
-    ctx.db
-      .selectFrom("sso_connections")
-      .selectAll()
-      .where("agency_id", "=", agencyId)
-      .orderBy("created_at")
-      .execute(),
-  );
+  return cache.through(agencyId, () => connectionsOf(ctx.db, agencyId));
+}
+
+function connectionsOf(db: Db, agencyId: string): Promise<Row[]> {
+  return db
+    .selectFrom("sso_connections")
+    .selectAll()
+    .where("agency_id", "=", agencyId)
+    .orderBy("created_at")
+    .execute();
 }
 
 export async function getConnectionRow(db: Db, agencyId: string, id: string): Promise<Row> {

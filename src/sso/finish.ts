@@ -11,6 +11,7 @@ import type { Agency } from "../agencies/agencies.js";
 import { audit } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import type { SsoConnectionsTable } from "../db/schema.js";
+import { inTransaction } from "../db/transaction.js";
 import { completeSignIn } from "../sessions/sign-in.js";
 import { type SsoErrorCode, ssoMessage } from "./messages.js";
 import type { SsoStep } from "./oidc.js";
@@ -89,37 +90,40 @@ export async function finishSso(ctx: AppContext, request: FastifyRequest, reply:
   const mapped = mapIdentity(v.claims, mapping);
 
   if (v.purpose === "test") {
-    if (!mapped.ok) {
-      await finishTest(ctx, v.testId!, {
-        passed: false,
-        errorCode: mapped.code,
-        diagnostic: { step: "mapping", idpError: null, claimNames, detail: mapped.cause },
-      });
-    } else {
-      const match = await resolveUser(ctx, v.agency, mapped.identity, { dryRun: true });
-      await finishTest(ctx, v.testId!, {
-        passed: true,
-        matchedUserId: match.ok ? match.userId : null,
-        diagnostic: {
-          step: "done",
-          idpError: null,
+    // The test's result and its audit record commit together.
+    await inTransaction(ctx, async (tx) => {
+      if (!mapped.ok) {
+        await finishTest(tx, v.testId!, {
+          passed: false,
+          errorCode: mapped.code,
+          diagnostic: { step: "mapping", idpError: null, claimNames, detail: mapped.cause },
+        });
+      } else {
+        const match = await resolveUser(tx, v.agency, mapped.identity, { dryRun: true });
+        await finishTest(tx, v.testId!, {
+          passed: true,
+          matchedUserId: match.ok ? match.userId : null,
+          diagnostic: {
+            step: "done",
+            idpError: null,
+            claimNames,
+            detail: match.ok ? `matched by ${match.how}` : match.cause,
+          },
+        });
+      }
+      await audit(tx.db, {
+        agencyId: v.agency.id,
+        action: "sso.test",
+        outcome: mapped.ok ? "success" : "failure",
+        actor: { type: "user", id: request.auth?.user.id ?? null, label: request.auth?.user.email ?? null },
+        target: { type: "sso_connection", id: v.connection.id },
+        ip: request.ip,
+        details: {
+          testId: v.testId,
+          ...(mapped.ok ? {} : { code: mapped.code, cause: mapped.cause }),
           claimNames,
-          detail: match.ok ? `matched by ${match.how}` : match.cause,
         },
       });
-    }
-    await audit(ctx.db, {
-      agencyId: v.agency.id,
-      action: "sso.test",
-      outcome: mapped.ok ? "success" : "failure",
-      actor: { type: "user", id: request.auth?.user.id ?? null, label: request.auth?.user.email ?? null },
-      target: { type: "sso_connection", id: v.connection.id },
-      ip: request.ip,
-      details: {
-        testId: v.testId,
-        ...(mapped.ok ? {} : { code: mapped.code, cause: mapped.cause }),
-        claimNames,
-      },
     });
     return reply.redirect(`/settings/sso?test=${encodeURIComponent(v.testId!)}`, 302);
   }
@@ -131,37 +135,45 @@ export async function finishSso(ctx: AppContext, request: FastifyRequest, reply:
       failure: { code: mapped.code, step: "mapping", cause: mapped.cause, claimNames },
     });
   }
-  const resolved = await resolveUser(ctx, v.agency, mapped.identity, { dryRun: false });
-  if (!resolved.ok) {
+  // The user (created, linked or updated), its audit record and the session (or pending 2FA
+  // step) commit together: a fault between them leaves none of them.
+  const identity = mapped.identity;
+  const result = await inTransaction(ctx, async (tx) => {
+    const resolved = await resolveUser(tx, v.agency, identity, { dryRun: false });
+    if (!resolved.ok) return { ok: false, failure: resolved } as const;
+    if (resolved.how === "created" || resolved.linked || resolved.emailUpdated) {
+      await audit(tx.db, {
+        agencyId: v.agency.id,
+        action: resolved.how === "created" ? "user.create" : "user.update",
+        actor: { type: "system", label: `SSO ${v.connection.name}` },
+        target: { type: "user", id: resolved.userId },
+        ip: request.ip,
+        details: {
+          via: "sso",
+          ...(resolved.how === "created" ? { policy: "allowlist" } : {}),
+          ...(resolved.linked ? { linkedRemoteId: true } : {}),
+          ...(resolved.emailUpdated ? { emailUpdatedFromIdp: true } : {}),
+        },
+      });
+    }
+    const outcome = await completeSignIn(tx, request, reply, {
+      agency: v.agency,
+      userId: resolved.userId,
+      user: resolved.user,
+      method: v.method,
+      returnTo: v.returnTo ?? null,
+      details: { connectionId: v.connection.id, connection: v.connection.name, matchedBy: resolved.how },
+    });
+    return { ok: true, outcome } as const;
+  });
+  if (!result.ok) {
+    const { code, cause } = result.failure;
     return failSignIn(ctx, request, reply, {
       ...base,
-      failure: { code: resolved.code, step: "resolution", cause: resolved.cause, claimNames },
+      failure: { code, step: "resolution", cause, claimNames },
     });
   }
-  if (resolved.how === "created" || resolved.linked || resolved.emailUpdated) {
-    await audit(ctx.db, {
-      agencyId: v.agency.id,
-      action: resolved.how === "created" ? "user.create" : "user.update",
-      actor: { type: "system", label: `SSO ${v.connection.name}` },
-      target: { type: "user", id: resolved.userId },
-      ip: request.ip,
-      details: {
-        via: "sso",
-        ...(resolved.how === "created" ? { policy: "allowlist" } : {}),
-        ...(resolved.linked ? { linkedRemoteId: true } : {}),
-        ...(resolved.emailUpdated ? { emailUpdatedFromIdp: true } : {}),
-      },
-    });
-  }
-  const outcome = await completeSignIn(ctx, request, reply, {
-    agency: v.agency,
-    userId: resolved.userId,
-    user: resolved.user,
-    method: v.method,
-    returnTo: v.returnTo ?? null,
-    details: { connectionId: v.connection.id, connection: v.connection.name, matchedBy: resolved.how },
-  });
-  switch (outcome.kind) {
+  switch (result.outcome.kind) {
     case "session":
       return reply.redirect(v.returnTo ?? "/", 302);
     case "mfa":

@@ -13,6 +13,7 @@ import type { Agency } from "../agencies/agencies.js";
 import { audit } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import type { SsoConnectionsTable } from "../db/schema.js";
+import { inTransaction } from "../db/transaction.js";
 import { requestOrigin } from "../http/request-context.js";
 import { safeReturnTo } from "../shared/return-to.js";
 import { browserBindings, consumeBrowserBinding, startBrowserBinding } from "./binding.js";
@@ -191,12 +192,14 @@ export function flowRoutes(ctx: AppContext) {
               ? err
               : new SsoStepError("token", err instanceof Error ? err.message : String(err));
           if (isTest) {
-            await finishTest(ctx, state.testId!, {
-              passed: false,
-              errorCode: "sso_failed",
-              diagnostic: { step: e.step, idpError: e.idpError, claimNames: [], detail: e.cause },
+            await inTransaction(ctx, async (tx) => {
+              await finishTest(tx, state.testId!, {
+                passed: false,
+                errorCode: "sso_failed",
+                diagnostic: { step: e.step, idpError: e.idpError, claimNames: [], detail: e.cause },
+              });
+              await failSignInAuditOnly(tx, request, agency.id, row.id, e);
             });
-            await failSignInAuditOnly(ctx, request, agency.id, row.id, e);
             return reply.redirect(`/settings/sso?test=${encodeURIComponent(state.testId!)}`, 302);
           }
           return fail({ code: "sso_failed", step: e.step, cause: e.cause, idpError: e.idpError }, row.id);

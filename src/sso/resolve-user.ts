@@ -15,6 +15,7 @@ import type { Agency } from "../agencies/agencies.js";
 import type { AppContext } from "../context.js";
 import { isUniqueViolation } from "../db/database.js";
 import type { ConnectionMapping, Role } from "../db/schema.js";
+import { savepoint } from "../db/transaction.js";
 import { findUserByEmail, selectUsers, type User, userOf } from "../users/users.js";
 import type { SsoErrorCode } from "./messages.js";
 
@@ -142,6 +143,8 @@ async function allowedEntry(
 /**
  * Finds (and, outside a dry run, links, updates or creates) the user for an identity. A dry run
  * (the configuration test of SPEC §7) changes nothing and reports whom the identity matches.
+ * A sign-in calls it on a transaction (`ctx.db`), which then writes the audit record and the
+ * session: a user is never created or linked without them.
  */
 export async function resolveUser(
   ctx: AppContext,
@@ -211,11 +214,13 @@ export async function resolveUser(
       }
       if (Object.keys(patch).length > 0) {
         try {
-          await db
-            .updateTable("users")
-            .set({ ...patch, updated_at: new Date() })
-            .where("id", "=", found.id)
-            .execute();
+          await savepoint(db, (tx) =>
+            tx
+              .updateTable("users")
+              .set({ ...patch, updated_at: new Date() })
+              .where("id", "=", found.id)
+              .execute(),
+          );
           emailUpdated = patch.email !== undefined;
           stored = true;
         } catch (err) {
@@ -248,19 +253,25 @@ export async function resolveUser(
   }
   // First sign-in of an allowed email: create the user with the list's role. Two simultaneous
   // first sign-ins race on the unique (agency, email) index; the loser reads the winner's row.
+  // The caller's transaction goes on writing the audit record and the session, so the insert runs
+  // in a savepoint: the loser's unique violation must not abort it (on PostgreSQL the loser's
+  // insert waits for the winner's transaction, then fails and reads the committed row).
   const id = randomUUID();
+  const email = identity.email;
   try {
-    await db
-      .insertInto("users")
-      .values({
-        id,
-        agency_id: agency.id,
-        email: identity.email,
-        name: identity.name ?? identity.email.split("@")[0]!,
-        role: allowed.role,
-        external_user_id: identity.remoteId,
-      })
-      .execute();
+    await savepoint(db, (tx) =>
+      tx
+        .insertInto("users")
+        .values({
+          id,
+          agency_id: agency.id,
+          email,
+          name: identity.name ?? email.split("@")[0]!,
+          role: allowed.role,
+          external_user_id: identity.remoteId,
+        })
+        .execute(),
+    );
     return { ok: true, userId: id, how: "created", emailUpdated: false, linked: true };
   } catch (err) {
     if (!isUniqueViolation(err)) throw err;

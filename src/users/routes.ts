@@ -2,9 +2,10 @@
 import { randomUUID } from "node:crypto";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
-import { auditRequest } from "../audit/audit.js";
+import { auditRequest, requestEntry } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import { isUniqueViolation } from "../db/database.js";
+import { inTransaction, transaction } from "../db/transaction.js";
 import { deleteAgencyRow } from "../http/agency-rows.js";
 import { AppError, badRequest, notFound } from "../http/errors.js";
 import type { Guards } from "../http/request-context.js";
@@ -65,12 +66,13 @@ export function adminUserRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request, reply) => {
-        const user = await createUser(ctx.db, request.agency!.id, request.body as UserInput);
-        await auditRequest(ctx.db, request, {
-          action: "user.create",
-          target: { type: "user", id: user.id },
-          details: { email: user.email, role: user.role, via: "admin" },
-        });
+        const user = await createUser(ctx.db, request.agency!.id, request.body as UserInput, (u) =>
+          requestEntry(request, {
+            action: "user.create",
+            target: { type: "user", id: u.id },
+            details: { email: u.email, role: u.role, via: "admin" },
+          }),
+        );
         return reply.status(201).send({ user: userApi(user) });
       },
     );
@@ -113,12 +115,13 @@ export function adminUserRoutes(ctx: AppContext, guards: Guards) {
             input.active === false ? "active" : "role",
           );
         }
-        const { after, changed } = await updateUser(ctx.db, request.agency!.id, id, input);
-        await auditRequest(ctx.db, request, {
-          action: "user.update",
-          target: { type: "user", id },
-          details: { changed: input.password ? [...changed, "password"] : changed, via: "admin" },
-        });
+        const { after } = await updateUser(ctx.db, request.agency!.id, id, input, ({ changed }) =>
+          requestEntry(request, {
+            action: "user.update",
+            target: { type: "user", id },
+            details: { changed: input.password ? [...changed, "password"] : changed, via: "admin" },
+          }),
+        );
         return { user: userApi(after) };
       },
     );
@@ -136,12 +139,13 @@ export function adminUserRoutes(ctx: AppContext, guards: Guards) {
       async (request) => {
         const { id } = request.params as { id: string };
         if (id === request.auth!.user.id) throw badRequest("You cannot deactivate yourself", "id");
-        const { after } = await updateUser(ctx.db, request.agency!.id, id, { active: false });
-        await auditRequest(ctx.db, request, {
-          action: "user.deactivate",
-          target: { type: "user", id },
-          details: { via: "admin" },
-        });
+        const { after } = await updateUser(ctx.db, request.agency!.id, id, { active: false }, () =>
+          requestEntry(request, {
+            action: "user.deactivate",
+            target: { type: "user", id },
+            details: { via: "admin" },
+          }),
+        );
         return { user: userApi(after) };
       },
     );
@@ -162,11 +166,13 @@ export function adminUserRoutes(ctx: AppContext, guards: Guards) {
           throw badRequest("Turn off your own 2FA from your account page (it needs a code)", "id");
         }
         const before = await getUser(ctx.db, request.agency!.id, id);
-        await removeTwoFactor(ctx, id);
-        await auditRequest(ctx.db, request, {
-          action: "mfa.reset",
-          target: { type: "user", id },
-          details: { hadTwoFactor: before.twoFactorEnabled, via: "admin" },
+        await inTransaction(ctx, async (tx) => {
+          await removeTwoFactor(tx, id);
+          await auditRequest(tx.db, request, {
+            action: "mfa.reset",
+            target: { type: "user", id },
+            details: { hadTwoFactor: before.twoFactorEnabled, via: "admin" },
+          });
         });
         return { user: userApi(await getUser(ctx.db, request.agency!.id, id)) };
       },
@@ -220,20 +226,19 @@ export function adminUserRoutes(ctx: AppContext, guards: Guards) {
         if (!name) throw badRequest("name is required", "name");
         const id = randomUUID();
         try {
-          await ctx.db
-            .insertInto("sub_accounts")
-            .values({ id, agency_id: request.agency!.id, name })
-            .execute();
+          await transaction(ctx.db, async (tx) => {
+            await tx.insertInto("sub_accounts").values({ id, agency_id: request.agency!.id, name }).execute();
+            await auditRequest(tx, request, {
+              action: "sub_account.create",
+              target: { type: "sub_account", id },
+              details: { name },
+            });
+          });
         } catch (err) {
           if (isUniqueViolation(err))
             throw new AppError(409, "name_taken", "A sub-account with this name already exists", "name");
           throw err;
         }
-        await auditRequest(ctx.db, request, {
-          action: "sub_account.create",
-          target: { type: "sub_account", id },
-          details: { name },
-        });
         return reply.status(201).send({ subAccount: { id, name, memberCount: 0 } });
       },
     );

@@ -5,9 +5,11 @@
 import { randomUUID } from "node:crypto";
 import { hash, verify } from "@node-rs/argon2";
 import { sql } from "kysely";
+import { type AuditEntry, audit } from "../audit/audit.js";
 import type { Db } from "../db/database.js";
 import { isUniqueViolation } from "../db/database.js";
 import type { Role } from "../db/schema.js";
+import { savepoint } from "../db/transaction.js";
 import { AppError, badRequest, notFound } from "../http/errors.js";
 
 export interface User {
@@ -300,7 +302,16 @@ async function uniqueConflict(
   return err;
 }
 
-export async function createUser(db: Db, agencyId: string, input: UserInput): Promise<User> {
+/**
+ * Creates a user with its memberships; `auditEntry` gives the audit record written in the same
+ * transaction. Validation and the password hash happen before the transaction opens.
+ */
+export async function createUser(
+  db: Db,
+  agencyId: string,
+  input: UserInput,
+  auditEntry?: (user: User) => AuditEntry,
+): Promise<User> {
   const email = normalizeEmail(input.email);
   const name = input.name === undefined ? email.split("@")[0]! : normalizeName(input.name);
   const role = input.role === undefined ? "analyst" : normalizeRole(input.role);
@@ -312,7 +323,9 @@ export async function createUser(db: Db, agencyId: string, input: UserInput): Pr
   const passwordHash = input.password ? await hashPassword(input.password) : null;
   const id = randomUUID();
   try {
-    await db.transaction().execute(async (tx) => {
+    // The user, its memberships and (given) its audit record commit together. In a savepoint, so
+    // that a unique violation inside a caller's transaction still lets it answer the 409.
+    return await savepoint(db, async (tx) => {
       await tx
         .insertInto("users")
         .values({
@@ -332,11 +345,13 @@ export async function createUser(db: Db, agencyId: string, input: UserInput): Pr
           .values(subAccountIds.map((s) => ({ user_id: id, sub_account_id: s })))
           .execute();
       }
+      const user = await getUser(tx, agencyId, id);
+      if (auditEntry) await audit(tx, auditEntry(user));
+      return user;
     });
   } catch (err) {
     throw await uniqueConflict(db, agencyId, err, { email, externalUserId });
   }
-  return getUser(db, agencyId, id);
 }
 
 /**
@@ -377,7 +392,8 @@ export async function updateUser(
   agencyId: string,
   id: string,
   input: UserInput & { active?: boolean },
-) {
+  auditEntry?: (change: UserChange) => AuditEntry,
+): Promise<UserChange> {
   const before = await getUser(db, agencyId, id);
   const patch: Record<string, unknown> = {};
   if (input.email !== undefined) patch.email = normalizeEmail(input.email);
@@ -390,8 +406,10 @@ export async function updateUser(
   if (input.active !== undefined) patch.active = input.active;
   const subAccountIds =
     input.subAccountIds === undefined ? undefined : await checkSubAccounts(db, agencyId, input.subAccountIds);
+  const changed = Object.keys(patch).filter((k) => k !== "password_hash");
   try {
-    await db.transaction().execute(async (tx) => {
+    // The change, the sessions it ends and (given) its audit record commit together.
+    return await savepoint(db, async (tx) => {
       if (Object.keys(patch).length > 0) {
         await tx
           .updateTable("users")
@@ -419,6 +437,9 @@ export async function updateUser(
         await tx.deleteFrom("sessions").where("user_id", "=", id).execute();
         await tx.deleteFrom("mfa_challenges").where("user_id", "=", id).execute();
       }
+      const change = { before, after: await getUser(tx, agencyId, id), changed };
+      if (auditEntry) await audit(tx, auditEntry(change));
+      return change;
     });
   } catch (err) {
     throw await uniqueConflict(db, agencyId, err, {
@@ -426,6 +447,11 @@ export async function updateUser(
       externalUserId: patch.external_user_id as string | null | undefined,
     });
   }
-  const after = await getUser(db, agencyId, id);
-  return { before, after, changed: Object.keys(patch).filter((k) => k !== "password_hash") };
+}
+
+export interface UserChange {
+  before: User;
+  after: User;
+  /** The columns changed (the password hash is not named). */
+  changed: string[];
 }

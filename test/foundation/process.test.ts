@@ -1,7 +1,7 @@
 // The server and the CLI as real processes: production refuses to start without secrets, the CLI
 // works beside a running server on the same embedded database, and a restart keeps the data.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
@@ -124,8 +124,34 @@ describe("configuration", () => {
     }).stdout.trim();
     expect(mode).toBe("600");
     expect(loadConfig({ DATA_DIR: dir, JWT_SECRET: "from-env" }).jwtSecret).toBe("from-env");
-    expect(loadConfig({ DATA_DIR: dir, JWT_SECRET: "from-env" }).ssoStateSecret).toBe(
-      JSON.parse(readFileSync(path.join(dir, "secrets.json"), "utf8")).SSO_STATE_SECRET,
+  });
+
+  it("uses the effective JWT_SECRET as the SSO state secret when SSO_STATE_SECRET is unset, in every DATA_DIR", () => {
+    const [a, b] = [tempDir(), tempDir()];
+    // Two nodes given the same JWT_SECRET: the same state secret, whatever their DATA_DIR.
+    expect(loadConfig({ DATA_DIR: a, JWT_SECRET: "shared" }).ssoStateSecret).toBe("shared");
+    expect(loadConfig({ DATA_DIR: b, JWT_SECRET: "shared" }).ssoStateSecret).toBe("shared");
+    expect(JSON.parse(readFileSync(path.join(a, "secrets.json"), "utf8"))).not.toHaveProperty(
+      "SSO_STATE_SECRET",
+    );
+    // Without JWT_SECRET: the generated one.
+    const generated = loadConfig({ DATA_DIR: a });
+    expect(generated.ssoStateSecret).toBe(generated.jwtSecret);
+    // A secrets file of an older version that holds a generated state secret: ignored.
+    const old = tempDir();
+    writeFileSync(
+      path.join(old, "secrets.json"),
+      JSON.stringify({
+        JWT_SECRET: "old-jwt",
+        SSO_STATE_SECRET: "old-state",
+        ENCRYPTION_KEY: "k".repeat(43),
+      }),
+    );
+    expect(loadConfig({ DATA_DIR: old }).ssoStateSecret).toBe("old-jwt");
+    expect(loadConfig({ DATA_DIR: old, JWT_SECRET: "shared" }).ssoStateSecret).toBe("shared");
+    // Set explicitly, it is used.
+    expect(loadConfig({ DATA_DIR: a, JWT_SECRET: "shared", SSO_STATE_SECRET: "own" }).ssoStateSecret).toBe(
+      "own",
     );
   });
 });

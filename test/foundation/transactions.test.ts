@@ -1,0 +1,408 @@
+// Writes that belong together commit together (issue 13 §2). A fault is injected between the parts
+// of a change — a trigger in the test database that raises on the second table's insert (or on the
+// change's audit record) — and nothing of the first part may remain; without the fault, every part
+// commits. On PGlite and on PostgreSQL.
+import { sql } from "kysely";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Db } from "../../src/db/database.js";
+import { savepoint, transaction } from "../../src/db/transaction.js";
+import { updateUser } from "../../src/users/users.js";
+import { TEST_PASSWORD } from "../support/app.js";
+import { Browser, signInAtIdp } from "../support/browser.js";
+import { storages } from "../support/db.js";
+import { type Idp, startIdp } from "../support/idp.js";
+import { createSsoWorld, forgetIdpSession, type SsoWorld, where } from "../support/sso.js";
+
+let triggers = 0;
+
+/**
+ * Makes every insert into `table` (matching `when`, over the row `new`) fail until the returned
+ * function removes the trigger.
+ */
+async function failInserts(db: Db, table: string, when = "true"): Promise<() => Promise<void>> {
+  const name = `injected_fault_${++triggers}`;
+  await sql
+    .raw(
+      `create or replace function injected_fault() returns trigger language plpgsql as $$
+       begin raise exception 'injected fault on %', tg_table_name; end $$`,
+    )
+    .execute(db);
+  await sql
+    .raw(
+      `create trigger ${name} before insert on ${table} for each row when (${when}) execute function injected_fault()`,
+    )
+    .execute(db);
+  return async () => {
+    await sql.raw(`drop trigger ${name} on ${table}`).execute(db);
+  };
+}
+
+const auditAction = (action: string) => `new.action = '${action}'`;
+
+describe.each(storages())("writes that belong together (%s)", (storage) => {
+  let w: SsoWorld;
+  let idp: Idp;
+  let connectionId: string;
+  let db: Db;
+
+  const count = async (table: "users" | "sessions" | "integration_tokens" | "memberships", where = {}) => {
+    let q = db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as("n"));
+    for (const [k, v] of Object.entries(where)) q = q.where(k as never, "=", v as never);
+    return Number((await q.executeTakeFirstOrThrow()).n);
+  };
+  const audits = async (action: string) =>
+    db
+      .selectFrom("audit_log")
+      .selectAll()
+      .where("agency_id", "=", w.agencyId)
+      .where("action", "=", action)
+      .execute();
+  const userByEmail = (email: string) =>
+    db
+      .selectFrom("users")
+      .select(["id", "active"])
+      .where("agency_id", "=", w.agencyId)
+      .where((eb) => eb(eb.fn("lower", ["email"]), "=", email))
+      .executeTakeFirst();
+
+  beforeAll(async () => {
+    w = await createSsoWorld(storage);
+    db = w.t.ctx.db;
+    idp = await startIdp({
+      profile: "generic",
+      redirectUris: [`${w.origin}/login/sso`],
+      accounts: [
+        { sub: "user-alice", claims: { email: "alice@acme.test", email_verified: true } },
+        { sub: "user-newbie", claims: { email: "newbie@acme.test", email_verified: true, name: "Newbie" } },
+      ],
+    });
+    await w.t.seedUser(w.agencyId, { email: "alice@acme.test", role: "admin" });
+    ({ id: connectionId } = await w.createConnection({
+      type: "oidc",
+      name: "Acme IdP",
+      clientId: idp.clientId,
+      clientSecret: idp.clientSecret,
+      discoveryUrl: idp.discoveryUrl,
+    }));
+    await w.enable(connectionId, "user-alice");
+    expect((await w.api("PUT", "/api/admin/sso/settings", { provisioning: "allowlist" })).status).toBe(200);
+    for (const email of ["alice@acme.test", "newbie@acme.test"]) {
+      expect((await w.api("POST", "/api/admin/sso/allowed-emails", { email, role: "admin" })).status).toBe(
+        201,
+      );
+    }
+  });
+  afterAll(async () => {
+    await idp?.close();
+    await w?.close();
+  });
+
+  describe("a first SSO sign-in (user, user.create record, session)", () => {
+    async function signIn() {
+      const browser = new Browser();
+      forgetIdpSession(browser);
+      const res = await signInAtIdp(
+        browser,
+        `${w.origin}/login/sso/start?connection=${connectionId}`,
+        "user-newbie",
+      );
+      return { res, browser };
+    }
+
+    it("leaves no user when its audit record cannot be written", async () => {
+      const heal = await failInserts(db, "audit_log", auditAction("user.create"));
+      try {
+        const { res, browser } = await signIn();
+        expect(where(res)).not.toBe("/");
+        expect((await browser.get(`${w.origin}/api/auth/me`)).status).toBe(401);
+      } finally {
+        await heal();
+      }
+      expect(await userByEmail("newbie@acme.test")).toBeUndefined();
+      expect(await audits("user.create")).toHaveLength(0);
+    });
+
+    it("leaves no user and no user.create record when the session cannot be written", async () => {
+      const sessionsBefore = await count("sessions");
+      const heal = await failInserts(db, "sessions");
+      try {
+        const { res, browser } = await signIn();
+        expect(where(res)).not.toBe("/");
+        expect((await browser.get(`${w.origin}/api/auth/me`)).status).toBe(401);
+      } finally {
+        await heal();
+      }
+      expect(await userByEmail("newbie@acme.test")).toBeUndefined();
+      expect(await audits("user.create")).toHaveLength(0);
+      expect(await count("sessions")).toBe(sessionsBefore);
+    });
+
+    it("commits the user, its record and the session together without a fault", async () => {
+      const { res, browser } = await signIn();
+      expect(where(res)).toBe("/");
+      const user = await userByEmail("newbie@acme.test");
+      expect(user).toBeDefined();
+      expect((await browser.get(`${w.origin}/api/auth/me`)).json<any>().user.id).toBe(user!.id);
+      expect((await audits("user.create")).map((a) => a.target_id)).toEqual([user!.id]);
+      expect(await count("sessions", { user_id: user!.id })).toBe(1);
+      expect((await audits("auth.sign_in")).filter((a) => a.target_id === user!.id)).toHaveLength(1);
+    });
+  });
+
+  describe("the admin and provisioning user APIs (user, memberships, record)", () => {
+    it("leaves no user and no membership when the admin API's audit record fails", async () => {
+      const heal = await failInserts(db, "audit_log", auditAction("user.create"));
+      try {
+        const res = await w.api("POST", "/api/admin/users", {
+          email: "half@acme.test",
+          role: "analyst",
+          subAccountIds: [w.subAccountId],
+        });
+        expect(res.status).toBeGreaterThanOrEqual(500);
+      } finally {
+        await heal();
+      }
+      expect(await userByEmail("half@acme.test")).toBeUndefined();
+      const res = await w.api("POST", "/api/admin/users", {
+        email: "half@acme.test",
+        role: "analyst",
+        subAccountIds: [w.subAccountId],
+      });
+      expect(res.status, res.body).toBe(201);
+      const id = res.json<any>().user.id;
+      expect(await count("memberships", { user_id: id })).toBe(1);
+      expect((await audits("user.create")).filter((a) => a.target_id === id)).toHaveLength(1);
+    });
+
+    it("leaves no user when the provisioning API's audit record fails", async () => {
+      const created = await w.api("POST", "/api/admin/tokens", { name: "sync", scopes: ["users.write"] });
+      expect(created.status, created.body).toBe(201);
+      const secret = created.json<any>().secret as string;
+      const call = () =>
+        w.t.app.inject({
+          method: "POST",
+          url: "/api/v1/users",
+          headers: {
+            host: "acme.localhost",
+            authorization: `Bearer ${secret}`,
+            "content-type": "application/json",
+          },
+          payload: JSON.stringify({ email: "synced@acme.test", role: "analyst", externalUserId: "ext-1" }),
+        });
+      const heal = await failInserts(db, "audit_log", auditAction("user.create"));
+      try {
+        expect((await call()).statusCode).toBeGreaterThanOrEqual(500);
+      } finally {
+        await heal();
+      }
+      expect(await userByEmail("synced@acme.test")).toBeUndefined();
+      const res = await call();
+      expect(res.statusCode, res.body).toBe(201);
+      expect((await audits("user.create")).filter((a) => a.target_id === res.json().user.id)).toHaveLength(1);
+    });
+
+    it("keeps a user active with its sessions when the deactivation's record fails", async () => {
+      const user = (
+        await w.api("POST", "/api/admin/users", {
+          email: "dee@acme.test",
+          role: "admin",
+          password: TEST_PASSWORD,
+        })
+      ).json<any>().user;
+      const browser = new Browser();
+      expect(
+        (
+          await browser.postJson(`${w.origin}/api/auth/login`, {
+            email: "dee@acme.test",
+            password: TEST_PASSWORD,
+          })
+        ).status,
+      ).toBe(200);
+      const heal = await failInserts(db, "audit_log", auditAction("user.deactivate"));
+      try {
+        expect((await w.api("DELETE", `/api/admin/users/${user.id}`)).status).toBeGreaterThanOrEqual(500);
+      } finally {
+        await heal();
+      }
+      expect((await userByEmail("dee@acme.test"))!.active).toBe(true);
+      expect(await count("sessions", { user_id: user.id })).toBe(1);
+      expect((await browser.get(`${w.origin}/api/auth/me`)).status).toBe(200);
+
+      expect((await w.api("DELETE", `/api/admin/users/${user.id}`)).status).toBe(200);
+      expect((await userByEmail("dee@acme.test"))!.active).toBe(false);
+      expect(await count("sessions", { user_id: user.id })).toBe(0);
+      expect((await browser.get(`${w.origin}/api/auth/me`)).status).toBe(401);
+      expect((await audits("user.deactivate")).filter((a) => a.target_id === user.id)).toHaveLength(1);
+    });
+  });
+
+  it("leaves no token without its token.create record", async () => {
+    const before = await count("integration_tokens");
+    const heal = await failInserts(db, "audit_log", auditAction("token.create"));
+    try {
+      const res = await w.api("POST", "/api/admin/tokens", { name: "half", scopes: ["users.readonly"] });
+      expect(res.status).toBeGreaterThanOrEqual(500);
+    } finally {
+      await heal();
+    }
+    expect(await count("integration_tokens")).toBe(before);
+  });
+
+  it("leaves a connection, its tests and the SSO settings unchanged when the edit's record fails", async () => {
+    const connection = () =>
+      db
+        .selectFrom("sso_connections")
+        .select(["config_version", "enabled", "name"])
+        .where("id", "=", connectionId)
+        .executeTakeFirstOrThrow();
+    const tests = () =>
+      db
+        .selectFrom("sso_tests")
+        .select("status")
+        .where("connection_id", "=", connectionId)
+        .where("status", "=", "passed")
+        .execute();
+    const ssoEnabled = async () =>
+      (
+        await db
+          .selectFrom("agencies")
+          .select("sso_enabled")
+          .where("id", "=", w.agencyId)
+          .executeTakeFirstOrThrow()
+      ).sso_enabled;
+    const before = await connection();
+    expect(before.enabled).toBe(true);
+    expect(await ssoEnabled()).toBe(true);
+    expect((await tests()).length).toBeGreaterThan(0);
+
+    const edit = () =>
+      w.api("PUT", `/api/admin/sso/connections/${connectionId}`, {
+        type: "oidc",
+        name: "Acme IdP (renamed)",
+        clientId: idp.clientId,
+        discoveryUrl: idp.discoveryUrl,
+      });
+    const heal = await failInserts(db, "audit_log", auditAction("sso.connection.update"));
+    try {
+      expect((await edit()).status).toBeGreaterThanOrEqual(500);
+    } finally {
+      await heal();
+    }
+    expect(await connection()).toEqual(before);
+    expect((await tests()).length).toBeGreaterThan(0);
+    expect(await ssoEnabled()).toBe(true);
+
+    const res = await edit();
+    expect(res.status, res.body).toBe(200);
+    expect(await connection()).toEqual({
+      config_version: before.config_version + 1,
+      enabled: false,
+      name: "Acme IdP (renamed)",
+    });
+    expect(await tests()).toEqual([]);
+    expect(await ssoEnabled()).toBe(false);
+    expect(await audits("sso.connection.update")).toHaveLength(1);
+  });
+
+  describe("the transaction helper", () => {
+    it("hides a transaction's writes from other statements until it commits, and forever after a rollback", async () => {
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let written!: () => void;
+      const wrote = new Promise<void>((resolve) => {
+        written = resolve;
+      });
+      const running = transaction(db, async (tx) => {
+        await tx
+          .insertInto("sub_accounts")
+          .values({ id: crypto.randomUUID(), agency_id: w.agencyId, name: "uncommitted" })
+          .execute();
+        written();
+        await gate;
+        throw new Error("roll back");
+      }).catch((err: Error) => err.message);
+      await wrote;
+      // Another request's statement meanwhile (on PGlite it waits for the transaction to end: one
+      // session must never run another request's statements inside an open transaction).
+      const outside = db.selectFrom("sub_accounts").select("id").where("name", "=", "uncommitted").execute();
+      release();
+      expect(await running).toBe("roll back");
+      expect(await outside).toEqual([]);
+      expect(
+        await db.selectFrom("sub_accounts").select("id").where("name", "=", "uncommitted").execute(),
+      ).toEqual([]);
+    });
+
+    it("keeps a transaction usable after a failed statement in a savepoint", async () => {
+      const name = `dup-${storage}`;
+      await db
+        .insertInto("sub_accounts")
+        .values({ id: crypto.randomUUID(), agency_id: w.agencyId, name })
+        .execute();
+      const kept = crypto.randomUUID();
+      await transaction(db, async (tx) => {
+        await tx
+          .insertInto("sub_accounts")
+          .values({ id: kept, agency_id: w.agencyId, name: `${name}-kept` })
+          .execute();
+        await expect(
+          savepoint(tx, (sp) =>
+            sp
+              .insertInto("sub_accounts")
+              .values({ id: crypto.randomUUID(), agency_id: w.agencyId, name })
+              .execute(),
+          ),
+        ).rejects.toMatchObject({ code: "23505" });
+        // Still usable: on PostgreSQL, without the savepoint, this would fail with 25P02.
+        await tx.selectFrom("sub_accounts").select("id").where("id", "=", kept).executeTakeFirstOrThrow();
+      });
+      expect(await db.selectFrom("sub_accounts").select("id").where("id", "=", kept).execute()).toHaveLength(
+        1,
+      );
+    });
+
+    it("drops what other requests cached while the transaction was open, once it commits", async () => {
+      const user = (
+        await w.api("POST", "/api/admin/users", {
+          email: "cached@acme.test",
+          role: "admin",
+          password: TEST_PASSWORD,
+        })
+      ).json<any>().user;
+      const browser = new Browser();
+      expect(
+        (
+          await browser.postJson(`${w.origin}/api/auth/login`, {
+            email: "cached@acme.test",
+            password: TEST_PASSWORD,
+          })
+        ).status,
+      ).toBe(200);
+      const me = () => browser.get(`${w.origin}/api/auth/me`);
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let written!: () => void;
+      const wrote = new Promise<void>((resolve) => {
+        written = resolve;
+      });
+      const deactivation = transaction(db, async (tx) => {
+        await updateUser(tx, w.agencyId, user.id, { active: false });
+        written();
+        await gate;
+      });
+      await wrote;
+      const during = me();
+      // On PostgreSQL the request reads (and caches) the committed rows while the deactivation is
+      // open; on PGlite it waits for the transaction.
+      if (storage === "postgres") expect((await during).status).toBe(200);
+      release();
+      await deactivation;
+      if (storage === "pglite") expect((await during).status).toBe(401);
+      expect((await me()).status).toBe(401);
+    });
+  });
+});
