@@ -98,15 +98,14 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
   }
 
   /**
-   * Reserves this attempt on the pending sign-in (if any) before the code is checked; when its
-   * attempts are all used (or reserved by requests still being checked) it is over: 401.
+   * Reserves this attempt on the pending sign-in before the code is checked; when its attempts
+   * are all used (or reserved by requests still being checked) it is over: 401.
    */
   async function reserveOn(
     request: FastifyRequest,
     reply: FastifyReply,
-    challenge: Challenge | null,
-  ): Promise<Challenge | null> {
-    if (!challenge) return null;
+    challenge: Challenge,
+  ): Promise<Challenge> {
     const attempts = await reserveAttempt(ctx, challenge.id);
     if (attempts === null) {
       clearCookie(reply, request, "mfa");
@@ -248,7 +247,7 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
         }
         const factor = factorOf(body);
         await throttle(request, pending.userId);
-        const challenge = (await reserveOn(request, reply, pending))!;
+        const challenge = await reserveOn(request, reply, pending);
 
         const user = await getUser(ctx.db, agency.id, challenge.userId);
         const problem = authorizationProblem(user);
@@ -389,7 +388,7 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
         const enrolling = await enrollee(request, reply);
         const user = enrolling.user;
         await throttle(request, user.id);
-        const challenge = await reserveOn(request, reply, enrolling.challenge);
+        const challenge = enrolling.challenge ? await reserveOn(request, reply, enrolling.challenge) : null;
         const { code } = request.body as { code: string };
         const factor: Factor = { kind: "totp", value: code, field: "code" };
         // 2FA on, its backup codes and the mfa.enrolled record commit together; a refused code

@@ -35,6 +35,38 @@ describe("logs", () => {
     await database.close();
   });
 
+  it("redacts codes by their path only: a query's or a body's code, not sso.code or err.code", () => {
+    const out: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        out.push(String(chunk));
+        done();
+      },
+    });
+    createLogger("debug", sink).debug(
+      {
+        sso: { code: "sso_failed", step: "token" },
+        err: { code: "ECONNREFUSED" },
+        query: { code: "the-authorization-code-1" },
+        callback: { query: { code: "the-authorization-code-2" }, body: { code: "123456" } },
+        body: { code: "654321", backupCode: "abcd-efgh" },
+      },
+      "probe",
+    );
+    const line = JSON.parse(out.join("")) as { sso: { code: string }; err: { code: string } };
+    expect(line.sso.code).toBe("sso_failed");
+    expect(line.err.code).toBe("ECONNREFUSED");
+    for (const secret of [
+      "the-authorization-code-1",
+      "the-authorization-code-2",
+      "123456",
+      "654321",
+      "abcd-efgh",
+    ]) {
+      expect(out.join("")).not.toContain(secret);
+    }
+  });
+
   it("masks codes and states in URLs", () => {
     expect(maskUrl("/login/sso?code=abc123&state=s1.x.y&iss=http%3A%2F%2Fidp")).toBe(
       "/login/sso?code=[REDACTED]&state=[REDACTED]&iss=http%3A%2F%2Fidp",
