@@ -15,7 +15,7 @@ import { auditRoutes } from "./audit/routes.js";
 import { authRoutes } from "./auth/routes.js";
 import type { AppContext } from "./context.js";
 import { AppError, registerErrorHandler } from "./http/errors.js";
-import { opsRoutes } from "./http/ops-routes.js";
+import { opsRoutes, registerLifecycle } from "./http/ops-routes.js";
 import { makeGuards, requestOrigin } from "./http/request-context.js";
 import { ErrorResponse } from "./http/schemas.js";
 import { partAwareValidatorFactory } from "./http/validation.js";
@@ -69,6 +69,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     bodyLimit: 256 * 1024,
   });
   registerErrorHandler(app);
+  registerLifecycle(app);
   // A JSON request without a body (e.g. POST …/tests from fetch) is an empty object, not an error.
   app.removeContentTypeParser("application/json");
   app.addContentTypeParser("application/json", { parseAs: "string" }, (_request, body, done) => {
@@ -117,6 +118,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
             scheme: "bearer",
             description: "Private integration token (pit_…)",
           },
+          metricsToken: { type: "http", scheme: "bearer", description: "The operator's METRICS_TOKEN" },
         },
       },
     },
