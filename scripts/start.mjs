@@ -7,9 +7,10 @@
 //
 //   node scripts/start.mjs           build if needed, then start the server
 //   node scripts/start.mjs --stamp   record the current inputs as built (postbuild)
+//   node scripts/start.mjs --unstamp forget it (prebuild: a build that fails half-way is not current)
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -70,6 +71,8 @@ function build() {
 
 if (process.argv.includes("--stamp")) {
   writeStamp(inputsHash());
+} else if (process.argv.includes("--unstamp")) {
+  rmSync(STAMP, { force: true });
 } else {
   const hash = inputsHash();
   const current = builtHash() === hash && OUTPUTS.every((file) => existsSync(file));
@@ -80,7 +83,7 @@ if (process.argv.includes("--stamp")) {
       process.stderr.write("CoPilot did not start: the build failed (see above).\n");
       process.exit(status);
     }
-    writeStamp(hash);
+    writeStamp(hash); // the inputs as they were when the build began
   }
   await import(pathToFileURL(OUTPUTS[0]).href);
 }

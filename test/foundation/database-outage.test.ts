@@ -59,7 +59,11 @@ async function expectOutageAnswers(server: ServerProcess, tag: string) {
     expect([res.status, res.headers.location], url).toEqual([302, "/login?error=sso_failed"]);
   }
   // The login page itself needs no database: it loads and shows the message.
-  const page = await httpRequest(port, { path: "/login?error=sso_failed", host: "acme.localhost", headers: html });
+  const page = await httpRequest(port, {
+    path: "/login?error=sso_failed",
+    host: "acme.localhost",
+    headers: html,
+  });
   expect(page.status).toBe(hasPages ? 200 : 404);
 }
 

@@ -64,7 +64,9 @@ describe("SIGTERM", () => {
     expect(first.headers.connection).toBe("keep-alive");
 
     // 20 sign-ins on new connections, the signal 30 ms after they were sent.
-    const before = Array.from({ length: 20 }, () => passwordSignIn(port, "acme.localhost", "admin@acme.test"));
+    const before = Promise.allSettled(
+      Array.from({ length: 20 }, () => passwordSignIn(port, "acme.localhost", "admin@acme.test")),
+    );
     await sleep(30);
     server.child.kill("SIGTERM");
     await sleep(200);
@@ -78,7 +80,7 @@ describe("SIGTERM", () => {
     const reused = await httpRequest(port, { path: "/healthz", host: "localhost", agent });
     expect([reused.status, reused.headers.connection]).toEqual([200, "close"]);
 
-    const answered = await Promise.allSettled(before);
+    const answered = await before;
     const outcomes = answered.map((a) => (a.status === "fulfilled" ? a.value.status : String(a.reason)));
     expect(outcomes).toEqual(Array(20).fill(200));
     expect(during.map((a) => [a.status, a.headers.connection])).toEqual(Array(5).fill([200, "close"]));
@@ -134,7 +136,13 @@ describe("npm start", () => {
   async function healthy(port: number, ms: number) {
     const deadline = Date.now() + ms;
     while (Date.now() < deadline) {
-      if (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)) return true;
+      if (
+        await fetch(`http://127.0.0.1:${port}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        return true;
       await sleep(100);
     }
     return false;
@@ -143,14 +151,22 @@ describe("npm start", () => {
   /** The pids whose parent is `pid`. */
   function childrenOf(pid: number): number[] {
     const r = spawnSync("ps", ["-o", "pid=", "--ppid", String(pid)], { encoding: "utf8" });
-    return r.stdout.split("\n").map(Number).filter((n) => n > 0);
+    return r.stdout
+      .split("\n")
+      .map(Number)
+      .filter((n) => n > 0);
   }
 
   it("runs the server as npm's own child: SIGTERM to npm stops it, frees the port; a current build is not rebuilt", async () => {
     const seeded = await seedDatabase(null);
     cleanups.push(seeded.remove);
     const port = await freePort();
-    const env = { PORT: String(port), DATA_DIR: seeded.dataDir, SHUTDOWN_DRAIN_SECONDS: "1", LOG_LEVEL: "info" };
+    const env = {
+      PORT: String(port),
+      DATA_DIR: seeded.dataDir,
+      SHUTDOWN_DRAIN_SECONDS: "1",
+      LOG_LEVEL: "info",
+    };
 
     // First start: builds only if the sources changed since the last build.
     const first = npmStart(env);

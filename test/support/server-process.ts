@@ -30,7 +30,9 @@ export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 }
 
 /** Starts `src/main.ts` (node itself with tsx's loader: one process, signals reach the server). */
-export async function startServerProcess(env: Record<string, string> & { PORT: string }): Promise<ServerProcess> {
+export async function startServerProcess(
+  env: Record<string, string> & { PORT: string },
+): Promise<ServerProcess> {
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     env: childEnv({ HOST: "127.0.0.1", ...env }),
   });
