@@ -11,6 +11,7 @@ import { ConfigError, loadConfig } from "./config.js";
 import { createContext } from "./context.js";
 import { DatabaseLockedError, openDatabase } from "./db/database.js";
 import { startHousekeeping } from "./db/housekeeping.js";
+import { isDatabaseUnavailable } from "./db/unavailable.js";
 import { buildMetricsApp } from "./http/ops-routes.js";
 import { gracefulShutdown } from "./http/shutdown.js";
 import { createLogger } from "./logger.js";
@@ -39,6 +40,19 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", () => onSignal("SIGINT"));
   process.on("SIGTERM", () => onSignal("SIGTERM"));
+  // Last line of defence: a lost database connection that some code did not handle (an 'error'
+  // event without a listener, a rejected promise nobody awaited) is logged, not fatal. Anything else
+  // still ends the process, as Node does by default.
+  const survive = (err: unknown) => {
+    if (isDatabaseUnavailable(err)) {
+      log.error({ err }, "a database error was not handled where it happened; the server stays up");
+      return;
+    }
+    process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  };
+  process.on("uncaughtException", survive);
+  process.on("unhandledRejection", survive);
   if (!config.databaseUrl && !existsSync(path.join(config.dataDir, "pgdata"))) {
     log.info(
       `Creating the embedded database in ${path.join(config.dataDir, "pgdata")} (first start, a few seconds)…`,

@@ -63,7 +63,7 @@ export interface Answer {
   status: number;
   headers: http.IncomingHttpHeaders;
   body: string;
-  json: () => any;
+  json: () => unknown;
 }
 
 /** One HTTP request to 127.0.0.1:port with a Host header; `agent` for keep-alive, else a new connection. */
