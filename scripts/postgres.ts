@@ -39,6 +39,10 @@ export interface PostgresServer {
   url: string;
   /** The server's major version (the folder name under /usr/lib/postgresql). */
   version: string;
+  /** Kills the server as a crash or failover would (`pg_ctl stop -m immediate`), keeping its data. */
+  halt(): void;
+  /** Starts the halted server again on the same port and data. */
+  resume(): void;
   stop(): void;
 }
 
@@ -89,22 +93,28 @@ export async function startPostgres(
     `-c max_connections=${options.maxConnections ?? 300}`,
     options.durable === false ? "-c fsync=off -c synchronous_commit=off -c full_page_writes=off" : "",
   ];
-  run(
-    ...wrap(path.join(bin, "pg_ctl"), [
-      "-D",
-      data,
-      "-l",
-      path.join(dir, "log"),
-      "-w",
-      "-o",
-      settings.join(" "),
-      "start",
-    ]),
-  );
+  const start = () =>
+    run(
+      ...wrap(path.join(bin, "pg_ctl"), [
+        "-D",
+        data,
+        "-l",
+        path.join(dir, "log"),
+        "-w",
+        "-o",
+        settings.join(" "),
+        "start",
+      ]),
+    );
+  start();
   let stopped = false;
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     version: path.basename(path.dirname(bin)),
+    halt() {
+      run(...wrap(path.join(bin, "pg_ctl"), ["-D", data, "-m", "immediate", "-w", "stop"]));
+    },
+    resume: start,
     stop() {
       if (stopped) return;
       stopped = true;

@@ -17,7 +17,7 @@ import type { Config } from "./config.js";
 import type { AppContext } from "./context.js";
 import { cookieName, readCookie } from "./http/cookies.js";
 import { AppError, registerErrorHandler } from "./http/errors.js";
-import { opsRoutes } from "./http/ops-routes.js";
+import { opsRoutes, registerLifecycle } from "./http/ops-routes.js";
 import { makeGuards, requestOrigin } from "./http/request-context.js";
 import { ErrorResponse } from "./http/schemas.js";
 import { partAwareValidatorFactory } from "./http/validation.js";
@@ -96,6 +96,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
         "limits and the audit log see; set the number of proxies (TRUST_PROXY=1) or their addresses instead",
     );
   }
+  registerLifecycle(app);
   // A JSON request without a body (e.g. POST …/tests from fetch) is an empty object, not an error.
   app.removeContentTypeParser("application/json");
   app.addContentTypeParser("application/json", { parseAs: "string" }, (_request, body, done) => {
@@ -149,6 +150,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
             scheme: "bearer",
             description: "Private integration token (pit_…)",
           },
+          metricsToken: { type: "http", scheme: "bearer", description: "The operator's METRICS_TOKEN" },
         },
       },
     },

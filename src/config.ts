@@ -37,6 +37,17 @@ export interface Config {
   logLevel: string;
   sessionIdleMinutes: number;
   sessionAbsoluteHours: number;
+  /** DATABASE_URL pool: opening a connection, an idle connection's life, one statement (ms). */
+  databaseConnectTimeoutMs: number;
+  databaseIdleTimeoutMs: number;
+  databaseStatementTimeoutMs: number;
+  /** Shutdown: how long new requests are still served after the signal; the bound to exit. */
+  shutdownDrainSeconds: number;
+  shutdownTimeoutSeconds: number;
+  /** /metrics: bearer token on the main port, and/or a separate (loopback) listener. */
+  metricsToken: string | null;
+  metricsPort: number | null;
+  metricsHost: string;
 }
 
 export class ConfigError extends Error {
@@ -118,6 +129,17 @@ function intVar(env: NodeJS.ProcessEnv, name: string, fallback: number, problems
   return n;
 }
 
+function wholeVar(env: NodeJS.ProcessEnv, name: string, fallback: number, problems: string[]): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) {
+    problems.push(`${name} must be a whole number (0 or more)`);
+    return fallback;
+  }
+  return n;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const problems: string[] = [];
   const nodeEnv =
@@ -159,6 +181,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const trustProxy = trustProxyVar(env, problems);
   const sessionIdleMinutes = intVar(env, "SESSION_IDLE_MINUTES", 12 * 60, problems);
   const sessionAbsoluteHours = intVar(env, "SESSION_ABSOLUTE_HOURS", 7 * 24, problems);
+  const databaseConnectTimeoutMs = intVar(env, "DATABASE_CONNECT_TIMEOUT_MS", 5000, problems);
+  const databaseIdleTimeoutMs = intVar(env, "DATABASE_IDLE_TIMEOUT_MS", 30_000, problems);
+  const databaseStatementTimeoutMs = intVar(env, "DATABASE_STATEMENT_TIMEOUT_MS", 15_000, problems);
+  const shutdownDrainSeconds = wholeVar(env, "SHUTDOWN_DRAIN_SECONDS", 5, problems);
+  const shutdownTimeoutSeconds = intVar(env, "SHUTDOWN_TIMEOUT_SECONDS", 10, problems);
+  if (shutdownDrainSeconds >= shutdownTimeoutSeconds) {
+    problems.push("SHUTDOWN_DRAIN_SECONDS must be shorter than SHUTDOWN_TIMEOUT_SECONDS");
+  }
+  const metricsPort = env.METRICS_PORT ? intVar(env, "METRICS_PORT", 0, problems) : null;
+  if (metricsPort !== null && metricsPort === port) problems.push("METRICS_PORT must differ from PORT");
+  const metricsToken = env.METRICS_TOKEN || null;
+  if (metricsToken !== null && metricsToken.length < 16) {
+    problems.push("METRICS_TOKEN must be at least 16 characters");
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   const jwtSecret = secrets.JWT_SECRET ?? "";
   return {
@@ -181,5 +217,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.LOG_LEVEL || (nodeEnv === "test" ? "silent" : "info"),
     sessionIdleMinutes,
     sessionAbsoluteHours,
+    databaseConnectTimeoutMs,
+    databaseIdleTimeoutMs,
+    databaseStatementTimeoutMs,
+    shutdownDrainSeconds,
+    shutdownTimeoutSeconds,
+    metricsToken,
+    metricsPort,
+    metricsHost: env.METRICS_HOST || "127.0.0.1",
   };
 }

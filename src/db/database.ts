@@ -89,15 +89,55 @@ export interface OpenOptions {
    * max_prepared_statements). PGlite is one in-process session and always prepares.
    */
   preparedStatements?: boolean;
+  /**
+   * PostgreSQL server only: bounds on opening a connection, on an idle connection's life and on one
+   * statement (server-side statement_timeout, and a client-side read timeout a little longer for a
+   * server that stopped answering altogether). Defaults: 5 s, 30 s, 15 s.
+   */
+  timeouts?: { connectMs?: number; idleMs?: number; statementMs?: number };
+  /** A pooled connection failed (the server went away); the pool replaces it. For a log line. */
+  onConnectionError?: (err: Error) => void;
+}
+
+/** The pg.Pool settings of a PostgreSQL server: sizes, timeouts, and no client without an error listener. */
+function poolFor(options: OpenOptions, max: number): pg.Pool {
+  const statementMs = options.timeouts?.statementMs ?? 15_000;
+  const pool = new pg.Pool({
+    connectionString: options.databaseUrl!,
+    max,
+    connectionTimeoutMillis: options.timeouts?.connectMs ?? 5000,
+    idleTimeoutMillis: options.timeouts?.idleMs ?? 30_000,
+    statement_timeout: statementMs,
+    ...(statementMs > 0 ? { query_timeout: statementMs + 2000 } : {}),
+  });
+  const onError = (err: Error) => options.onConnectionError?.(err);
+  // An idle client's error reaches the pool's 'error' event; a client in use emits 'error' itself,
+  // and an EventEmitter's 'error' without a listener kills the process (node-postgres' documented
+  // caveat). Every client gets a listener for its whole life; the failed query rejects on its own
+  // and the client is released as broken (prepared.ts), so the pool opens a new one.
+  pool.on("error", onError);
+  pool.on("connect", (client) => client.on("error", onError));
+  return pool;
 }
 
 export async function openDatabase(options: OpenOptions): Promise<OpenedDatabase> {
   let opened: OpenedDatabase;
   if (options.databaseUrl) {
-    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 10 });
-    // An idle connection the server closes (restart, failover) must not crash the process: the
-    // pool drops it and the next query opens a new one.
-    pool.on("error", () => {});
+    if (options.migrate !== false) {
+      // Migrations run on their own connection without the statement timeout (an index on a big
+      // table may take longer than any request should).
+      const migrator = new Kysely<Database>({
+        dialect: new PostgresDialect({
+          pool: poolFor({ ...options, timeouts: { ...options.timeouts, statementMs: 0 } }, 1),
+        }),
+      });
+      try {
+        await migrateToLatest(migrator);
+      } finally {
+        await migrator.destroy();
+      }
+    }
+    const pool = poolFor(options, options.poolSize ?? 10);
     const caches = new ReadCaches();
     const db = new Kysely<Database>({
       dialect: new PostgresDialect({
@@ -131,7 +171,7 @@ export async function openDatabase(options: OpenOptions): Promise<OpenedDatabase
       throw err;
     }
   }
-  if (options.migrate !== false) {
+  if (options.migrate !== false && opened.kind === "pglite") {
     try {
       await migrateToLatest(opened.db);
     } catch (err) {

@@ -15,6 +15,7 @@
  */
 import type { PostgresPool, PostgresPoolClient } from "kysely";
 import type pg from "pg";
+import { isDatabaseUnavailable } from "./unavailable.js";
 
 export const STATEMENT_LIMIT = 1000;
 const PREPARABLE = /^\s*(select|insert|update|delete|with)\b/i;
@@ -48,18 +49,25 @@ export function preparingPool(pool: pg.Pool, names: StatementNames): PostgresPoo
   return {
     async connect(): Promise<PostgresPoolClient> {
       const client = await pool.connect();
+      // A connection that failed or timed out (a query read timeout leaves the server's answer still
+      // due on it) goes back as broken: the pool closes it instead of handing it out again.
+      let broken: Error | undefined;
+      const watch = (err: unknown) => {
+        if (isDatabaseUnavailable(err)) broken = err as Error;
+        throw err;
+      };
       function query(sql: string, parameters: readonly unknown[]): Promise<pg.QueryResult>;
       function query(cursor: pg.Submittable): pg.Submittable;
       function query(sql: string | pg.Submittable, parameters?: readonly unknown[]) {
         if (typeof sql !== "string") return client.query(sql); // a cursor: streamed, never named
         const name = names.nameOf(sql);
         const values = parameters as unknown[];
-        return client.query(name ? { name, text: sql, values } : { text: sql, values });
+        return client.query(name ? { name, text: sql, values } : { text: sql, values }).catch(watch);
       }
       return {
         // node-postgres's and Kysely's typings of the same two overloads do not unify.
         query: query as unknown as PostgresPoolClient["query"],
-        release: () => client.release(),
+        release: () => client.release(broken),
       };
     },
     end: () => pool.end(),

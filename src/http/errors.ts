@@ -2,7 +2,9 @@
  * One error shape for the whole API: `{ "error": { "code", "message", "field"? } }` (SPEC §11).
  * Handlers throw AppError; Fastify's own validation errors are turned into 422 naming the field.
  */
-import type { FastifyError, FastifyInstance } from "fastify";
+import type { FastifyError, FastifyInstance, FastifyRequest } from "fastify";
+import { isDatabaseUnavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from "../db/unavailable.js";
+import { ssoMessage } from "../sso/messages.js";
 
 export class AppError extends Error {
   constructor(
@@ -36,6 +38,19 @@ function fieldOf(error: FastifyError): string | undefined {
   return [path, extra].filter(Boolean).join(".") || undefined;
 }
 
+/** An API client (fetch, curl, scripts) asks for JSON and not for a page (SPEC §4: they get JSON errors). */
+export function prefersJson(request: FastifyRequest): boolean {
+  const accept = request.headers.accept ?? "";
+  return accept.includes("application/json") && !accept.includes("text/html");
+}
+
+/** A browser navigating to one of our pages or sign-in steps (not the API, not a script). */
+function isBrowserNavigation(request: FastifyRequest): boolean {
+  if (request.method !== "GET" && request.method !== "HEAD") return false;
+  if (request.url.startsWith("/api/") || request.url.startsWith("/scim/")) return false;
+  return !prefersJson(request);
+}
+
 export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof AppError) {
@@ -48,6 +63,16 @@ export function registerErrorHandler(app: FastifyInstance): void {
           ...error.extra?.body,
         },
       });
+    }
+    if (isDatabaseUnavailable(error)) {
+      // The database is down, restarting or hung: nothing the request did. Browsers end on the login
+      // page with §4's message; API clients are told to come back (SPEC §10, issue 13).
+      request.log.warn({ err: error }, "database unavailable");
+      if (isBrowserNavigation(request)) return reply.redirect("/login?error=sso_failed", 302);
+      return reply
+        .status(503)
+        .header("retry-after", String(UNAVAILABLE_RETRY_AFTER_SECONDS))
+        .send({ error: { code: "unavailable", message: ssoMessage("sso_failed") } });
     }
     if (error.validation) {
       const field = fieldOf(error);

@@ -13,7 +13,7 @@ import { authorizationProblem } from "../sessions/sign-in.js";
 import { cloudflareSessionProblem } from "../sso/cloudflare-session.js";
 import { getUser, type User } from "../users/users.js";
 import { readCookie } from "./cookies.js";
-import { forbidden, notFound, unauthorized } from "./errors.js";
+import { AppError, forbidden, notFound, unauthorized } from "./errors.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -67,7 +67,11 @@ export function makeGuards(ctx: AppContext) {
     const entry = await sessions.through(key, async () => {
       const session = await validateSession(ctx, token);
       if (!session) return undefined;
-      const user = await getUser(ctx.db, session.agencyId, session.userId).catch(() => null);
+      // A user that is gone ends the session; a database that is gone is an outage (503), not a sign-out.
+      const user = await getUser(ctx.db, session.agencyId, session.userId).catch((err: unknown) => {
+        if (err instanceof AppError) return null;
+        throw err;
+      });
       if (!user) return undefined;
       Object.freeze(user.subAccountIds);
       return { session: frozen(session), user: frozen(user) };

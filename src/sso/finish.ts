@@ -12,6 +12,7 @@ import { audit } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import type { SsoConnectionsTable } from "../db/schema.js";
 import { inTransaction } from "../db/transaction.js";
+import { prefersJson } from "../http/errors.js";
 import { completeSignIn } from "../sessions/sign-in.js";
 import { type SsoErrorCode, ssoMessage } from "./messages.js";
 import type { SsoStep } from "./oidc.js";
@@ -66,8 +67,7 @@ export async function failSignIn(
 
 /** Browsers go back to the login page; API clients get the JSON error (SPEC §4). */
 export function sendFailure(request: FastifyRequest, reply: FastifyReply, code: SsoErrorCode) {
-  const accept = request.headers.accept ?? "";
-  if (accept.includes("application/json") && !accept.includes("text/html")) {
+  if (prefersJson(request)) {
     return reply.status(401).send({ error: { code, message: ssoMessage(code) } });
   }
   return reply.redirect(`/login?error=${code}`, 302);
