@@ -142,7 +142,10 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
       expect(where(res)).toBe("/");
       const user = await userByEmail("newbie@acme.test");
       expect(user).toBeDefined();
-      expect((await browser.get(`${w.origin}/api/auth/me`)).json<any>().user.id).toBe(user!.id);
+      expect(
+        (await browser.get(`${w.origin}/api/auth/me`)).json<{ user: { id: string; email: string } }>().user
+          .id,
+      ).toBe(user!.id);
       expect((await audits("user.create")).map((a) => a.target_id)).toEqual([user!.id]);
       expect(await count("sessions", { user_id: user!.id })).toBe(1);
       expect((await audits("auth.sign_in")).filter((a) => a.target_id === user!.id)).toHaveLength(1);
@@ -169,7 +172,7 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
         subAccountIds: [w.subAccountId],
       });
       expect(res.status, res.body).toBe(201);
-      const id = res.json<any>().user.id;
+      const id = res.json<{ user: { id: string; email: string } }>().user.id;
       expect(await count("memberships", { user_id: id })).toBe(1);
       expect((await audits("user.create")).filter((a) => a.target_id === id)).toHaveLength(1);
     });
@@ -177,7 +180,7 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
     it("leaves no user when the provisioning API's audit record fails", async () => {
       const created = await w.api("POST", "/api/admin/tokens", { name: "sync", scopes: ["users.write"] });
       expect(created.status, created.body).toBe(201);
-      const secret = created.json<any>().secret as string;
+      const secret = created.json<{ secret: string }>().secret;
       const call = () =>
         w.t.app.inject({
           method: "POST",
@@ -208,7 +211,7 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
           role: "admin",
           password: TEST_PASSWORD,
         })
-      ).json<any>().user;
+      ).json<{ user: { id: string; email: string } }>().user;
       const browser = new Browser();
       expect(
         (
@@ -370,7 +373,7 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
           role: "admin",
           password: TEST_PASSWORD,
         })
-      ).json<any>().user;
+      ).json<{ user: { id: string; email: string } }>().user;
       const browser = new Browser();
       expect(
         (
