@@ -4,8 +4,11 @@
 // commits. On PGlite and on PostgreSQL.
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { findAgencyById } from "../../src/agencies/agencies.js";
+import { audit, SYSTEM } from "../../src/audit/audit.js";
 import type { Db } from "../../src/db/database.js";
-import { savepoint, transaction } from "../../src/db/transaction.js";
+import { inTransaction, savepoint, transaction } from "../../src/db/transaction.js";
+import { resolveUser } from "../../src/sso/resolve-user.js";
 import { updateUser } from "../../src/users/users.js";
 import { TEST_PASSWORD } from "../support/app.js";
 import { Browser, signInAtIdp } from "../support/browser.js";
@@ -305,6 +308,60 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
     expect(await tests()).toEqual([]);
     expect(await ssoEnabled()).toBe(false);
     expect(await audits("sso.connection.update")).toHaveLength(1);
+  });
+
+  it("creates one user when two first sign-ins race inside their transactions (the loser reads the winner)", async () => {
+    expect((await w.api("POST", "/api/admin/sso/allowed-emails", { email: "racer@acme.test" })).status).toBe(
+      201,
+    );
+    const agency = (await findAgencyById(db, w.agencyId))!;
+    const identity = { remoteId: "racer-1", email: "racer@acme.test", idFieldValue: null, name: "Racer" };
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let created!: () => void;
+    const winnerCreated = new Promise<void>((resolve) => {
+      created = resolve;
+    });
+    // The winner creates the user and keeps its transaction open (it would go on to the audit
+    // record and the session); the loser's insert then collides with the uncommitted row.
+    const winner = inTransaction(w.t.ctx, async (tx) => {
+      const r = await resolveUser(tx, agency, identity, { dryRun: false });
+      created();
+      await gate;
+      await audit(tx.db, { agencyId: w.agencyId, action: "test.after_race", actor: SYSTEM });
+      return r;
+    });
+    await winnerCreated;
+    const loser = inTransaction(w.t.ctx, async (tx) => {
+      const r = await resolveUser(tx, agency, identity, { dryRun: false });
+      // The loser's transaction is still usable after its failed insert.
+      await audit(tx.db, { agencyId: w.agencyId, action: "test.after_race", actor: SYSTEM });
+      return r;
+    });
+    if (storage === "postgres") {
+      // Wait until the loser's insert waits for the winner's transaction (a lock wait).
+      for (;;) {
+        const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock'`.execute(db);
+        if (rows[0]!.n > 0) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+    release();
+    const [a, b] = await Promise.all([winner, loser]);
+    expect(a).toMatchObject({ ok: true, how: "created" });
+    expect(b.ok && b.userId).toBe(a.ok && a.userId);
+    const users = await db
+      .selectFrom("users")
+      .select("id")
+      .where("external_user_id", "=", "racer-1")
+      .execute();
+    expect(users).toHaveLength(1);
+    expect(
+      await db.selectFrom("audit_log").select("id").where("action", "=", "test.after_race").execute(),
+    ).toHaveLength(2);
   });
 
   describe("the transaction helper", () => {
