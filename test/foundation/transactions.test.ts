@@ -10,6 +10,7 @@ import type { Db } from "../../src/db/database.js";
 import { inTransaction, savepoint, transaction } from "../../src/db/transaction.js";
 import { resolveUser } from "../../src/sso/resolve-user.js";
 import { updateUser } from "../../src/users/users.js";
+import { codeAt, freshStep, IpClient, userWith2fa } from "../mfa/helpers.js";
 import { TEST_PASSWORD } from "../support/app.js";
 import { Browser, signInAtIdp } from "../support/browser.js";
 import { storages } from "../support/db.js";
@@ -48,7 +49,10 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
   let connectionId: string;
   let db: Db;
 
-  const count = async (table: "users" | "sessions" | "integration_tokens" | "memberships", where = {}) => {
+  const count = async (
+    table: "users" | "sessions" | "integration_tokens" | "memberships" | "mfa_challenges" | "backup_codes",
+    where = {},
+  ) => {
     let q = db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as("n"));
     for (const [k, v] of Object.entries(where)) q = q.where(k as never, "=", v as never);
     return Number((await q.executeTakeFirstOrThrow()).n);
@@ -308,6 +312,56 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
     expect(await tests()).toEqual([]);
     expect(await ssoEnabled()).toBe(false);
     expect(await audits("sso.connection.update")).toHaveLength(1);
+  });
+
+  describe("two-factor authentication (challenge, records, session; 2FA off with its record)", () => {
+    it("keeps the pending sign-in and starts no session when the mfa.verified record fails", async () => {
+      const user = await userWith2fa(w.t, w.agencyId, "acme.localhost", { email: "mfa@acme.test" });
+      const c = new IpClient(w.t, "acme.localhost");
+      expect((await c.login(user.email)).json()).toEqual({ mfaRequired: true });
+      const pending = () => count("mfa_challenges", { user_id: user.id });
+      expect(await pending()).toBe(1);
+      const heal = await failInserts(db, "audit_log", auditAction("mfa.verified"));
+      try {
+        const res = await c.post("/api/auth/2fa", { code: await codeAt(w.t, user.secret) });
+        expect(res.statusCode).toBeGreaterThanOrEqual(500);
+      } finally {
+        await heal();
+      }
+      expect(await pending()).toBe(1);
+      expect(await count("sessions", { user_id: user.id })).toBe(0);
+      freshStep(w.t);
+      const res = await c.post("/api/auth/2fa", { code: await codeAt(w.t, user.secret) });
+      expect(res.statusCode, res.body).toBe(200);
+      expect(await pending()).toBe(0);
+      expect(await count("sessions", { user_id: user.id })).toBe(1);
+
+      // Turning 2FA off: the secret and the backup codes stay when its record cannot be written.
+      const twoFactor = async () =>
+        (
+          await db
+            .selectFrom("users")
+            .select("totp_enabled")
+            .where("id", "=", user.id)
+            .executeTakeFirstOrThrow()
+        ).totp_enabled;
+      freshStep(w.t);
+      const heal2 = await failInserts(db, "audit_log", auditAction("mfa.disabled"));
+      try {
+        const off = await c.post("/api/account/2fa/disable", { code: await codeAt(w.t, user.secret) });
+        expect(off.statusCode).toBeGreaterThanOrEqual(500);
+      } finally {
+        await heal2();
+      }
+      expect(await twoFactor()).toBe(true);
+      expect(await count("backup_codes", { user_id: user.id })).toBe(10);
+      freshStep(w.t);
+      expect(
+        (await c.post("/api/account/2fa/disable", { code: await codeAt(w.t, user.secret) })).statusCode,
+      ).toBe(204);
+      expect(await twoFactor()).toBe(false);
+      expect(await count("backup_codes", { user_id: user.id })).toBe(0);
+    });
   });
 
   it("creates one user when two first sign-ins race inside their transactions (the loser reads the winner)", async () => {
