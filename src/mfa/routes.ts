@@ -252,15 +252,17 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
         const user = await getUser(ctx.db, agency.id, challenge.userId);
         const problem = authorizationProblem(user);
         if (problem) {
-          await endChallenge(ctx, challenge.id);
+          await inTransaction(ctx, async (tx) => {
+            await endChallenge(tx, challenge.id);
+            await audit(tx.db, {
+              ...actorBase(request, user),
+              action: "auth.sign_in",
+              outcome: "failure",
+              details: { method: challenge.method, cause: problem },
+            });
+          });
           clearCookie(reply, request, "mfa");
           ctx.metrics.signIn(challenge.method, "refused");
-          await audit(ctx.db, {
-            ...actorBase(request, user),
-            action: "auth.sign_in",
-            outcome: "failure",
-            details: { method: challenge.method, cause: problem },
-          });
           throw new AppError(403, "not_authorized", MESSAGES.notAuthorized);
         }
 

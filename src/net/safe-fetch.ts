@@ -59,6 +59,16 @@ export class SafeFetchError extends Error {
   }
 }
 
+/**
+ * What went wrong with a request, for audit causes and diagnostics: a SafeFetchError as
+ * `<code>: <message>` ("timeout: request to idp.example.com timed out", "too_large: …"), any other
+ * error by its message. Never more than the host of the URL.
+ */
+export function describeFetchError(err: unknown): string {
+  if (err instanceof SafeFetchError) return `${err.code}: ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
 /** One resolved address, as returned by `dns.lookup(host, { all: true })`. */
 export interface ResolvedAddress {
   address: string;

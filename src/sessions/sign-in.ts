@@ -50,10 +50,8 @@ export async function startSession(
   signInRecord: AuditEntry,
 ): Promise<void> {
   const previous = readCookie(request, "session");
-  // The old session goes, the new one and its sign-in record come: together or not at all.
-  const { token } = await inTransaction(ctx, async (tx) => {
-    if (previous) await revokeSession(tx.db, previous);
-    return createSession(
+  const open = (tx: AppContext) =>
+    createSession(
       tx,
       {
         userId: user.id,
@@ -64,7 +62,14 @@ export async function startSession(
       },
       signInRecord,
     );
-  });
+  // The new session and its sign-in record are one statement; with an old session to end, the
+  // three commit together or not at all.
+  const { token } = previous
+    ? await inTransaction(ctx, async (tx) => {
+        await revokeSession(tx.db, previous);
+        return open(tx);
+      })
+    : await open(ctx);
   setCookie(reply, request, "session", token, ctx.config.sessionAbsoluteHours * 3600);
   clearCookie(reply, request, "mfa");
 }

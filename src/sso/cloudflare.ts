@@ -33,7 +33,7 @@ import {
 import type { Selectable } from "kysely";
 import type { AppContext } from "../context.js";
 import type { SsoConnectionsTable } from "../db/schema.js";
-import { SafeFetchError } from "../net/safe-fetch.js";
+import { describeFetchError } from "../net/safe-fetch.js";
 import { JwksUnavailableError } from "./jwks.js";
 
 type ConnectionRow = Selectable<SsoConnectionsTable>;
@@ -186,12 +186,7 @@ function signatureError(error: unknown, certsUrl: string): CloudflareAssertionEr
   const host = hostOf(certsUrl);
   if (error instanceof JwksUnavailableError) {
     const cause = error.cause;
-    const why =
-      cause instanceof SafeFetchError
-        ? `${cause.code}: ${cause.message}`
-        : cause instanceof Error
-          ? cause.message
-          : "no key set was ever downloaded";
+    const why = cause === undefined ? "no key set was ever downloaded" : describeFetchError(cause);
     return new CloudflareAssertionError("certs", `the certs of ${host} could not be fetched (${why})`);
   }
   if (error instanceof joseErrors.JWKSNoMatchingKey) {

@@ -15,12 +15,16 @@
  *   - a cached set older than `maxAgeMs` is refreshed on next use; if that refresh fails the old
  *     keys keep serving (the IdP being briefly down must not break sign-in), but with no cached
  *     key a failure throws: fail closed;
- *   - the cooldown runs from the start of the last download that was a refetch for an unknown
- *     `kid` or that failed. A successful routine download (the first one, a `maxAge` refresh)
- *     does not start it: a rotation published right after such a download is followed by the
- *     first token signed with the new key, not refused for `cooldownMs`. A failed download of
- *     any kind starts it (no retry storm while the IdP is down), and while it runs no download
- *     starts at all.
+ *   - the cooldown runs from the start of the last refetch for an unknown `kid` that succeeded.
+ *     A successful routine download (the first one, a `maxAge` refresh) does not start it: a
+ *     rotation published right after such a download is followed by the first token signed with
+ *     the new key, not refused for `cooldownMs`;
+ *   - a failed download (of any kind) is retried after a short backoff, not after the cooldown:
+ *     `retryMs` (1 s) after the failure, doubling with each further failure up to `cooldownMs`,
+ *     back to nothing after a success. While the IdP is down a URL is tried at most once per
+ *     backoff (no retry storm), and once it is back sign-ins work again within the backoff;
+ *   - JwksUnavailableError's message says what went wrong with the last download (timeout, HTTP
+ *     status, too large, not JSON, not a JWK Set): it becomes the audit cause of the sign-in.
  *
  * Algorithms are NOT decided here: callers pin them in `jwtVerify(..., { algorithms })`.
  * A token without `kid` matching several keys fails with jose's JWKSMultipleMatchingKeys.
@@ -34,6 +38,7 @@ import {
   type JWTVerifyGetKey,
   type LocalJWKSet,
 } from "jose";
+import { describeFetchError } from "../net/safe-fetch.js";
 
 /** The subset of WHATWG fetch the cache uses; the safe fetch satisfies it. */
 export type JwksFetch = (input: string, init?: RequestInit) => Promise<Response>;
@@ -41,10 +46,12 @@ export type JwksFetch = (input: string, init?: RequestInit) => Promise<Response>
 export interface JwksCacheOptions {
   fetch: JwksFetch;
   /**
-   * Flood guard: after a refetch for an unknown kid, or a failed download, of one URL, no download
-   * of it starts for this long. Default 30 s.
+   * Flood guard: after a refetch of one URL for an unknown kid, no other refetch for an unknown
+   * kid starts for this long; also the longest wait between tries while downloads fail. Default 30 s.
    */
   cooldownMs?: number;
+  /** First wait after a failed download before the next try; doubles per failure up to cooldownMs. Default 1 s. */
+  retryMs?: number;
   /** Age after which a cached set is refreshed on use. Default 10 min. */
   maxAgeMs?: number;
   /** Clock in ms, injectable for tests. Default Date.now. */
@@ -73,11 +80,12 @@ interface CacheEntry {
   keys?: LocalJWKSet;
   /** When `keys` was downloaded (ms). */
   fetchedAt: number;
-  /**
-   * When the last download that starts the cooldown began (ms): a refetch for an unknown kid, or
-   * a download that failed. Routine downloads that succeed leave it alone.
-   */
+  /** When the last refetch for an unknown kid began (ms); failed ones do not count. */
   cooldownFrom?: number;
+  /** Downloads failed in a row (0 after a success). */
+  failures: number;
+  /** No download starts before this (ms), after a failure. */
+  retryAt?: number;
   /** Why the last download failed, kept as the cause of JwksUnavailableError. */
   lastError?: unknown;
   /** The download in flight, shared by concurrent callers. */
@@ -93,6 +101,7 @@ const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k", "priv"];
 export function createJwksCache(options: JwksCacheOptions): JwksCache {
   const fetchImpl = options.fetch;
   const cooldownMs = options.cooldownMs ?? 30_000;
+  const retryMs = Math.min(options.retryMs ?? 1_000, cooldownMs);
   const maxAgeMs = options.maxAgeMs ?? 10 * 60_000;
   const now = options.now ?? Date.now;
   const maxEntries = options.maxEntries ?? 1000;
@@ -106,36 +115,49 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
         const oldest = entries.keys().next();
         if (!oldest.done) entries.delete(oldest.value);
       }
-      entry = { fetchedAt: Number.NEGATIVE_INFINITY };
+      entry = { fetchedAt: Number.NEGATIVE_INFINITY, failures: 0 };
       entries.set(uri, entry);
     }
     return entry;
   }
 
-  /** True when no cooldown runs: no unknown-kid refetch or failure yet, or the last is old enough. */
-  function mayDownload(entry: CacheEntry): boolean {
+  /**
+   * True when a download may start: no failure backoff runs, and — for a refetch for an unknown
+   * kid — no cooldown of the last such refetch either.
+   */
+  function mayDownload(entry: CacheEntry, reason: "routine" | "unknownKid"): boolean {
+    if (entry.retryAt !== undefined && now() < entry.retryAt) return false;
+    if (reason === "routine") return true;
     return entry.cooldownFrom === undefined || now() - entry.cooldownFrom >= cooldownMs;
   }
 
   /**
-   * Downloads the set when the cooldown allows it, or joins the download in flight. `unknownKid`:
-   * this download is a refetch for a kid the cached set lacks, which starts the cooldown. Never
-   * throws: a failure is recorded on the entry (and starts the cooldown) and the previous keys stay.
+   * Downloads the set when the backoff and cooldown allow it, or joins the download in flight.
+   * `unknownKid`: this download is a refetch for a kid the cached set lacks, which starts the
+   * cooldown if it succeeds. Never throws: a failure is recorded on the entry (and sets the next
+   * try after the backoff) and the previous keys stay.
    */
   function refresh(uri: string, entry: CacheEntry, reason: "routine" | "unknownKid"): Promise<void> {
     if (entry.inflight) return entry.inflight;
-    if (!mayDownload(entry)) return Promise.resolve();
+    if (!mayDownload(entry, reason)) return Promise.resolve();
     const startedAt = now();
+    const previousCooldown = entry.cooldownFrom;
+    // Set at the start: concurrent unknown kids wait for this download, not start another.
     if (reason === "unknownKid") entry.cooldownFrom = startedAt;
     entry.inflight = downloadKeySet(fetchImpl, uri)
       .then((keys) => {
         entry.keys = keys;
         entry.fetchedAt = now();
         entry.lastError = undefined;
+        entry.failures = 0;
+        entry.retryAt = undefined;
       })
       .catch((error: unknown) => {
         entry.lastError = error;
-        entry.cooldownFrom = startedAt;
+        entry.failures++;
+        entry.retryAt = now() + Math.min(cooldownMs, retryMs * 2 ** Math.min(entry.failures - 1, 30));
+        // A failed refetch found no rotation: the next unknown kid may try again after the backoff.
+        if (reason === "unknownKid") entry.cooldownFrom = previousCooldown;
       })
       .finally(() => {
         entry.inflight = undefined;
@@ -157,7 +179,8 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
     }
     const keys = entry.keys;
     if (!keys) {
-      throw new JwksUnavailableError(`no JSON Web Key Set available from ${hostOf(jwksUri)}`, {
+      const why = entry.lastError === undefined ? "no download yet" : describeFetchError(entry.lastError);
+      throw new JwksUnavailableError(`the JWKS of ${hostOf(jwksUri)} could not be downloaded (${why})`, {
         cause: entry.lastError,
       });
     }
@@ -167,7 +190,7 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
       if (
         !(error instanceof errors.JWKSNoMatchingKey) ||
         justDownloaded ||
-        (!entry.inflight && !mayDownload(entry))
+        (!entry.inflight && !mayDownload(entry, "unknownKid"))
       )
         throw error;
     }
@@ -198,13 +221,13 @@ async function downloadKeySet(fetchImpl: JwksFetch, uri: string): Promise<LocalJ
   });
   if (response.status !== 200) {
     await response.body?.cancel().catch(() => {});
-    throw new Error(`JWKS endpoint of ${hostOf(uri)} answered HTTP ${response.status}`);
+    throw new Error(`the JWKS endpoint of ${hostOf(uri)} answered HTTP ${response.status}`);
   }
   let document: unknown;
   try {
     document = await response.json();
   } catch {
-    throw new Error(`JWKS endpoint of ${hostOf(uri)} did not return JSON`);
+    throw new Error(`the JWKS endpoint of ${hostOf(uri)} did not return JSON`);
   }
   return createLocalJWKSet(usableKeySet(document, uri));
 }
@@ -216,7 +239,7 @@ async function downloadKeySet(fetchImpl: JwksFetch, uri: string): Promise<LocalJ
 function usableKeySet(document: unknown, uri: string): JSONWebKeySet {
   const keys = (document as { keys?: unknown } | null)?.keys;
   if (typeof document !== "object" || document === null || !Array.isArray(keys)) {
-    throw new Error(`JWKS endpoint of ${hostOf(uri)} did not return a JWK Set`);
+    throw new Error(`the JWKS endpoint of ${hostOf(uri)} did not return a JWK Set`);
   }
   const usable = keys.filter((key: unknown): key is JWK => {
     if (typeof key !== "object" || key === null || Array.isArray(key)) return false;

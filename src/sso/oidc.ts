@@ -21,7 +21,7 @@ import type { Selectable } from "kysely";
 import * as client from "openid-client";
 import type { AppContext } from "../context.js";
 import type { SsoConnectionsTable } from "../db/schema.js";
-import { SafeFetchError } from "../net/safe-fetch.js";
+import { describeFetchError, SafeFetchError } from "../net/safe-fetch.js";
 import { connectionSecret } from "./connections.js";
 import { claim } from "./resolve-user.js";
 
@@ -78,11 +78,6 @@ export interface Provider {
 }
 
 const providers = new Map<string, { provider: Provider; expiresAt: number }>();
-
-function describeFetchError(err: unknown): string {
-  if (err instanceof SafeFetchError) return `${err.code}: ${err.message}`;
-  return err instanceof Error ? err.message : String(err);
-}
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

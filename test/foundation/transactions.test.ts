@@ -4,9 +4,13 @@
 // commits. On PGlite and on PostgreSQL.
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { findAgencyById } from "../../src/agencies/agencies.js";
+import { audit, SYSTEM } from "../../src/audit/audit.js";
 import type { Db } from "../../src/db/database.js";
-import { savepoint, transaction } from "../../src/db/transaction.js";
+import { inTransaction, savepoint, transaction } from "../../src/db/transaction.js";
+import { resolveUser } from "../../src/sso/resolve-user.js";
 import { updateUser } from "../../src/users/users.js";
+import { codeAt, freshStep, IpClient, userWith2fa } from "../mfa/helpers.js";
 import { TEST_PASSWORD } from "../support/app.js";
 import { Browser, signInAtIdp } from "../support/browser.js";
 import { storages } from "../support/db.js";
@@ -45,7 +49,10 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
   let connectionId: string;
   let db: Db;
 
-  const count = async (table: "users" | "sessions" | "integration_tokens" | "memberships", where = {}) => {
+  const count = async (
+    table: "users" | "sessions" | "integration_tokens" | "memberships" | "mfa_challenges" | "backup_codes",
+    where = {},
+  ) => {
     let q = db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as("n"));
     for (const [k, v] of Object.entries(where)) q = q.where(k as never, "=", v as never);
     return Number((await q.executeTakeFirstOrThrow()).n);
@@ -142,7 +149,10 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
       expect(where(res)).toBe("/");
       const user = await userByEmail("newbie@acme.test");
       expect(user).toBeDefined();
-      expect((await browser.get(`${w.origin}/api/auth/me`)).json<any>().user.id).toBe(user!.id);
+      expect(
+        (await browser.get(`${w.origin}/api/auth/me`)).json<{ user: { id: string; email: string } }>().user
+          .id,
+      ).toBe(user!.id);
       expect((await audits("user.create")).map((a) => a.target_id)).toEqual([user!.id]);
       expect(await count("sessions", { user_id: user!.id })).toBe(1);
       expect((await audits("auth.sign_in")).filter((a) => a.target_id === user!.id)).toHaveLength(1);
@@ -169,7 +179,7 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
         subAccountIds: [w.subAccountId],
       });
       expect(res.status, res.body).toBe(201);
-      const id = res.json<any>().user.id;
+      const id = res.json<{ user: { id: string; email: string } }>().user.id;
       expect(await count("memberships", { user_id: id })).toBe(1);
       expect((await audits("user.create")).filter((a) => a.target_id === id)).toHaveLength(1);
     });
@@ -177,7 +187,7 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
     it("leaves no user when the provisioning API's audit record fails", async () => {
       const created = await w.api("POST", "/api/admin/tokens", { name: "sync", scopes: ["users.write"] });
       expect(created.status, created.body).toBe(201);
-      const secret = created.json<any>().secret as string;
+      const secret = created.json<{ secret: string }>().secret;
       const call = () =>
         w.t.app.inject({
           method: "POST",
@@ -208,7 +218,7 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
           role: "admin",
           password: TEST_PASSWORD,
         })
-      ).json<any>().user;
+      ).json<{ user: { id: string; email: string } }>().user;
       const browser = new Browser();
       expect(
         (
@@ -304,6 +314,110 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
     expect(await audits("sso.connection.update")).toHaveLength(1);
   });
 
+  describe("two-factor authentication (challenge, records, session; 2FA off with its record)", () => {
+    it("keeps the pending sign-in and starts no session when the mfa.verified record fails", async () => {
+      const user = await userWith2fa(w.t, w.agencyId, "acme.localhost", { email: "mfa@acme.test" });
+      const c = new IpClient(w.t, "acme.localhost");
+      expect((await c.login(user.email)).json()).toEqual({ mfaRequired: true });
+      const pending = () => count("mfa_challenges", { user_id: user.id });
+      expect(await pending()).toBe(1);
+      const heal = await failInserts(db, "audit_log", auditAction("mfa.verified"));
+      try {
+        const res = await c.post("/api/auth/2fa", { code: await codeAt(w.t, user.secret) });
+        expect(res.statusCode).toBeGreaterThanOrEqual(500);
+      } finally {
+        await heal();
+      }
+      expect(await pending()).toBe(1);
+      expect(await count("sessions", { user_id: user.id })).toBe(0);
+      freshStep(w.t);
+      const res = await c.post("/api/auth/2fa", { code: await codeAt(w.t, user.secret) });
+      expect(res.statusCode, res.body).toBe(200);
+      expect(await pending()).toBe(0);
+      expect(await count("sessions", { user_id: user.id })).toBe(1);
+
+      // Turning 2FA off: the secret and the backup codes stay when its record cannot be written.
+      const twoFactor = async () =>
+        (
+          await db
+            .selectFrom("users")
+            .select("totp_enabled")
+            .where("id", "=", user.id)
+            .executeTakeFirstOrThrow()
+        ).totp_enabled;
+      freshStep(w.t);
+      const heal2 = await failInserts(db, "audit_log", auditAction("mfa.disabled"));
+      try {
+        const off = await c.post("/api/account/2fa/disable", { code: await codeAt(w.t, user.secret) });
+        expect(off.statusCode).toBeGreaterThanOrEqual(500);
+      } finally {
+        await heal2();
+      }
+      expect(await twoFactor()).toBe(true);
+      expect(await count("backup_codes", { user_id: user.id })).toBe(10);
+      freshStep(w.t);
+      expect(
+        (await c.post("/api/account/2fa/disable", { code: await codeAt(w.t, user.secret) })).statusCode,
+      ).toBe(204);
+      expect(await twoFactor()).toBe(false);
+      expect(await count("backup_codes", { user_id: user.id })).toBe(0);
+    });
+  });
+
+  it("creates one user when two first sign-ins race inside their transactions (the loser reads the winner)", async () => {
+    expect((await w.api("POST", "/api/admin/sso/allowed-emails", { email: "racer@acme.test" })).status).toBe(
+      201,
+    );
+    const agency = (await findAgencyById(db, w.agencyId))!;
+    const identity = { remoteId: "racer-1", email: "racer@acme.test", idFieldValue: null, name: "Racer" };
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let created!: () => void;
+    const winnerCreated = new Promise<void>((resolve) => {
+      created = resolve;
+    });
+    // The winner creates the user and keeps its transaction open (it would go on to the audit
+    // record and the session); the loser's insert then collides with the uncommitted row.
+    const winner = inTransaction(w.t.ctx, async (tx) => {
+      const r = await resolveUser(tx, agency, identity, { dryRun: false });
+      created();
+      await gate;
+      await audit(tx.db, { agencyId: w.agencyId, action: "test.after_race", actor: SYSTEM });
+      return r;
+    });
+    await winnerCreated;
+    const loser = inTransaction(w.t.ctx, async (tx) => {
+      const r = await resolveUser(tx, agency, identity, { dryRun: false });
+      // The loser's transaction is still usable after its failed insert.
+      await audit(tx.db, { agencyId: w.agencyId, action: "test.after_race", actor: SYSTEM });
+      return r;
+    });
+    if (storage === "postgres") {
+      // Wait until the loser's insert waits for the winner's transaction (a lock wait).
+      for (;;) {
+        const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock'`.execute(db);
+        if (rows[0]!.n > 0) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+    release();
+    const [a, b] = await Promise.all([winner, loser]);
+    expect(a).toMatchObject({ ok: true, how: "created" });
+    expect(b.ok && b.userId).toBe(a.ok && a.userId);
+    const users = await db
+      .selectFrom("users")
+      .select("id")
+      .where("external_user_id", "=", "racer-1")
+      .execute();
+    expect(users).toHaveLength(1);
+    expect(
+      await db.selectFrom("audit_log").select("id").where("action", "=", "test.after_race").execute(),
+    ).toHaveLength(2);
+  });
+
   describe("the transaction helper", () => {
     it("hides a transaction's writes from other statements until it commits, and forever after a rollback", async () => {
       let release!: () => void;
@@ -370,7 +484,7 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
           role: "admin",
           password: TEST_PASSWORD,
         })
-      ).json<any>().user;
+      ).json<{ user: { id: string; email: string } }>().user;
       const browser = new Browser();
       expect(
         (

@@ -84,7 +84,7 @@ describe.each(storages())("an SSO flow across two nodes (%s)", (storage) => {
     expect(where(res), res.body).toBe("/");
     const me = await browser.get(`http://acme.localhost:${nodeBPort}/api/auth/me`);
     expect(me.status).toBe(200);
-    expect(me.json<any>().user.email).toBe("alice@acme.test");
+    expect(me.json<{ user: { id: string; email: string } }>().user.email).toBe("alice@acme.test");
     // And node A honours the session node B started.
     expect((await browser.get(`${w.origin}/api/auth/me`)).status).toBe(200);
   });

@@ -5,6 +5,7 @@ import { errors, exportJWK, generateKeyPair, type JWK, jwtVerify, SignJWT } from
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createSafeFetch } from "../../src/net/safe-fetch.js";
 import { createJwksCache, JwksUnavailableError } from "../../src/sso/jwks.js";
+import { type LoopbackServer, startLoopbackServer } from "../support/loopback-server.js";
 
 interface KeyPair {
   kid: string;
@@ -22,8 +23,10 @@ interface JwksServer {
 }
 
 const servers: Server[] = [];
+const loopbacks: LoopbackServer[] = [];
 
 afterEach(async () => {
+  await Promise.all(loopbacks.splice(0).map((s) => s.close()));
   await Promise.all(
     servers.splice(0).map(
       (s) =>
@@ -176,10 +179,10 @@ describe("createJwksCache", () => {
     expect(server.hits).toBe(2);
   });
 
-  it("starts the cooldown with a failed refetch, then follows the rotation once it is over", async () => {
+  it("retries a failed refetch after a short backoff, not the cooldown, then follows the rotation", async () => {
     const server = await startJwksServer([rsa1.jwk]);
     const c = clock();
-    const cache = createJwksCache({ fetch: safeFetch, now: c.now, cooldownMs: 30_000 });
+    const cache = createJwksCache({ fetch: safeFetch, now: c.now, cooldownMs: 30_000, retryMs: 1_000 });
     await cache.getKey(server.url, { kid: "rsa-1", alg: "RS256" });
     server.status = 503;
     server.body = { keys: [] };
@@ -189,16 +192,100 @@ describe("createJwksCache", () => {
     expect(server.hits).toBe(2);
     server.status = 200;
     server.body = { keys: [rsa1.jwk, rsa2.jwk] };
-    c.t += 29_000;
+    c.t += 999; // inside the backoff: no download
     await expect(cache.getKey(server.url, { kid: "rsa-2", alg: "RS256" })).rejects.toBeInstanceOf(
       errors.JWKSNoMatchingKey,
     );
     expect(server.hits).toBe(2);
-    c.t += 1_000;
+    c.t += 1; // 1 s after the failure (not 30 s): the refetch finds the new key
     await expect(cache.getKey(server.url, { kid: "rsa-2", alg: "RS256" })).resolves.toBeDefined();
     // The cached keys kept serving throughout.
     await expect(cache.getKey(server.url, { kid: "rsa-1", alg: "RS256" })).resolves.toBeDefined();
     expect(server.hits).toBe(3);
+    // That successful refetch starts the cooldown for the next unknown kid.
+    c.t += 5_000;
+    await expect(cache.getKey(server.url, { kid: "rsa-3", alg: "RS256" })).rejects.toBeInstanceOf(
+      errors.JWKSNoMatchingKey,
+    );
+    expect(server.hits).toBe(3);
+  });
+
+  it("backs off 1 s, 2 s, 4 s … up to the cooldown while the server is down, and recovers within the backoff", async () => {
+    const server = await startLoopbackServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ keys: [rsa1.jwk] }));
+    });
+    loopbacks.push(server);
+    await server.setDown(true, "error");
+    const url = `${server.origin}/certs`;
+    let attempts = 0;
+    const counting = (input: string, init?: RequestInit) => {
+      attempts++;
+      return safeFetch(input, init);
+    };
+    const c = clock();
+    const cache = createJwksCache({ fetch: counting, now: c.now, cooldownMs: 8_000, retryMs: 1_000 });
+    const tryOnce = () =>
+      cache.getKey(url, { kid: "rsa-1", alg: "RS256" }).then(
+        () => "ok",
+        (e: unknown) => (e instanceof JwksUnavailableError ? "unavailable" : String(e)),
+      );
+    expect(await tryOnce()).toBe("unavailable");
+    expect(attempts).toBe(1);
+    // The waits before each next download: 1 s, 2 s, 4 s, then capped at the cooldown (8 s).
+    for (const wait of [1_000, 2_000, 4_000, 8_000, 8_000]) {
+      c.t += wait - 1;
+      expect(await tryOnce()).toBe("unavailable");
+      const before = attempts;
+      c.t += 1;
+      expect(await tryOnce()).toBe("unavailable");
+      expect(attempts).toBe(before + 1);
+    }
+    // Back up: the next try after the current backoff succeeds.
+    await server.setDown(false);
+    c.t += 8_000;
+    expect(await tryOnce()).toBe("ok");
+  });
+
+  it.each([
+    ["HTTP status", "error", /answered HTTP 503/],
+    ["timeout", "hang", /\(timeout: request to 127\.0\.0\.1 timed out\)/],
+    ["refused connection", "refuse", /\(network: request to 127\.0\.0\.1 failed\)/],
+  ] as const)("says what went wrong in the error's message: %s", async (_, mode, cause) => {
+    const server = await startLoopbackServer((_req, res) => res.end("{}"));
+    loopbacks.push(server);
+    await server.setDown(true, mode);
+    const cache = createJwksCache({ fetch: createSafeFetch({ allowPrivate: true, timeoutMs: 300 }) });
+    const error = await cache.getKey(`${server.origin}/certs`, { kid: "k", alg: "RS256" }).catch((e) => e);
+    expect(error).toBeInstanceOf(JwksUnavailableError);
+    expect((error as Error).message).toMatch(/^the JWKS of 127\.0\.0\.1:\d+ could not be downloaded \(/);
+    expect((error as Error).message).toMatch(cause);
+  });
+
+  it.each([
+    [
+      "too large",
+      { "content-type": "application/json" },
+      JSON.stringify({ keys: [], pad: "x".repeat(5_000) }),
+      /\(too_large: response from 127\.0\.0\.1 exceeds 1000 bytes\)/,
+    ],
+    ["not JSON", { "content-type": "text/html" }, "<html>maintenance</html>", /did not return JSON\)$/],
+    [
+      "not a JWK Set",
+      { "content-type": "application/json" },
+      JSON.stringify({ hello: "world" }),
+      /did not return a JWK Set\)$/,
+    ],
+  ])("says what went wrong in the error's message: %s", async (_, headers, body, cause) => {
+    const server = await startLoopbackServer((_req, res) => {
+      res.writeHead(200, headers);
+      res.end(body);
+    });
+    loopbacks.push(server);
+    const cache = createJwksCache({ fetch: createSafeFetch({ allowPrivate: true, maxBytes: 1_000 }) });
+    const error = await cache.getKey(`${server.origin}/certs`, { kid: "k", alg: "RS256" }).catch((e) => e);
+    expect(error).toBeInstanceOf(JwksUnavailableError);
+    expect((error as Error).message).toMatch(cause);
   });
 
   it("does not hammer the IdP under a flood of tokens with random kids", async () => {
@@ -252,7 +339,7 @@ describe("createJwksCache", () => {
     await expect(cache.getKey(server.url, { kid: "rsa-1", alg: "RS256" })).resolves.toBeDefined();
   });
 
-  it("fails closed when the server is down and nothing is cached, without retrying inside the cooldown", async () => {
+  it("fails closed when the server is down and nothing is cached, without retrying inside the backoff", async () => {
     const server = await startJwksServer([rsa1.jwk]);
     const url = server.url;
     await server.close();
