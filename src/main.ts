@@ -27,6 +27,7 @@ async function main(): Promise<void> {
       databaseUrl: config.databaseUrl,
       dataDir: config.dataDir,
       preparedStatements: config.databasePreparedStatements,
+      log,
     });
   } catch (err) {
     if (err instanceof DatabaseLockedError) {

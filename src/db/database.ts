@@ -9,6 +9,7 @@ import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
+import { CacheListener, type ListenerLog } from "./cache-listener.js";
 import { migrateToLatest } from "./migrate.js";
 import { PGliteDialect } from "./pglite-dialect.js";
 import { preparingPool, StatementNames } from "./prepared.js";
@@ -20,6 +21,8 @@ export type Db = Kysely<Database>;
 export interface OpenedDatabase {
   db: Db;
   kind: "pglite" | "postgres";
+  /** PostgreSQL: the connection that hears other nodes' writes (SPEC §16); PGlite: none (one node). */
+  cacheListener: CacheListener | null;
   close(): Promise<void>;
 }
 
@@ -89,6 +92,10 @@ export interface OpenOptions {
    * max_prepared_statements). PGlite is one in-process session and always prepares.
    */
   preparedStatements?: boolean;
+  /** The read caches' time limit (ms): a fallback on PostgreSQL, where writes are notified. */
+  readCacheTtlMs?: number;
+  /** Where the read-cache listener reports losing and regaining its connection. */
+  log?: ListenerLog;
 }
 
 export async function openDatabase(options: OpenOptions): Promise<OpenedDatabase> {
@@ -98,7 +105,7 @@ export async function openDatabase(options: OpenOptions): Promise<OpenedDatabase
     // An idle connection the server closes (restart, failover) must not crash the process: the
     // pool drops it and the next query opens a new one.
     pool.on("error", () => {});
-    const caches = new ReadCaches();
+    const caches = new ReadCaches(options.readCacheTtlMs);
     const db = new Kysely<Database>({
       dialect: new PostgresDialect({
         pool: preparingPool(pool, new StatementNames(options.preparedStatements === false ? 0 : undefined)),
@@ -106,13 +113,28 @@ export async function openDatabase(options: OpenOptions): Promise<OpenedDatabase
       plugins: [new WriteWatcher(caches)],
     });
     registerReadCaches(db, caches);
-    opened = { db, kind: "postgres", close: () => db.destroy() };
+    const cacheListener = new CacheListener({
+      connectionString: options.databaseUrl,
+      caches,
+      log: options.log,
+    });
+    await cacheListener.start();
+    opened = {
+      db,
+      kind: "postgres",
+      cacheListener,
+      close: async () => {
+        await cacheListener.stop();
+        await db.destroy();
+      },
+    };
   } else {
     mkdirSync(options.dataDir, { recursive: true });
     const release = acquireLock(options.dataDir);
     try {
       const client = await PGlite.create(path.join(options.dataDir, "pgdata"));
-      const caches = new ReadCaches();
+      // One process holds the embedded database: this node's write watcher sees every write.
+      const caches = new ReadCaches(options.readCacheTtlMs);
       const db = new Kysely<Database>({
         dialect: new PGliteDialect(client),
         plugins: [new WriteWatcher(caches)],
@@ -121,6 +143,7 @@ export async function openDatabase(options: OpenOptions): Promise<OpenedDatabase
       opened = {
         db,
         kind: "pglite",
+        cacheListener: null,
         close: async () => {
           await db.destroy();
           release();
