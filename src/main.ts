@@ -4,6 +4,7 @@ import "./features.js";
 import { buildApp } from "./app.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { createContext } from "./context.js";
+import { DataDirPermissionError } from "./db/data-dir.js";
 import { DatabaseLockedError, openDatabase } from "./db/database.js";
 import { startHousekeeping } from "./db/housekeeping.js";
 import { createLogger } from "./logger.js";
@@ -30,7 +31,7 @@ async function main(): Promise<void> {
       log,
     });
   } catch (err) {
-    if (err instanceof DatabaseLockedError) {
+    if (err instanceof DatabaseLockedError || err instanceof DataDirPermissionError) {
       log.fatal(err.message);
       process.exit(1);
     }

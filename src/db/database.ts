@@ -4,14 +4,16 @@
  * opener holds DATA_DIR/pglite.lock (with its pid) for as long as the database is open; a second
  * process gets a DatabaseLockedError naming the holder (the CLI then talks to that server).
  */
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { CacheListener, type ListenerLog } from "./cache-listener.js";
+import { secureDataDir } from "./data-dir.js";
 import { migrateToLatest } from "./migrate.js";
 import { PGliteDialect } from "./pglite-dialect.js";
+import { PrivateNodeFS } from "./pglite-fs.js";
 import { preparingPool, StatementNames } from "./prepared.js";
 import { ReadCaches, registerReadCaches, WriteWatcher } from "./read-cache.js";
 import type { Database } from "./schema.js";
@@ -129,10 +131,10 @@ export async function openDatabase(options: OpenOptions): Promise<OpenedDatabase
       },
     };
   } else {
-    mkdirSync(options.dataDir, { recursive: true });
+    secureDataDir(options.dataDir);
     const release = acquireLock(options.dataDir);
     try {
-      const client = await PGlite.create(path.join(options.dataDir, "pgdata"));
+      const client = await PGlite.create({ fs: new PrivateNodeFS(path.join(options.dataDir, "pgdata")) });
       // One process holds the embedded database: this node's write watcher sees every write.
       const caches = new ReadCaches(options.readCacheTtlMs);
       const db = new Kysely<Database>({
