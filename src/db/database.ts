@@ -6,14 +6,13 @@
  */
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import path from "node:path";
-import { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { CacheListener, type ListenerLog } from "./cache-listener.js";
 import { secureDataDir } from "./data-dir.js";
 import { migrateToLatest } from "./migrate.js";
 import { PGliteDialect } from "./pglite-dialect.js";
-import { PrivateNodeFS } from "./pglite-fs.js";
+import { initializeInChild, isNewDataDir, openPglite } from "./pglite-open.js";
 import { preparingPool, StatementNames } from "./prepared.js";
 import { ReadCaches, registerReadCaches, WriteWatcher } from "./read-cache.js";
 import type { Database } from "./schema.js";
@@ -134,7 +133,11 @@ export async function openDatabase(options: OpenOptions): Promise<OpenedDatabase
     secureDataDir(options.dataDir);
     const release = acquireLock(options.dataDir);
     try {
-      const client = await PGlite.create({ fs: new PrivateNodeFS(path.join(options.dataDir, "pgdata")) });
+      if (options.migrate !== false && isNewDataDir(options.dataDir)) {
+        options.log?.info({ dataDir: options.dataDir }, "creating the embedded database");
+        await initializeInChild(options.dataDir);
+      }
+      const client = await openPglite(options.dataDir);
       // One process holds the embedded database: this node's write watcher sees every write.
       const caches = new ReadCaches(options.readCacheTtlMs);
       const db = new Kysely<Database>({

@@ -33,7 +33,7 @@ afterEach(() => {
 });
 
 /** Opens the embedded database, writes to it (new WAL, new relation files), closes it. */
-async function useOnce(dataDir: string, migrate = true) {
+async function openWriteClose(dataDir: string, migrate = true) {
   const opened = await openDatabase({ databaseUrl: null, dataDir, migrate });
   const agency = await createAgency(opened.db, {
     name: "Acme",
@@ -54,7 +54,7 @@ describe("DATA_DIR permissions (pglite)", () => {
     const dataDir = tmp();
     const previous = process.umask(0o000); // the loosest an operator's shell could have
     try {
-      await useOnce(dataDir);
+      await openWriteClose(dataDir);
     } finally {
       process.umask(previous);
     }
@@ -75,7 +75,7 @@ describe("DATA_DIR permissions (pglite)", () => {
     };
     openUp(dataDir);
     expect(loose(dataDir).length).toBeGreaterThan(5);
-    await useOnce(dataDir, false);
+    await openWriteClose(dataDir, false);
     expect(loose(dataDir)).toEqual([]);
   }, 120_000);
 });

@@ -1,0 +1,18 @@
+import { PGlite } from "@electric-sql/pglite";
+import { rmSync } from "node:fs";
+const dir = process.argv[2]!;
+if (process.argv[3] === "fresh") rmSync(dir, { recursive: true, force: true });
+const rss = () => Math.round(process.memoryUsage().rss / 1048576);
+const base = ["--single","-F","-O","-j","-c","search_path=public","-c","exit_on_error=false","-c","log_checkpoints=false","-c","max_worker_processes=0","-c","max_parallel_workers=0","-c","max_parallel_workers_per_gather=0","-c","io_method=sync","-c","max_parallel_maintenance_workers=0"];
+const extra = (process.argv[4] ?? "").split(" ").filter(Boolean).flatMap((kv) => ["-c", kv]);
+const initialMemory = process.argv[5] ? Number(process.argv[5]) * 1048576 : undefined;
+const b = rss();
+const t0 = Date.now();
+const pg = await PGlite.create(dir, { startParams: [...base, ...extra], initialMemory });
+await pg.query("select 1");
+globalThis.gc?.();
+await new Promise((r) => setTimeout(r, 300));
+const m = process.memoryUsage();
+console.log(process.argv[4] ?? "", "| before", b, "idle", rss(), "MB", Date.now() - t0, "ms", "ext", Math.round(m.external/1048576), "ab", Math.round(m.arrayBuffers/1048576), "heap", Math.round(m.heapUsed/1048576));
+console.log((await pg.query("show shared_buffers")).rows[0], (await pg.query("show wal_buffers")).rows[0]);
+await pg.close();
