@@ -33,7 +33,7 @@ import { findPostgresBin, type PostgresServer, startPostgres } from "../scripts/
 import { closedLoop, HttpClient, type LoopResult, median, percentile, signIn } from "./load.js";
 import { CHANGE_KINDS, type MemoryResult, memoryOf, propagation } from "./nodes.js";
 import { type BenchProcess, spawnRole } from "./processes.js";
-import { buildOnce } from "./server-process.js";
+import { buildOnce, startNodeArgs } from "./server-process.js";
 
 // ---------------------------------------------------------------------------------------------------------
 // Settings
@@ -48,8 +48,8 @@ const QUICK = env.BENCH_QUICK === "1";
 const ONLY = new Set(
   (env.BENCH_ONLY ?? "signin,auth,cloudflare,growth,memory,propagation").split(",").map((s) => s.trim()),
 );
-/** Node options of the server processes (memory, propagation): what `npm start` runs. */
-const SERVER_NODE_ARGS = (env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter(Boolean);
+/** Node options of the server processes (memory, propagation): those `npm start` runs the server with. */
+const SERVER_NODE_ARGS = (env.BENCH_SERVER_NODE_ARGS ?? startNodeArgs()).split(" ").filter(Boolean);
 const PROPAGATION_TRIES = intEnv("BENCH_PROPAGATION_TRIES", 20);
 const CLIENTS = intEnv("BENCH_CLIENTS", 16);
 const CONNECTIONS = intEnv("BENCH_CONNECTIONS", 16);

@@ -19,6 +19,15 @@ export function buildOnce(log: (m: string) => void): void {
   if (r.status !== 0) throw new Error("npm run build failed");
 }
 
+/** The node options of package.json's start script (`… node <options> dist/src/main.js`). */
+export function startNodeArgs(): string {
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
+    scripts: { start: string };
+  };
+  const match = /\bnode\s+(.*?)\s*dist\/src\/main\.js/.exec(pkg.scripts.start);
+  return match?.[1] ?? "";
+}
+
 export interface ServerProcess {
   pid: number;
   port: number;

@@ -1,4 +1,6 @@
 /** `npm start`: configuration, database (migrated on start), HTTP server, control socket. */
+// First, before any other module loads: see startup-memory.ts.
+import "./startup-memory.js";
 import { startControlServer } from "./cli/control-socket.js";
 import "./features.js";
 import { buildApp } from "./app.js";
@@ -8,6 +10,7 @@ import { DataDirPermissionError } from "./db/data-dir.js";
 import { DatabaseLockedError, openDatabase } from "./db/database.js";
 import { startHousekeeping } from "./db/housekeeping.js";
 import { createLogger } from "./logger.js";
+import { startupDone } from "./startup-memory.js";
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
@@ -43,6 +46,7 @@ async function main(): Promise<void> {
   const app = await buildApp(ctx);
   const stopHousekeeping = startHousekeeping(ctx, { embedded: opened.kind === "pglite" });
   await app.listen({ port: config.port, host: config.host });
+  startupDone();
   log.info(
     {
       storage:

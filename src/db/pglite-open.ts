@@ -15,7 +15,6 @@ import { fork } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import v8 from "node:v8";
 import { PGlite } from "@electric-sql/pglite";
 import { PrivateNodeFS } from "./pglite-fs.js";
 
@@ -32,8 +31,6 @@ export function pgdataOf(dataDir: string): string {
 }
 
 export function openPglite(dataDir: string): Promise<PGlite> {
-  if (process.env.XP_LAZY) v8.setFlagsFromString("--wasm-lazy-compilation");
-  if (process.env.XP_SB) PGLITE_SETTINGS.shared_buffers = process.env.XP_SB;
   const settings = Object.entries(PGLITE_SETTINGS).flatMap(([k, v]) => ["-c", `${k}=${v}`]);
   return PGlite.create({
     fs: new PrivateNodeFS(pgdataOf(dataDir)),
