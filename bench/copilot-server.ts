@@ -31,8 +31,9 @@ import { openDatabase } from "../src/db/database.js";
 import { createLogger } from "../src/logger.js";
 import { createSession } from "../src/sessions/sessions.js";
 import { verifyAccessAssertion } from "../src/sso/cloudflare.js";
-import { normalizeConnection, rowValues, secretAad } from "../src/sso/connections.js";
+import { normalizeConnection, rowValues } from "../src/sso/connections.js";
 import { createJwksCache } from "../src/sso/jwks.js";
+import { insertBenchUsers, oidcConnectionRow } from "./seed.js";
 
 export interface CopilotServerOptions {
   storage: "pglite" | "postgres";
@@ -117,38 +118,14 @@ export async function startCopilotServer(options: CopilotServerOptions) {
     .values({ id: subAccountId, agency_id: agencyId, name: "Main" })
     .execute();
 
-  const insertUsers = async (agency: string, sub: string, prefix: string, from: number, to: number) => {
-    if (to < from) return;
-    await sql`INSERT INTO users (id, agency_id, email, name, role, external_user_id)
-      SELECT ${prefix} || g, ${agency}, 'user' || g || '@bench.test', 'User ' || g, 'analyst', 'sub-' || g
-      FROM generate_series(${from}::int, ${to}::int) g`.execute(db);
-    await sql`INSERT INTO memberships (user_id, sub_account_id)
-      SELECT ${prefix} || g, ${sub} FROM generate_series(${from}::int, ${to}::int) g`.execute(db);
-  };
+  const insertUsers = (agency: string, sub: string, prefix: string, from: number, to: number) =>
+    insertBenchUsers(db, agency, sub, prefix, from, to);
   let users = 0;
   await insertUsers(agencyId, subAccountId, "u-", 1, options.initialUsers);
   users = options.initialUsers;
 
-  const oidcRow = (id: string, agency: string, domain: string, mapping?: Record<string, string>) => {
-    const { value } = normalizeConnection(
-      {
-        type: "oidc",
-        name: mapping ? "Bench IdP (user-info)" : "Bench IdP",
-        clientId: options.idp.clientId,
-        clientSecret: options.idp.clientSecret,
-        discoveryUrl: options.idp.discoveryUrl,
-        ...(mapping ? { mapping } : {}),
-      },
-      { allowHttp: true, defaultRedirectUrl: `http://${domain}:${port}/login/sso` },
-    );
-    return {
-      id,
-      agency_id: agency,
-      ...rowValues(value),
-      client_secret_enc: ctx.secretBox.encrypt(options.idp.clientSecret, secretAad(id)),
-      enabled: true,
-    };
-  };
+  const oidcRow = (id: string, agency: string, domain: string, mapping?: Record<string, string>) =>
+    oidcConnectionRow(ctx.secretBox, options.idp, { id, agency, domain, port, mapping });
   const connectionId = "bench-main-oidc";
   // The same IdP, but the name is mapped from a claim the ID token does not carry: CoPilot then
   // asks user-info on every sign-in, as the reference does.

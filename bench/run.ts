@@ -31,7 +31,9 @@ import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { findPostgresBin, type PostgresServer, startPostgres } from "../scripts/postgres.js";
 import { closedLoop, HttpClient, type LoopResult, median, percentile, signIn } from "./load.js";
+import { CHANGE_KINDS, type MemoryResult, memoryOf, propagation } from "./nodes.js";
 import { type BenchProcess, spawnRole } from "./processes.js";
+import { buildOnce, startNodeArgs } from "./server-process.js";
 
 // ---------------------------------------------------------------------------------------------------------
 // Settings
@@ -43,7 +45,12 @@ const intEnv = (name: string, fallback: number) => {
   return env[name] && Number.isFinite(n) && n > 0 ? n : fallback;
 };
 const QUICK = env.BENCH_QUICK === "1";
-const ONLY = new Set((env.BENCH_ONLY ?? "signin,auth,cloudflare,growth").split(",").map((s) => s.trim()));
+const ONLY = new Set(
+  (env.BENCH_ONLY ?? "signin,auth,cloudflare,growth,memory,propagation").split(",").map((s) => s.trim()),
+);
+/** Node options of the server processes (memory, propagation): those `npm start` runs the server with. */
+const SERVER_NODE_ARGS = (env.BENCH_SERVER_NODE_ARGS ?? startNodeArgs()).split(" ").filter(Boolean);
+const PROPAGATION_TRIES = intEnv("BENCH_PROPAGATION_TRIES", 20);
 const CLIENTS = intEnv("BENCH_CLIENTS", 16);
 const CONNECTIONS = intEnv("BENCH_CONNECTIONS", 16);
 const ROUNDS = intEnv("BENCH_ROUNDS", QUICK ? 2 : 3);
@@ -722,7 +729,8 @@ async function main(): Promise<void> {
       teamDomain: idp.info.teamDomain,
     };
     const experiment = env.BENCH_EXPERIMENT?.trim() || null;
-    const servers = storages.flatMap((storage) =>
+    const needsChildren = ["signin", "auth", "cloudflare", "growth"].some((p) => ONLY.has(p));
+    const servers = (needsChildren ? storages : []).flatMap((storage) =>
       experiment && ONLY.has("signin")
         ? [
             { storage, experiment: null },
@@ -884,6 +892,115 @@ async function main(): Promise<void> {
         ],
       );
       results.growth = out;
+    }
+
+    if (ONLY.has("memory") || (ONLY.has("propagation") && pgServer)) {
+      // The children of the parts above are done: stop them so the server processes have the CPU.
+      for (const c of allCopilots) await c.proc.stop();
+      if (reference) await reference.proc.stop();
+      buildOnce(log);
+    }
+
+    if (ONLY.has("memory")) {
+      const measured: MemoryResult[] = [];
+      for (const storage of storages) {
+        measured.push(
+          await memoryOf({
+            storage,
+            adminUrl: pgServer?.url ?? null,
+            idp: idpArgs,
+            http,
+            clients: CLIENTS,
+            seconds: SIGNIN_SECONDS * ROUNDS,
+            nodeArgs: SERVER_NODE_ARGS,
+            log,
+          }),
+        );
+      }
+      const target = (m: MemoryResult) =>
+        m.storage === "pglite"
+          ? verdict(
+              m.firstIdle <= 200 * 2 ** 20 && m.restartIdle <= 200 * 2 ** 20 && m.loadPeak <= 300 * 2 ** 20,
+            )
+          : verdict(m.firstIdle <= 120 * 2 ** 20 && m.restartIdle <= 120 * 2 ** 20);
+      table(
+        "5. Memory of a server process — resident MB (targets: PGlite idle ≤ 200 and peak under sign-ins ≤ 300; PostgreSQL idle ≤ 120)",
+        [
+          "storage",
+          "first start s",
+          "idle after first start",
+          "peak during first start",
+          "restart s",
+          "idle after restart",
+          "peak under sign-ins",
+          "idle after sign-ins",
+          "sign-ins",
+          "errors",
+          "target",
+        ],
+        measured.map((m) => [
+          m.storage === "pglite" ? "PGlite (embedded)" : "PostgreSQL",
+          fmt(m.firstStartMs / 1000, 1),
+          mb(m.firstIdle),
+          mb(m.firstPeak),
+          fmt(m.restartMs / 1000, 1),
+          mb(m.restartIdle),
+          mb(m.loadPeak),
+          mb(m.afterLoadIdle),
+          m.signIns,
+          m.errors,
+          target(m),
+        ]),
+        [
+          `\`node${SERVER_NODE_ARGS.length ? ` ${SERVER_NODE_ARGS.join(" ")}` : ""} dist/src/main.js\` (what \`npm start\` runs), NODE_ENV=production, its own process; RSS from /proc (VmRSS 5 s after /healthz first answered or after the load; the peak is VmHWM).`,
+          `Sign-ins: ${CLIENTS} concurrent clients for ${SIGNIN_SECONDS * ROUNDS} s against the benchmark IdP (as table 1), after a restart on the data written meanwhile (10 users, one OIDC connection).`,
+        ],
+      );
+      results.memory = measured;
+    }
+
+    if (ONLY.has("propagation")) {
+      if (!pgServer) log("propagation needs PostgreSQL (PGlite is one node): skipped");
+      else {
+        const measured = await propagation({
+          adminUrl: pgServer.url,
+          tries: PROPAGATION_TRIES,
+          nodeArgs: SERVER_NODE_ARGS,
+          log,
+        });
+        table(
+          `6. Propagation between two nodes — node A changes, node B polled back to back (target p99 ≤ 100 ms over ${PROPAGATION_TRIES} tries each)`,
+          [
+            "change on node A",
+            "tries",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "stale answers of B, p50",
+            "p99",
+            "target",
+          ],
+          CHANGE_KINDS.map((kind) => {
+            const r = measured.find((m) => m.kind === kind)!;
+            const p99 = percentile(r.times, 99);
+            return [
+              kind,
+              r.times.length,
+              ms(percentile(r.times, 50)),
+              ms(p99),
+              ms(Math.max(...r.times)),
+              percentile(r.polls, 50),
+              percentile(r.polls, 99),
+              verdict(p99 <= 100),
+            ];
+          }),
+          [
+            "Two `node dist/src/main.js` processes on one PostgreSQL database, each with its read cache (agencies, sessions, users, memberships, connections) warmed with the session or settings first; the time runs from node A's answer to the first answer of B that reflects the change.",
+            "Sign-out: POST /api/auth/logout; deactivation: DELETE /api/admin/users/:id; password change: PUT /api/admin/users/:id {password}; settings: PUT /api/admin/sso/settings {provisioning}, B read through GET /api/admin/sso.",
+          ],
+        );
+        results.propagation = measured;
+      }
     }
 
     const load1 = os.loadavg();

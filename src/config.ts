@@ -82,7 +82,7 @@ function developmentSecrets(dataDir: string): Record<GeneratedSecret, string> {
     }
   }
   if (changed) {
-    mkdirSync(dataDir, { recursive: true });
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     writeFileSync(file, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600 });
   }
   return stored as Record<GeneratedSecret, string>;

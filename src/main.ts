@@ -2,6 +2,8 @@
  * The server (`npm start` runs it through scripts/start.mjs, in the same process): configuration,
  * database (migrated on start), HTTP server, control socket, graceful shutdown on SIGTERM/SIGINT.
  */
+// First, before any other module loads: see startup-memory.ts.
+import "./startup-memory.js";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { startControlServer } from "./cli/control-socket.js";
@@ -9,12 +11,14 @@ import "./features.js";
 import { buildApp } from "./app.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { createContext } from "./context.js";
+import { DataDirPermissionError } from "./db/data-dir.js";
 import { DatabaseLockedError, openDatabase } from "./db/database.js";
 import { startHousekeeping } from "./db/housekeeping.js";
 import { isDatabaseUnavailable } from "./db/unavailable.js";
 import { buildMetricsApp } from "./http/ops-routes.js";
 import { gracefulShutdown } from "./http/shutdown.js";
 import { createLogger } from "./logger.js";
+import { startupDone } from "./startup-memory.js";
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
@@ -70,9 +74,10 @@ async function main(): Promise<void> {
         statementMs: config.databaseStatementTimeoutMs,
       },
       onConnectionError: (err) => log.warn({ err: { message: err.message } }, "database connection lost"),
+      log,
     });
   } catch (err) {
-    if (err instanceof DatabaseLockedError) {
+    if (err instanceof DatabaseLockedError || err instanceof DataDirPermissionError) {
       log.fatal(err.message);
       process.exit(1);
     }
@@ -84,6 +89,7 @@ async function main(): Promise<void> {
   const app = await buildApp(ctx);
   const stopHousekeeping = startHousekeeping(ctx, { embedded: opened.kind === "pglite" });
   await app.listen({ port: config.port, host: config.host });
+  startupDone();
   const metricsApp = config.metricsPort === null ? null : await buildMetricsApp(ctx);
   await metricsApp?.listen({ port: config.metricsPort!, host: config.metricsHost });
   const stop = async () => {

@@ -4,13 +4,15 @@
  * opener holds DATA_DIR/pglite.lock (with its pid) for as long as the database is open; a second
  * process gets a DatabaseLockedError naming the holder (the CLI then talks to that server).
  */
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import path from "node:path";
-import { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
+import { CacheListener, type ListenerLog } from "./cache-listener.js";
+import { secureDataDir } from "./data-dir.js";
 import { migrateToLatest } from "./migrate.js";
 import { PGliteDialect } from "./pglite-dialect.js";
+import { initializeInChild, isNewDataDir, openPglite } from "./pglite-open.js";
 import { preparingPool, StatementNames } from "./prepared.js";
 import { ReadCaches, registerReadCaches, WriteWatcher } from "./read-cache.js";
 import type { Database } from "./schema.js";
@@ -20,6 +22,8 @@ export type Db = Kysely<Database>;
 export interface OpenedDatabase {
   db: Db;
   kind: "pglite" | "postgres";
+  /** PostgreSQL: the connection that hears other nodes' writes (SPEC §16); PGlite: none (one node). */
+  cacheListener: CacheListener | null;
   close(): Promise<void>;
 }
 
@@ -97,6 +101,10 @@ export interface OpenOptions {
   timeouts?: { connectMs?: number; idleMs?: number; statementMs?: number };
   /** A pooled connection failed (the server went away); the pool replaces it. For a log line. */
   onConnectionError?: (err: Error) => void;
+  /** The read caches' time limit (ms): a fallback on PostgreSQL, where writes are notified. */
+  readCacheTtlMs?: number;
+  /** Where the read-cache listener reports losing and regaining its connection. */
+  log?: ListenerLog;
 }
 
 /** The pg.Pool settings of a PostgreSQL server: sizes, timeouts, and no client without an error listener. */
@@ -138,7 +146,7 @@ export async function openDatabase(options: OpenOptions): Promise<OpenedDatabase
       }
     }
     const pool = poolFor(options, options.poolSize ?? 10);
-    const caches = new ReadCaches();
+    const caches = new ReadCaches(options.readCacheTtlMs);
     const db = new Kysely<Database>({
       dialect: new PostgresDialect({
         pool: preparingPool(pool, new StatementNames(options.preparedStatements === false ? 0 : undefined)),
@@ -146,13 +154,32 @@ export async function openDatabase(options: OpenOptions): Promise<OpenedDatabase
       plugins: [new WriteWatcher(caches)],
     });
     registerReadCaches(db, caches);
-    opened = { db, kind: "postgres", close: () => db.destroy() };
+    const cacheListener = new CacheListener({
+      connectionString: options.databaseUrl,
+      caches,
+      log: options.log,
+    });
+    await cacheListener.start();
+    opened = {
+      db,
+      kind: "postgres",
+      cacheListener,
+      close: async () => {
+        await cacheListener.stop();
+        await db.destroy();
+      },
+    };
   } else {
-    mkdirSync(options.dataDir, { recursive: true });
+    secureDataDir(options.dataDir);
     const release = acquireLock(options.dataDir);
     try {
-      const client = await PGlite.create(path.join(options.dataDir, "pgdata"));
-      const caches = new ReadCaches();
+      if (options.migrate !== false && isNewDataDir(options.dataDir)) {
+        options.log?.info({ dataDir: options.dataDir }, "creating the embedded database");
+        await initializeInChild(options.dataDir);
+      }
+      const client = await openPglite(options.dataDir);
+      // One process holds the embedded database: this node's write watcher sees every write.
+      const caches = new ReadCaches(options.readCacheTtlMs);
       const db = new Kysely<Database>({
         dialect: new PGliteDialect(client),
         plugins: [new WriteWatcher(caches)],
@@ -161,6 +188,7 @@ export async function openDatabase(options: OpenOptions): Promise<OpenedDatabase
       opened = {
         db,
         kind: "pglite",
+        cacheListener: null,
         close: async () => {
           await db.destroy();
           release();

@@ -2,9 +2,11 @@
  * works the same from TypeScript sources and from the compiled build. */
 import { type Kysely, type Migration, type MigrationProvider, Migrator } from "kysely";
 import * as m001 from "./migrations/001_initial.js";
+import * as m002 from "./migrations/002_cache_invalidation.js";
 
 const migrations: Record<string, Migration> = {
   "001_initial": m001,
+  "002_cache_invalidation": m002,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -2,9 +2,10 @@
  * A short-lived read cache for the hot path of every request: the agency of a Host header and
  * the session + user behind a cookie. Each database handle has its own cache, and a Kysely plugin
  * clears the entries of a table whenever this process writes to it — so nothing a request changes
- * can be read stale on this node, whoever wrote it. Other nodes of a cluster see a change within
- * the TTL (2 s); sign-outs and deactivations also delete the session rows, which every cache miss
- * re-checks.
+ * can be read stale on this node, whoever wrote it. On PostgreSQL, other nodes' writes (and the
+ * CLI's, and any SQL) reach every node through `LISTEN`/`NOTIFY` (migration 002's trigger and
+ * cache-listener.ts) within milliseconds; while a node is not listening its caches are bypassed,
+ * and the TTL (2 s) bounds what a lost notification could leave behind.
  */
 import {
   DeleteQueryNode,
@@ -24,14 +25,22 @@ export const READ_CACHE_TTL_MS = 2_000;
 const MAX_ENTRIES = 10_000;
 
 /** Tables whose writes make cached reads stale. */
-type Watched = "agencies" | "sessions" | "users" | "memberships" | "sso_connections";
+export type Watched = "agencies" | "sessions" | "users" | "memberships" | "sso_connections";
 const WATCHED = new Set<string>(["agencies", "sessions", "users", "memberships", "sso_connections"]);
+
+/** Shared by the caches of one handle: false while invalidations could be missed (no listener). */
+interface Trust {
+  trusted: boolean;
+}
 
 export class ReadCache<V> {
   private readonly entries = new Map<string, { value: V; expiresAt: number }>();
   /** Bumped by every clear: a read that started before a write must not be cached after it. */
   private generation = 0;
-  constructor(readonly ttlMs = READ_CACHE_TTL_MS) {}
+  constructor(
+    readonly ttlMs = READ_CACHE_TTL_MS,
+    private readonly trust: Trust = { trusted: true },
+  ) {}
 
   /**
    * The cached value, or `load()`'s — cached only when no write to a watched table happened while
@@ -51,6 +60,7 @@ export class ReadCache<V> {
   }
 
   get(key: string): V | undefined {
+    if (!this.trust.trusted) return undefined;
     const hit = this.entries.get(key);
     if (!hit) return undefined;
     if (hit.expiresAt <= Date.now()) {
@@ -61,6 +71,7 @@ export class ReadCache<V> {
   }
 
   set(key: string, value: V): void {
+    if (!this.trust.trusted) return;
     if (this.entries.size >= MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value as string);
     this.entries.set(key, { value, expiresAt: Date.now() + this.ttlMs });
   }
@@ -74,14 +85,38 @@ export class ReadCache<V> {
 /** The caches of one database handle, cleared by table. */
 export class ReadCaches {
   private readonly byTable = new Map<Watched, Array<ReadCache<unknown>>>();
+  private readonly all: Array<ReadCache<unknown>> = [];
+  private readonly trust: Trust = { trusted: true };
+  constructor(readonly ttlMs = READ_CACHE_TTL_MS) {}
+
   create<V>(tables: Watched[]): ReadCache<V> {
-    const cache = new ReadCache<V>();
+    const cache = new ReadCache<V>(this.ttlMs, this.trust);
+    this.all.push(cache as ReadCache<unknown>);
     for (const t of tables)
       this.byTable.set(t, [...(this.byTable.get(t) ?? []), cache as ReadCache<unknown>]);
     return cache;
   }
+
   written(table: string): void {
     for (const c of this.byTable.get(table as Watched) ?? []) c.clear();
+  }
+
+  /** Drops everything: a notification may have been missed. */
+  clearAll(): void {
+    for (const c of this.all) c.clear();
+  }
+
+  /**
+   * While untrusted (this node cannot hear other nodes' writes: its listener is reconnecting),
+   * every read goes to the database and nothing is cached; becoming trusted again starts empty.
+   */
+  setTrusted(trusted: boolean): void {
+    this.trust.trusted = trusted;
+    this.clearAll();
+  }
+
+  get trusted(): boolean {
+    return this.trust.trusted;
   }
 }
 

@@ -38,9 +38,9 @@ export interface TestApp {
 export async function createTestApp(
   storage: Storage,
   env: Record<string, string> = {},
-  options: { idpTimeoutMs?: number; log?: Logger } = {},
+  options: { idpTimeoutMs?: number; log?: Logger; database?: TestDatabase } = {},
 ): Promise<TestApp> {
-  const database = await openTestDatabase(storage);
+  const database = options.database ?? (await openTestDatabase(storage));
   const config: Config = loadConfig({
     NODE_ENV: "test",
     DATA_DIR: database.dataDir,

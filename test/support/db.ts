@@ -60,3 +60,22 @@ export async function openTestDatabase(storage: Storage): Promise<TestDatabase> 
     },
   };
 }
+
+/**
+ * Another node on the same PostgreSQL database as `first` (its own pool, read caches and cache
+ * listener), the way a second server of a cluster opens it. Closing it leaves the database.
+ */
+export async function openAnotherNode(
+  first: TestDatabase,
+  options: { readCacheTtlMs?: number } = {},
+): Promise<TestDatabase> {
+  if (!first.url) throw new Error("a second node needs PostgreSQL (PGlite is one process)");
+  const opened = await openDatabase({
+    databaseUrl: first.url,
+    dataDir: first.dataDir,
+    migrate: false,
+    poolSize: 5,
+    readCacheTtlMs: options.readCacheTtlMs,
+  });
+  return { ...opened, dataDir: first.dataDir, url: first.url };
+}

@@ -1,0 +1,18 @@
+/**
+ * Imported first by main.ts, before any other module is loaded. Loading and compiling several
+ * hundred modules, building the routes' schemas and opening the database allocate in a burst that
+ * makes V8 grow its young generation to its maximum (2 × 16 MB semi-spaces), which it then keeps
+ * for the life of the process: about 30 MB of an idle server's resident memory that serves nothing.
+ * The young generation is held at its initial size until the server listens (`startupDone`), and
+ * grows again as request load asks for it (issue 13 §6; bench/README.md table 5).
+ */
+import v8 from "node:v8";
+
+/** V8's default growth factor of the semi-spaces. */
+const DEFAULT_GROWTH = 2;
+
+v8.setFlagsFromString("--semi-space-growth-factor=1");
+
+export function startupDone(): void {
+  v8.setFlagsFromString(`--semi-space-growth-factor=${DEFAULT_GROWTH}`);
+}
