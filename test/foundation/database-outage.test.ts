@@ -17,6 +17,7 @@ import { ssoMessage } from "../../src/sso/messages.js";
 import {
   type Answer,
   httpRequest,
+  nextPerson,
   passwordSignIn,
   type ServerProcess,
   seedDatabase,
@@ -74,7 +75,7 @@ function signInLoops(port: number, workers: number, until: () => boolean) {
   const loops = Array.from({ length: workers }, async () => {
     while (!until()) {
       try {
-        statuses.push((await passwordSignIn(port, "acme.localhost", "admin@acme.test")).status);
+        statuses.push((await passwordSignIn(port, "acme.localhost", nextPerson())).status);
       } catch (err) {
         failures.push(String(err));
         await new Promise((r) => setTimeout(r, 50));

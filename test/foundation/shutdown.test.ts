@@ -10,6 +10,7 @@ import { freePort } from "../../scripts/postgres.js";
 import {
   childEnv,
   httpRequest,
+  nextPerson,
   passwordSignIn,
   seedDatabase,
   startServerProcess,
@@ -65,7 +66,7 @@ describe("SIGTERM", () => {
 
     // 20 sign-ins on new connections, the signal 30 ms after they were sent.
     const before = Promise.allSettled(
-      Array.from({ length: 20 }, () => passwordSignIn(port, "acme.localhost", "admin@acme.test")),
+      Array.from({ length: 20 }, () => passwordSignIn(port, "acme.localhost", nextPerson())),
     );
     await sleep(30);
     server.child.kill("SIGTERM");
@@ -75,7 +76,7 @@ describe("SIGTERM", () => {
     expect([ready.status, ready.json()]).toEqual([503, { status: "shutting down" }]);
     // Arriving during the drain window: served, each on a connection that closes after its answer.
     const during = await Promise.all(
-      Array.from({ length: 5 }, () => passwordSignIn(port, "acme.localhost", "admin@acme.test")),
+      Array.from({ length: 5 }, () => passwordSignIn(port, "acme.localhost", nextPerson())),
     );
     const reused = await httpRequest(port, { path: "/healthz", host: "localhost", agent });
     expect([reused.status, reused.headers.connection]).toEqual([200, "close"]);

@@ -33,8 +33,10 @@ export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 export async function startServerProcess(
   env: Record<string, string> & { PORT: string },
 ): Promise<ServerProcess> {
+  // The test is the proxy in front (loopback): each sign-in names its own client address, as the
+  // many people behind a real load balancer would (the per-IP sign-in limits see each separately).
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    env: childEnv({ HOST: "127.0.0.1", ...env }),
+    env: childEnv({ HOST: "127.0.0.1", TRUST_PROXY: "loopback", ...env }),
   });
   let out = "";
   const collect = (d: Buffer) => {
@@ -108,13 +110,38 @@ export function httpRequest(
   });
 }
 
-/** A password sign-in (JSON, as the login page sends it). */
+let clients = 0;
+
+/** A new client address (TEST-NET-2), told to the server by X-Forwarded-For. */
+export function nextClientAddress(): string {
+  clients++;
+  return `198.51.${(clients >> 8) & 255}.${clients & 255}`;
+}
+
+/** The people seedDatabase creates besides the admin (admins too, so no sub-account is needed). */
+export const PEOPLE = 25;
+let person = 0;
+
+/** The next of the seeded people, in turn: concurrent sign-ins of different accounts. */
+export function nextPerson(): string {
+  person = (person % PEOPLE) + 1;
+  return `person${person}@acme.test`;
+}
+
+/**
+ * A password sign-in (JSON, as the login page sends it), from a client address of its own (the
+ * attempt limits per address and per account apply: concurrent tests sign in as `nextPerson()`).
+ */
 export function passwordSignIn(port: number, host: string, email: string, agent?: http.Agent) {
   return httpRequest(port, {
     method: "POST",
     path: "/api/auth/login",
     host,
-    headers: { "content-type": "application/json", accept: "application/json" },
+    headers: {
+      "content-type": "application/json",
+      accept: "application/json",
+      "x-forwarded-for": nextClientAddress(),
+    },
     body: JSON.stringify({ email, password: PASSWORD }),
     agent,
   });
@@ -137,6 +164,13 @@ export async function seedDatabase(databaseUrl: string | null): Promise<{ dataDi
       domain: "acme.localhost",
     });
     await createUser(opened.db, agency.id, { email: "admin@acme.test", role: "admin", password: PASSWORD });
+    for (let i = 1; i <= PEOPLE; i++) {
+      await createUser(opened.db, agency.id, {
+        email: `person${i}@acme.test`,
+        role: "admin",
+        password: PASSWORD,
+      });
+    }
   } finally {
     await opened.close();
   }
