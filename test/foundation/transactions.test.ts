@@ -456,6 +456,7 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
         .values({ id: crypto.randomUUID(), agency_id: w.agencyId, name })
         .execute();
       const kept = crypto.randomUUID();
+      const nested = crypto.randomUUID();
       await transaction(db, async (tx) => {
         await tx
           .insertInto("sub_accounts")
@@ -471,10 +472,26 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
         ).rejects.toMatchObject({ code: "23505" });
         // Still usable: on PostgreSQL, without the savepoint, this would fail with 25P02.
         await tx.selectFrom("sub_accounts").select("id").where("id", "=", kept).executeTakeFirstOrThrow();
+        // Nested: the inner failure undoes the inner part only; the outer savepoint's write stays.
+        await savepoint(tx, async (outer) => {
+          await outer
+            .insertInto("sub_accounts")
+            .values({ id: nested, agency_id: w.agencyId, name: `${name}-nested` })
+            .execute();
+          await expect(
+            savepoint(outer, (inner) =>
+              inner
+                .insertInto("sub_accounts")
+                .values({ id: crypto.randomUUID(), agency_id: w.agencyId, name })
+                .execute(),
+            ),
+          ).rejects.toMatchObject({ code: "23505" });
+        });
       });
-      expect(await db.selectFrom("sub_accounts").select("id").where("id", "=", kept).execute()).toHaveLength(
-        1,
-      );
+      const ids = (
+        await db.selectFrom("sub_accounts").select("id").where("id", "in", [kept, nested]).execute()
+      ).map((r) => r.id);
+      expect(ids.sort()).toEqual([kept, nested].sort());
     });
 
     it("drops what other requests cached while the transaction was open, once it commits", async () => {
