@@ -6,6 +6,7 @@ import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findAgencyById } from "../../src/agencies/agencies.js";
 import { audit, SYSTEM } from "../../src/audit/audit.js";
+import { runCommand } from "../../src/cli/commands.js";
 import type { Db } from "../../src/db/database.js";
 import { inTransaction, savepoint, transaction } from "../../src/db/transaction.js";
 import { resolveUser } from "../../src/sso/resolve-user.js";
@@ -244,6 +245,38 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
       expect((await browser.get(`${w.origin}/api/auth/me`)).status).toBe(401);
       expect((await audits("user.deactivate")).filter((a) => a.target_id === user.id)).toHaveLength(1);
     });
+  });
+
+  it("leaves no user and no new sub-account when the CLI's user.create record fails", async () => {
+    const argv = [
+      "user",
+      "create",
+      "--agency",
+      "acme",
+      "--email",
+      "cli@acme.test",
+      "--sub-account",
+      "CLI team",
+    ];
+    const subAccount = () =>
+      db
+        .selectFrom("sub_accounts")
+        .select("id")
+        .where("agency_id", "=", w.agencyId)
+        .where("name", "=", "CLI team")
+        .execute();
+    const heal = await failInserts(db, "audit_log", auditAction("user.create"));
+    try {
+      await expect(runCommand(w.t.ctx, argv)).rejects.toThrow(/injected fault/);
+    } finally {
+      await heal();
+    }
+    expect(await userByEmail("cli@acme.test")).toBeUndefined();
+    expect(await subAccount()).toEqual([]);
+    const { user } = (await runCommand(w.t.ctx, argv)) as { user: { id: string } };
+    expect(await subAccount()).toHaveLength(1);
+    expect(await count("memberships", { user_id: user.id })).toBe(1);
+    expect((await audits("user.create")).filter((a) => a.target_id === user.id)).toHaveLength(1);
   });
 
   it("leaves no token without its token.create record", async () => {
