@@ -60,8 +60,6 @@ export async function transaction<T>(db: Db, work: (tx: Db) => Promise<T>): Prom
   return result;
 }
 
-let savepoints = 0;
-
 /**
  * Runs `work` so that, when it throws, what it wrote is undone and an enclosing transaction stays
  * usable: inside a transaction as a SAVEPOINT, otherwise as a transaction of its own. For
@@ -70,13 +68,15 @@ let savepoints = 0;
  */
 export async function savepoint<T>(db: Db, work: (tx: Db) => Promise<T>): Promise<T> {
   if (!db.isTransaction) return transaction(db, work);
-  const name = sql.id(`copilot_sp_${++savepoints}`);
+  // One name serves nested savepoints too: ROLLBACK TO and RELEASE name the most recent one.
+  const name = sql.id("copilot_savepoint");
   await sql`savepoint ${name}`.execute(db);
   let result: T;
   try {
     result = await work(db);
   } catch (err) {
     await sql`rollback to savepoint ${name}`.execute(db);
+    await sql`release savepoint ${name}`.execute(db);
     throw err;
   }
   await sql`release savepoint ${name}`.execute(db);

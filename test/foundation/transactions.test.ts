@@ -6,6 +6,7 @@ import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findAgencyById } from "../../src/agencies/agencies.js";
 import { audit, SYSTEM } from "../../src/audit/audit.js";
+import { runCommand } from "../../src/cli/commands.js";
 import type { Db } from "../../src/db/database.js";
 import { inTransaction, savepoint, transaction } from "../../src/db/transaction.js";
 import { resolveUser } from "../../src/sso/resolve-user.js";
@@ -246,6 +247,38 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
     });
   });
 
+  it("leaves no user and no new sub-account when the CLI's user.create record fails", async () => {
+    const argv = [
+      "user",
+      "create",
+      "--agency",
+      "acme",
+      "--email",
+      "cli@acme.test",
+      "--sub-account",
+      "CLI team",
+    ];
+    const subAccount = () =>
+      db
+        .selectFrom("sub_accounts")
+        .select("id")
+        .where("agency_id", "=", w.agencyId)
+        .where("name", "=", "CLI team")
+        .execute();
+    const heal = await failInserts(db, "audit_log", auditAction("user.create"));
+    try {
+      await expect(runCommand(w.t.ctx, argv)).rejects.toThrow(/injected fault/);
+    } finally {
+      await heal();
+    }
+    expect(await userByEmail("cli@acme.test")).toBeUndefined();
+    expect(await subAccount()).toEqual([]);
+    const { user } = (await runCommand(w.t.ctx, argv)) as { user: { id: string } };
+    expect(await subAccount()).toHaveLength(1);
+    expect(await count("memberships", { user_id: user.id })).toBe(1);
+    expect((await audits("user.create")).filter((a) => a.target_id === user.id)).toHaveLength(1);
+  });
+
   it("leaves no token without its token.create record", async () => {
     const before = await count("integration_tokens");
     const heal = await failInserts(db, "audit_log", auditAction("token.create"));
@@ -456,6 +489,7 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
         .values({ id: crypto.randomUUID(), agency_id: w.agencyId, name })
         .execute();
       const kept = crypto.randomUUID();
+      const nested = crypto.randomUUID();
       await transaction(db, async (tx) => {
         await tx
           .insertInto("sub_accounts")
@@ -471,10 +505,26 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
         ).rejects.toMatchObject({ code: "23505" });
         // Still usable: on PostgreSQL, without the savepoint, this would fail with 25P02.
         await tx.selectFrom("sub_accounts").select("id").where("id", "=", kept).executeTakeFirstOrThrow();
+        // Nested: the inner failure undoes the inner part only; the outer savepoint's write stays.
+        await savepoint(tx, async (outer) => {
+          await outer
+            .insertInto("sub_accounts")
+            .values({ id: nested, agency_id: w.agencyId, name: `${name}-nested` })
+            .execute();
+          await expect(
+            savepoint(outer, (inner) =>
+              inner
+                .insertInto("sub_accounts")
+                .values({ id: crypto.randomUUID(), agency_id: w.agencyId, name })
+                .execute(),
+            ),
+          ).rejects.toMatchObject({ code: "23505" });
+        });
       });
-      expect(await db.selectFrom("sub_accounts").select("id").where("id", "=", kept).execute()).toHaveLength(
-        1,
-      );
+      const ids = (
+        await db.selectFrom("sub_accounts").select("id").where("id", "in", [kept, nested]).execute()
+      ).map((r) => r.id);
+      expect(ids.sort()).toEqual([kept, nested].sort());
     });
 
     it("drops what other requests cached while the transaction was open, once it commits", async () => {
