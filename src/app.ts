@@ -88,6 +88,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, allErrors: false } },
     schemaController: { compilersFactory: { buildValidator: partAwareValidatorFactory() } },
     bodyLimit: 256 * 1024,
+    // A request arriving while the server closes is answered by registerLifecycle (the API's shape).
+    return503OnClosing: false,
   });
   registerErrorHandler(app);
   if (ctx.config.trustProxy === true) {
@@ -96,7 +98,6 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
         "limits and the audit log see; set the number of proxies (TRUST_PROXY=1) or their addresses instead",
     );
   }
-  registerLifecycle(app);
   // A JSON request without a body (e.g. POST …/tests from fetch) is an empty object, not an error.
   app.removeContentTypeParser("application/json");
   app.addContentTypeParser("application/json", { parseAs: "string" }, (_request, body, done) => {
@@ -129,6 +130,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     strictTransportSecurity: ctx.config.publicUrl.protocol === "https:",
   });
   app.addHook("onRequest", (request, reply, done) => securityHeaders(request.raw, reply.raw, () => done()));
+  registerLifecycle(app);
   await app.register(fastifySwagger, {
     openapi: {
       openapi: "3.1.0",

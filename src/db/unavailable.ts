@@ -26,25 +26,24 @@ const SOCKET_CODES = new Set([
 const SQLSTATES = new Set(["57P01", "57P02", "57P03", "57P04", "57P05", "53300", "57014"]);
 
 const DRIVER_MESSAGES = [
-  /^Connection terminated/, // unexpectedly / due to connection timeout
+  /^Connection terminated/, // unexpectedly, or due to connection timeout
   /^timeout exceeded when trying to connect$/, // pg-pool connectionTimeoutMillis
   /^Query read timeout$/, // pg query_timeout
   /^Client has encountered a connection error and is not queryable$/,
   /^Client was closed and is not queryable$/,
-  /^Connection terminated due to connection timeout$/,
 ];
 
 export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
   if (depth > 4 || err === null || typeof err !== "object") return false;
-  const e = err as { code?: unknown; message?: unknown; errors?: unknown; cause?: unknown };
+  const e = err as { code?: unknown; message?: unknown; errors?: unknown };
   const code = typeof e.code === "string" ? e.code : "";
   if (SOCKET_CODES.has(code) || SQLSTATES.has(code) || /^08[0-9A-Z]{3}$/.test(code)) return true;
   const message = typeof e.message === "string" ? e.message : "";
   if (!code && DRIVER_MESSAGES.some((m) => m.test(message))) return true;
-  // Node's happy-eyeballs connect fails with an AggregateError of each address's error.
-  if (Array.isArray(e.errors) && e.errors.some((inner) => isDatabaseUnavailable(inner, depth + 1)))
-    return true;
-  return e.cause !== undefined && isDatabaseUnavailable(e.cause, depth + 1);
+  // Node's happy-eyeballs connect fails with an AggregateError of each address's error. (An error's
+  // `cause` is not followed: fetch wraps an IdP's refused connection that way, and an IdP that is
+  // down is an SSO failure, not an outage of ours.)
+  return Array.isArray(e.errors) && e.errors.some((inner) => isDatabaseUnavailable(inner, depth + 1));
 }
 
 /** Seconds a client is asked to wait (Retry-After) while the database is unavailable. */

@@ -12,23 +12,34 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequ
 import { sql } from "kysely";
 import type { AppContext } from "../context.js";
 import { timingSafeEqualStr } from "../crypto/tokens.js";
+import { UNAVAILABLE_RETRY_AFTER_SECONDS } from "../db/unavailable.js";
+import { ssoMessage } from "../sso/messages.js";
 import { AppError, notFound, registerErrorHandler } from "./errors.js";
 import { ErrorResponse } from "./schemas.js";
 
 declare module "fastify" {
   interface FastifyInstance {
-    /** Set when the process received SIGTERM/SIGINT: readiness fails, responses close their connection. */
-    lifecycle: { draining: boolean };
+    /**
+     * `draining`: the process received SIGTERM/SIGINT: readiness fails, answers close their connection.
+     * `closing`: the drain window is over and the server closes: a request still arriving on an open
+     * connection gets 503 `unavailable` (in the API's error shape, not Fastify's own).
+     */
+    lifecycle: { draining: boolean; closing: boolean };
   }
 }
 
 /** Shutdown state on the root instance, and `Connection: close` on every answer while draining. */
 export function registerLifecycle(app: FastifyInstance): void {
-  const lifecycle = { draining: false };
+  const lifecycle = { draining: false, closing: false };
   app.decorate("lifecycle", lifecycle);
   app.addHook("onRequest", (_request, reply, done) => {
     if (lifecycle.draining) reply.header("connection", "close");
-    done();
+    if (!lifecycle.closing) return done();
+    done(
+      new AppError(503, "unavailable", ssoMessage("sso_failed"), undefined, {
+        headers: { "retry-after": String(UNAVAILABLE_RETRY_AFTER_SECONDS) },
+      }),
+    );
   });
 }
 

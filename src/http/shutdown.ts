@@ -62,6 +62,7 @@ export function gracefulShutdown(
           resolve();
         };
       });
+      app.lifecycle.closing = true;
       try {
         await options.stop();
         options.log.info("shut down");

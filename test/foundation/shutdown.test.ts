@@ -7,6 +7,8 @@ import net from "node:net";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort } from "../../scripts/postgres.js";
+import { ssoMessage } from "../../src/sso/messages.js";
+import { createTestApp } from "../support/app.js";
 import {
   childEnv,
   httpRequest,
@@ -114,6 +116,28 @@ describe("SIGTERM", () => {
     expect(await server.exited).toBe(0);
     expect(server.output()).toContain("shutdown took too long");
   }, 60_000);
+});
+
+describe("the drain states of the app", () => {
+  it("draining: not ready, every answer closes its connection; closing: 503 unavailable in the API's shape", async () => {
+    const t = await createTestApp("pglite");
+    cleanups.push(() => t.close());
+    t.app.lifecycle.draining = true;
+    const ready = await t.app.inject("/readyz");
+    expect([ready.statusCode, ready.json(), ready.headers.connection]).toEqual([
+      503,
+      { status: "shutting down" },
+      "close",
+    ]);
+    const health = await t.app.inject("/healthz");
+    expect([health.statusCode, health.headers.connection]).toEqual([200, "close"]);
+    t.app.lifecycle.closing = true;
+    const late = await t.app.inject({ url: "/api/auth/methods", headers: { host: "acme.localhost" } });
+    expect(late.statusCode).toBe(503);
+    expect(late.json()).toEqual({ error: { code: "unavailable", message: ssoMessage("sso_failed") } });
+    expect(late.headers["retry-after"]).toBe("5");
+    expect(late.headers.connection).toBe("close");
+  });
 });
 
 describe("npm start", () => {
