@@ -1,6 +1,4 @@
 /** `npm start`: configuration, database (migrated on start), HTTP server, control socket. */
-// First, before any other module loads: see startup-memory.ts.
-import "./startup-memory.js";
 import { startControlServer } from "./cli/control-socket.js";
 import "./features.js";
 import { buildApp } from "./app.js";

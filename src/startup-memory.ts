@@ -1,5 +1,7 @@
 /**
- * Imported first by main.ts, before any other module is loaded. Loading and compiling several
+ * Preloaded by `npm start` (`node --import ./dist/src/startup-memory.js dist/src/main.js`), so
+ * that it runs before any of the server's modules is loaded (ESM loads and compiles the whole
+ * import graph before it evaluates any of it; an import in main.ts would come too late). Loading and compiling several
  * hundred modules, building the routes' schemas and opening the database allocate in a burst that
  * makes V8 grow its young generation to its maximum (2 × 16 MB semi-spaces), which it then keeps
  * for the life of the process: about 30 MB of an idle server's resident memory that serves nothing.
