@@ -85,5 +85,7 @@ if (process.argv.includes("--stamp")) {
     }
     writeStamp(hash); // the inputs as they were when the build began
   }
+  // Before the server's modules are even loaded (their compilation is the burst it tames).
+  await import(pathToFileURL(path.join(root, "dist", "src", "startup-memory.js")).href);
   await import(pathToFileURL(OUTPUTS[0]).href);
 }

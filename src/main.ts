@@ -2,8 +2,6 @@
  * The server (`npm start` runs it through scripts/start.mjs, in the same process): configuration,
  * database (migrated on start), HTTP server, control socket, graceful shutdown on SIGTERM/SIGINT.
  */
-// First, before any other module loads: see startup-memory.ts.
-import "./startup-memory.js";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { startControlServer } from "./cli/control-socket.js";

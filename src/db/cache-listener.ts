@@ -70,6 +70,8 @@ export class CacheListener {
     const client = new pg.Client({
       connectionString: this.options.connectionString,
       application_name: LISTENER_APPLICATION_NAME,
+      // A hung server must not hold the start (or a reconnect) forever: fail and back off.
+      connectionTimeoutMillis: 10_000,
       // A connection that silently vanished (no RST) must be noticed: the kernel probes it.
       keepAlive: true,
       keepAliveInitialDelayMillis: 10_000,

@@ -1,11 +1,23 @@
 // Issue 14 item 2: the embedded database's files (WAL with emails and password hashes,
 // pg_control) are private to the user running CoPilot: no group or other permission bit anywhere
 // in DATA_DIR, for a new data directory and for one an earlier version left open.
-import { chmodSync, cpSync, lstatSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+
+import { spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  cpSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { createAgency } from "../../src/agencies/agencies.js";
+import { DataDirPermissionError } from "../../src/db/data-dir.js";
 import { openDatabase } from "../../src/db/database.js";
 import { createUser } from "../../src/users/users.js";
 
@@ -70,7 +82,7 @@ describe("DATA_DIR permissions (pglite)", () => {
     cpSync(template, path.join(dataDir, "pgdata"), { recursive: true });
     const openUp = (p: string) => {
       const st = lstatSync(p);
-      chmodSync(p, st.isDirectory() ? 0o777 : 0o666);
+      chmodSync(p, 0o777);
       if (st.isDirectory()) for (const n of readdirSync(p)) openUp(path.join(p, n));
     };
     openUp(dataDir);
@@ -78,4 +90,23 @@ describe("DATA_DIR permissions (pglite)", () => {
     await openWriteClose(dataDir, false);
     expect(loose(dataDir)).toEqual([]);
   }, 120_000);
+
+  it("refuses to start, naming the file, when a loose file cannot be made private", async (context) => {
+    const dataDir = tmp();
+    const template = process.env.TEST_PGLITE_TEMPLATE;
+    if (!template) throw new Error("TEST_PGLITE_TEMPLATE is not set (global setup)");
+    cpSync(template, path.join(dataDir, "pgdata"), { recursive: true });
+    const stuck = path.join(dataDir, "notes.txt");
+    writeFileSync(stuck, "left by someone else");
+    chmodSync(stuck, 0o666);
+    // An immutable file refuses chmod even to its owner (and to root, who may run this test).
+    if (spawnSync("chattr", ["+i", stuck]).status !== 0) context.skip("chattr +i is not available here");
+    try {
+      const opening = openDatabase({ databaseUrl: null, dataDir, migrate: false });
+      await expect(opening).rejects.toBeInstanceOf(DataDirPermissionError);
+      await expect(opening).rejects.toThrow(stuck);
+    } finally {
+      spawnSync("chattr", ["-i", stuck]);
+    }
+  });
 });

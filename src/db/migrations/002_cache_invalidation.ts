@@ -5,8 +5,14 @@
  * psql, bulk SQL that bypasses the query builder. PostgreSQL delivers a notification only when its
  * transaction commits (never for a rolled-back one, never before the data is visible) and folds
  * identical ones of one transaction into one, so a statement-level trigger costs one queue entry
- * per table and transaction. Session INSERTs (every sign-in) are not watched: a new session cannot
- * be in any cache yet, since only rows that were found are cached.
+ * per table and transaction.
+ *
+ * Sessions are watched for DELETE only — a session ends by losing its row (sign-out, deactivation,
+ * password change, expiry, back-channel logout). An INSERT (every sign-in) cannot be in any cache
+ * yet, since only rows that were found are cached; the only UPDATE, the sliding idle expiry of a
+ * used session, makes no cached value wrong (a cached session goes back to the database once its
+ * cached idle expiry has passed), and notifying it would clear every node's session cache each time
+ * any session is touched. A change that must end a session on every node deletes its row.
  */
 import { type Kysely, sql } from "kysely";
 
@@ -17,7 +23,7 @@ const WATCHED: Array<[table: string, events: string]> = [
   ["users", "INSERT OR UPDATE OR DELETE"],
   ["memberships", "INSERT OR UPDATE OR DELETE"],
   ["sso_connections", "INSERT OR UPDATE OR DELETE"],
-  ["sessions", "UPDATE OR DELETE"],
+  ["sessions", "DELETE"],
 ];
 
 export async function up(db: Kysely<any>): Promise<void> {
