@@ -71,10 +71,12 @@ async function expectOutageAnswers(server: ServerProcess, tag: string) {
 function signInLoops(port: number, workers: number, until: () => boolean) {
   const statuses: number[] = [];
   const failures: string[] = [];
+  let clients = 0; // each sign-in from its own address (behind the load balancer): no per-IP limit
   const loops = Array.from({ length: workers }, async () => {
     while (!until()) {
       try {
-        statuses.push((await passwordSignIn(port, "acme.localhost", "admin@acme.test")).status);
+        const clientIp = `10.0.${Math.floor(++clients / 250)}.${clients % 250}`;
+        statuses.push((await passwordSignIn(port, "acme.localhost", "admin@acme.test", { clientIp })).status);
       } catch (err) {
         failures.push(String(err));
         await new Promise((r) => setTimeout(r, 50));
@@ -164,9 +166,18 @@ describe.runIf(bin)("a node and its PostgreSQL", () => {
       DATA_DIR: seeded.dataDir,
       DATABASE_URL: databaseUrl,
       SHUTDOWN_DRAIN_SECONDS: "0",
+      TRUST_PROXY: "true",
     });
     cleanups.push(() => server.child.kill("SIGKILL"));
-    expect((await passwordSignIn(server.port, "acme.localhost", "admin@acme.test")).status).toBe(200);
+    const signedIn = await passwordSignIn(server.port, "acme.localhost", "admin@acme.test");
+    expect(signedIn.status).toBe(200);
+    const cookie = String(signedIn.headers["set-cookie"]?.[0]).split(";")[0]!;
+    const me = () =>
+      httpRequest(server.port, {
+        path: "/api/auth/me",
+        host: "acme.localhost",
+        headers: { cookie, accept: "application/json" },
+      });
 
     let stop = false;
     const load = signInLoops(server.port, 8, () => stop);
@@ -179,6 +190,13 @@ describe.runIf(bin)("a node and its PostgreSQL", () => {
       });
       expect(server.child.exitCode).toBeNull();
       await expectOutageAnswers(server, "killed");
+      // A signed-in person is not signed out by the outage: once the read cache lets go, 503, not 401.
+      let during = await me();
+      for (let i = 0; i < 100 && during.status === 200; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        during = await me();
+      }
+      expectUnavailable(during);
     } finally {
       postgres.resume();
     }
@@ -196,6 +214,7 @@ describe.runIf(bin)("a node and its PostgreSQL", () => {
     expect(load.statuses).toContain(503);
     expect(server.output()).not.toMatch(/Unhandled|uncaught/i);
     expect((await passwordSignIn(server.port, "acme.localhost", "admin@acme.test")).status).toBe(200);
+    expect((await me()).status).toBe(200); // and the session still works
   }, 120_000);
 
   it("bounds a hung database: requests end with 503 instead of waiting for ever, then it serves again", async () => {

@@ -108,15 +108,27 @@ export function httpRequest(
   });
 }
 
-/** A password sign-in (JSON, as the login page sends it). */
-export function passwordSignIn(port: number, host: string, email: string, agent?: http.Agent) {
+/**
+ * A password sign-in (JSON, as the login page sends it). `clientIp`: sent as X-Forwarded-For, for a
+ * server started with TRUST_PROXY (many clients behind a load balancer, each with its own per-IP limit).
+ */
+export function passwordSignIn(
+  port: number,
+  host: string,
+  email: string,
+  options: { agent?: http.Agent; clientIp?: string } = {},
+) {
   return httpRequest(port, {
     method: "POST",
     path: "/api/auth/login",
     host,
-    headers: { "content-type": "application/json", accept: "application/json" },
+    headers: {
+      "content-type": "application/json",
+      accept: "application/json",
+      ...(options.clientIp ? { "x-forwarded-for": options.clientIp } : {}),
+    },
     body: JSON.stringify({ email, password: PASSWORD }),
-    agent,
+    agent: options.agent,
   });
 }
 
