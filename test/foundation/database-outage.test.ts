@@ -167,7 +167,15 @@ describe.runIf(bin)("a node and its PostgreSQL", () => {
       SHUTDOWN_DRAIN_SECONDS: "0",
     });
     cleanups.push(() => server.child.kill("SIGKILL"));
-    expect((await passwordSignIn(server.port, "acme.localhost", "admin@acme.test")).status).toBe(200);
+    const signedIn = await passwordSignIn(server.port, "acme.localhost", "admin@acme.test");
+    expect(signedIn.status).toBe(200);
+    const cookie = String(signedIn.headers["set-cookie"]?.[0]).split(";")[0]!;
+    const me = () =>
+      httpRequest(server.port, {
+        path: "/api/auth/me",
+        host: "acme.localhost",
+        headers: { cookie, accept: "application/json" },
+      });
 
     let stop = false;
     const load = signInLoops(server.port, 8, () => stop);
@@ -180,6 +188,13 @@ describe.runIf(bin)("a node and its PostgreSQL", () => {
       });
       expect(server.child.exitCode).toBeNull();
       await expectOutageAnswers(server, "killed");
+      // A signed-in person is not signed out by the outage: once the read cache lets go, 503, not 401.
+      let during = await me();
+      for (let i = 0; i < 100 && during.status === 200; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        during = await me();
+      }
+      expectUnavailable(during);
     } finally {
       postgres.resume();
     }
@@ -197,6 +212,7 @@ describe.runIf(bin)("a node and its PostgreSQL", () => {
     expect(load.statuses).toContain(503);
     expect(server.output()).not.toMatch(/Unhandled|uncaught/i);
     expect((await passwordSignIn(server.port, "acme.localhost", "admin@acme.test")).status).toBe(200);
+    expect((await me()).status).toBe(200); // and the session still works
   }, 120_000);
 
   it("bounds a hung database: requests end with 503 instead of waiting for ever, then it serves again", async () => {

@@ -132,7 +132,12 @@ export function nextPerson(): string {
  * A password sign-in (JSON, as the login page sends it), from a client address of its own (the
  * attempt limits per address and per account apply: concurrent tests sign in as `nextPerson()`).
  */
-export function passwordSignIn(port: number, host: string, email: string, agent?: http.Agent) {
+export function passwordSignIn(
+  port: number,
+  host: string,
+  email: string,
+  options: { agent?: http.Agent } = {},
+) {
   return httpRequest(port, {
     method: "POST",
     path: "/api/auth/login",
@@ -143,7 +148,7 @@ export function passwordSignIn(port: number, host: string, email: string, agent?
       "x-forwarded-for": nextClientAddress(),
     },
     body: JSON.stringify({ email, password: PASSWORD }),
-    agent,
+    agent: options.agent,
   });
 }
 
