@@ -10,12 +10,17 @@
  *   3. Cloudflare Access        requests carrying a valid assertion vs the same ceiling target ≥ 0.7×
  *   4. Cost growth              sign-in latency with 10 → 1 000 000 users in the agency and
  *                               1 → 1 000 agencies                                    target: flat ±20 %
+ *   5. Memory                   RSS of `npm start`'s server process (node dist/src/main.js): idle after
+ *                               the first start and a restart, peak under sign-ins    PGlite ≤ 200 / 300 MB,
+ *                                                                                     PostgreSQL ≤ 120 MB
+ *   6. Propagation              two server processes on one PostgreSQL database: change on A, poll B
+ *                               (sign-out, deactivation, password, settings)          p99 ≤ 100 ms
  *
  * Systems under test run in their own processes (peak RSS per process). Measurements of systems that
  * are compared are interleaved in rounds (BENCH_ROUNDS) and the median round is reported, so that
  * noise from other work on the machine hits both sides of a ratio alike.
  *
- * Environment: BENCH_QUICK=1 (smaller sizes, shorter rounds), BENCH_ONLY=signin,auth,cloudflare,growth,
+ * Environment: BENCH_QUICK=1 (smaller sizes, shorter rounds), BENCH_ONLY=signin,auth,cloudflare,growth,memory,propagation,
  * BENCH_STORAGES=pglite,postgres, BENCH_CLIENTS (sign-in clients, 16), BENCH_CONNECTIONS (HTTP
  * connections, 16), BENCH_ROUNDS, BENCH_HTTP_ROUNDS, BENCH_PROFILE=1 (after the measured rounds, one more run per
  * system while it records a CPU profile into bench/profiles/<date>/; =process profiles whole processes
