@@ -26,7 +26,9 @@
  * system while it records a CPU profile into bench/profiles/<date>/; =process profiles whole processes
  * with node --cpu-prof), BENCH_PG_DURABLE=0 (PostgreSQL without fsync), BENCH_OUT=<file> (JSON results),
  * BENCH_LOG_LEVEL (CoPilot's log level, default warn), BENCH_EXPERIMENT=idp-keepalive (adds, to the
- * sign-in table only, CoPilot servers running a measurement-only change — see copilot-server.ts).
+ * sign-in table only, CoPilot servers running a measurement-only change — see copilot-server.ts),
+ * BENCH_SERVER_NODE_ARGS (node options of the server processes of parts 5 and 6; default: npm start's),
+ * BENCH_PROPAGATION_TRIES (20).
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
