@@ -10,18 +10,25 @@
  *   3. Cloudflare Access        requests carrying a valid assertion vs the same ceiling target ≥ 0.7×
  *   4. Cost growth              sign-in latency with 10 → 1 000 000 users in the agency and
  *                               1 → 1 000 agencies                                    target: flat ±20 %
+ *   5. Memory                   RSS of `npm start`'s server process (node dist/src/main.js): idle after
+ *                               the first start and a restart, peak under sign-ins    PGlite ≤ 200 / 300 MB,
+ *                                                                                     PostgreSQL ≤ 120 MB
+ *   6. Propagation              two server processes on one PostgreSQL database: change on A, poll B
+ *                               (sign-out, deactivation, password, settings)          p99 ≤ 100 ms
  *
  * Systems under test run in their own processes (peak RSS per process). Measurements of systems that
  * are compared are interleaved in rounds (BENCH_ROUNDS) and the median round is reported, so that
  * noise from other work on the machine hits both sides of a ratio alike.
  *
- * Environment: BENCH_QUICK=1 (smaller sizes, shorter rounds), BENCH_ONLY=signin,auth,cloudflare,growth,
+ * Environment: BENCH_QUICK=1 (smaller sizes, shorter rounds), BENCH_ONLY=signin,auth,cloudflare,growth,memory,propagation,
  * BENCH_STORAGES=pglite,postgres, BENCH_CLIENTS (sign-in clients, 16), BENCH_CONNECTIONS (HTTP
  * connections, 16), BENCH_ROUNDS, BENCH_HTTP_ROUNDS, BENCH_PROFILE=1 (after the measured rounds, one more run per
  * system while it records a CPU profile into bench/profiles/<date>/; =process profiles whole processes
  * with node --cpu-prof), BENCH_PG_DURABLE=0 (PostgreSQL without fsync), BENCH_OUT=<file> (JSON results),
  * BENCH_LOG_LEVEL (CoPilot's log level, default warn), BENCH_EXPERIMENT=idp-keepalive (adds, to the
- * sign-in table only, CoPilot servers running a measurement-only change — see copilot-server.ts).
+ * sign-in table only, CoPilot servers running a measurement-only change — see copilot-server.ts),
+ * BENCH_SERVER_NODE_ARGS (node options of the server processes of parts 5 and 6; default: npm start's),
+ * BENCH_PROPAGATION_TRIES (20).
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -952,7 +959,7 @@ async function main(): Promise<void> {
           target(m),
         ]),
         [
-          `\`node${SERVER_NODE_ARGS.length ? ` ${SERVER_NODE_ARGS.join(" ")}` : ""} dist/src/main.js\` (what \`npm start\` runs), NODE_ENV=production, its own process; RSS from /proc (VmRSS 5 s after /healthz first answered or after the load; the peak is VmHWM).`,
+          `\`node${SERVER_NODE_ARGS.length ? ` ${SERVER_NODE_ARGS.join(" ")}` : ""} scripts/start.mjs\` (what \`npm start\` runs: the build is current, so the launcher imports dist/src/main.js in its own process), NODE_ENV=production, its own process; RSS from /proc (VmRSS 5 s after /healthz first answered or after the load; the peak is VmHWM).`,
           `Sign-ins: ${CLIENTS} concurrent clients for ${SIGNIN_SECONDS * ROUNDS} s against the benchmark IdP (as table 1), after a restart on the data written meanwhile (10 users, one OIDC connection).`,
         ],
       );

@@ -1,6 +1,6 @@
 /**
- * CoPilot exactly as an operator runs it: `node dist/src/main.js` (what `npm start` runs after its
- * build), in its own process, configured by environment variables only. Its memory is read from
+ * CoPilot exactly as an operator runs it: `node scripts/start.mjs` (what `npm start` runs; with a
+ * current build it imports dist/src/main.js in the same process), configured by environment variables only. Its memory is read from
  * /proc (VmRSS now, VmHWM the peak since start or since `resetPeak`).
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
@@ -10,7 +10,8 @@ import { fileURLToPath } from "node:url";
 import { freePort } from "../scripts/postgres.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const MAIN = path.join(ROOT, "dist", "src", "main.js");
+/** What `npm start` runs: the launcher (the build is current: no rebuild), which imports the server. */
+const MAIN = path.join(ROOT, "scripts", "start.mjs");
 
 /** `npm run build` once per run (the server processes run the build, as `npm start` does). */
 export function buildOnce(log: (m: string) => void): void {
@@ -19,12 +20,12 @@ export function buildOnce(log: (m: string) => void): void {
   if (r.status !== 0) throw new Error("npm run build failed");
 }
 
-/** The node options of package.json's start script (`… node <options> dist/src/main.js`). */
+/** The node options of package.json's start script (`exec node <options> scripts/start.mjs`). */
 export function startNodeArgs(): string {
   const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
     scripts: { start: string };
   };
-  const match = /\bnode\s+(.*?)\s*dist\/src\/main\.js/.exec(pkg.scripts.start);
+  const match = /\bnode\s+(.*?)\s*scripts\/start\.mjs/.exec(pkg.scripts.start);
   return match?.[1] ?? "";
 }
 

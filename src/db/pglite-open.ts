@@ -4,7 +4,7 @@
  *
  * - PostgreSQL's default 128 MB of shared_buffers, which PGlite makes resident as it opens,
  *   whatever the database's size. The embedded database is one session on a small installation
- *   (large ones belong on PostgreSQL, DATABASE_URL): 16 MB holds its hot pages, and a miss is a
+ *   (large ones belong on PostgreSQL, DATABASE_URL): 8 MB holds its hot pages, and a miss is a
  *   read from the operating system's page cache.
  * - initdb, which PGlite runs in a second WebAssembly instance inside the same process on the
  *   first start: its memory (and the grown heap of the first instance) is never handed back. A
@@ -20,7 +20,7 @@ import { PrivateNodeFS } from "./pglite-fs.js";
 
 /** PostgreSQL settings of the embedded database, on top of PGlite's own start parameters. */
 export const PGLITE_SETTINGS: Record<string, string> = {
-  shared_buffers: "16MB",
+  shared_buffers: "8MB",
   // Single session, no parallel workers: the per-backend and WAL buffers can be small too.
   wal_buffers: "1MB",
   max_connections: "5",
