@@ -7,7 +7,6 @@ import { createLogger, maskUrl } from "../../src/logger.js";
 import { createUser } from "../../src/users/users.js";
 import { Browser, signInAtIdp } from "../support/browser.js";
 import type { TestDatabase } from "../support/db.js";
-import { startIdp } from "../support/idp.js";
 import { type LoggedApp, startLoggedApp } from "../support/logged-app.js";
 import { createSsoWorld, where } from "../support/sso.js";
 
@@ -118,22 +117,13 @@ describe("the debug log of a failed SSO sign-in", () => {
       },
     });
     const w = await createSsoWorld("pglite", "acme", {}, { log: createLogger("debug", sink) });
-    const idp = await startIdp({
-      profile: "generic",
-      redirectUris: [`${w.origin}/login/sso`],
-      accounts: [{ sub: "user-alice", claims: { email: "alice@acme.test", email_verified: true } }],
-    });
+    const idp = await w.startIdp([
+      { sub: "user-alice", claims: { email: "alice@acme.test", email_verified: true } },
+    ]);
     try {
       w.watch(idp);
       await w.t.seedUser(w.agencyId, { email: "alice@acme.test", role: "admin" });
-      const { id } = await w.createConnection({
-        type: "oidc",
-        name: "Acme IdP",
-        clientId: idp.clientId,
-        clientSecret: idp.clientSecret,
-        discoveryUrl: idp.discoveryUrl,
-      });
-      await w.enable(id, "user-alice");
+      const id = await w.connectIdp(idp, { enableAs: "user-alice" });
       // The IdP redeems a genuine code, then answers without an ID token: the sign-in fails after
       // the code went through the whole exchange.
       idp.setTamper((body) => {

@@ -15,7 +15,7 @@ import { codeAt, freshStep, IpClient, userWith2fa } from "../mfa/helpers.js";
 import { TEST_PASSWORD } from "../support/app.js";
 import { Browser, signInAtIdp } from "../support/browser.js";
 import { storages } from "../support/db.js";
-import { type Idp, startIdp } from "../support/idp.js";
+import type { Idp } from "../support/idp.js";
 import { createSsoWorld, forgetIdpSession, type SsoWorld, where } from "../support/sso.js";
 
 let triggers = 0;
@@ -76,23 +76,12 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
   beforeAll(async () => {
     w = await createSsoWorld(storage);
     db = w.t.ctx.db;
-    idp = await startIdp({
-      profile: "generic",
-      redirectUris: [`${w.origin}/login/sso`],
-      accounts: [
-        { sub: "user-alice", claims: { email: "alice@acme.test", email_verified: true } },
-        { sub: "user-newbie", claims: { email: "newbie@acme.test", email_verified: true, name: "Newbie" } },
-      ],
-    });
+    idp = await w.startIdp([
+      { sub: "user-alice", claims: { email: "alice@acme.test", email_verified: true } },
+      { sub: "user-newbie", claims: { email: "newbie@acme.test", email_verified: true, name: "Newbie" } },
+    ]);
     await w.t.seedUser(w.agencyId, { email: "alice@acme.test", role: "admin" });
-    ({ id: connectionId } = await w.createConnection({
-      type: "oidc",
-      name: "Acme IdP",
-      clientId: idp.clientId,
-      clientSecret: idp.clientSecret,
-      discoveryUrl: idp.discoveryUrl,
-    }));
-    await w.enable(connectionId, "user-alice");
+    connectionId = await w.connectIdp(idp, { enableAs: "user-alice" });
     expect((await w.api("PUT", "/api/admin/sso/settings", { provisioning: "allowlist" })).status).toBe(200);
     for (const email of ["alice@acme.test", "newbie@acme.test"]) {
       expect((await w.api("POST", "/api/admin/sso/allowed-emails", { email, role: "admin" })).status).toBe(

@@ -11,7 +11,7 @@ import { loadConfig } from "../../src/config.js";
 import { createContext } from "../../src/context.js";
 import { Browser, signInAtIdp } from "../support/browser.js";
 import { storages } from "../support/db.js";
-import { type Idp, startIdp } from "../support/idp.js";
+import type { Idp } from "../support/idp.js";
 import { createSsoWorld, type SsoWorld, where } from "../support/sso.js";
 
 describe.each(storages())("an SSO flow across two nodes (%s)", (storage) => {
@@ -43,20 +43,11 @@ describe.each(storages())("an SSO flow across two nodes (%s)", (storage) => {
     const address = nodeB.server.address();
     nodeBPort = String(typeof address === "object" && address ? address.port : 0);
 
-    idp = await startIdp({
-      profile: "generic",
-      redirectUris: [`${w.origin}/login/sso`],
-      accounts: [{ sub: "user-alice", claims: { email: "alice@acme.test", email_verified: true } }],
-    });
+    idp = await w.startIdp([
+      { sub: "user-alice", claims: { email: "alice@acme.test", email_verified: true } },
+    ]);
     await w.t.seedUser(w.agencyId, { email: "alice@acme.test", role: "admin" });
-    ({ id: connectionId } = await w.createConnection({
-      type: "oidc",
-      name: "Acme IdP",
-      clientId: idp.clientId,
-      clientSecret: idp.clientSecret,
-      discoveryUrl: idp.discoveryUrl,
-    }));
-    await w.enable(connectionId, "user-alice");
+    connectionId = await w.connectIdp(idp, { enableAs: "user-alice" });
   });
   afterAll(async () => {
     await nodeB?.close();
