@@ -5,7 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgency } from "../../src/agencies/agencies.js";
 import { createLogger, maskUrl } from "../../src/logger.js";
 import { createUser } from "../../src/users/users.js";
-import { Browser, signInAtIdp } from "../support/browser.js";
 import type { TestDatabase } from "../support/db.js";
 import { type LoggedApp, startLoggedApp } from "../support/logged-app.js";
 import { createSsoWorld, where } from "../support/sso.js";
@@ -130,16 +129,10 @@ describe("the debug log of a failed SSO sign-in", () => {
         delete body.id_token;
         return body;
       });
-      const browser = new Browser();
-      const atCallback = await signInAtIdp(
-        browser,
-        `${w.origin}/login/sso/start?connection=${id}`,
-        "user-alice",
-        { stopAtCallback: true },
-      );
-      const code = new URL(w.remember(atCallback.location!)).searchParams.get("code")!;
+      const { browser, callback } = await w.toCallback(id, "user-alice");
+      const code = new URL(callback).searchParams.get("code")!;
       expect(code.length).toBeGreaterThanOrEqual(16);
-      const res = await browser.get(atCallback.location!);
+      const res = await browser.get(callback);
       expect(where(res)).toBe("/login?error=sso_failed");
 
       const failures = lines

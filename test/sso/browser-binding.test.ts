@@ -89,8 +89,7 @@ describe.each(storages())("the SSO browser binding (%s)", (storage) => {
     const chosen = randomToken(32);
     const attacker = new Browser();
     attacker.jar.setCookie(w.origin, `copilot_sso=${chosen}; Path=/`);
-    const atCallback = await signInAtIdp(attacker, startUrl(), "user-mallory", { stopAtCallback: true });
-    const callback = w.remember(atCallback.location!);
+    const { callback } = await w.toCallback(connectionId, "user-mallory", attacker);
     // …plants that value in the victim's browser from a related domain and sends the victim there.
     const victim = new Browser();
     plant(victim, `copilot_sso=${chosen}`);
@@ -149,9 +148,8 @@ describe.each(storages())("the SSO browser binding (%s)", (storage) => {
     it("ignores a binding planted without the prefix, even a value the server really issued", async () => {
       // The attacker's own, genuine binding value and callback…
       const attacker = httpsBrowser();
-      const atCallback = await signInAtIdp(attacker, startUrl(), "user-mallory", { stopAtCallback: true });
+      const { callback } = await w.toCallback(connectionId, "user-mallory", attacker);
       const issued = attacker.jar.all().find((c) => c.name === "__Host-copilot_sso")!.value;
-      const callback = w.remember(atCallback.location!);
       // …planted in the victim's browser from a related domain: browsers refuse a `__Host-` cookie
       // with a Domain, so only the unprefixed name can be planted, and it is not read on https.
       const victim = httpsBrowser();

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ssoMessage } from "../../src/sso/messages.js";
 import { providerFor, verifyIdToken } from "../../src/sso/oidc.js";
-import { Browser, signInAtIdp } from "../support/browser.js";
+import { Browser } from "../support/browser.js";
 import { storages } from "../support/db.js";
 import {
   generateSigningJwk,
@@ -37,11 +37,7 @@ describe.each(storages())("OIDC flow security (%s)", (storage) => {
   const startUrl = () => `${w.origin}/login/sso/start?connection=${connectionId}`;
 
   /** A browser that signed in at the IdP and holds the callback URL, not yet requested. */
-  async function toCallback(login: string, browser = new Browser()) {
-    const res = await signInAtIdp(browser, startUrl(), login, { stopAtCallback: true });
-    expect(res.location).toContain("/login/sso?");
-    return { browser, callback: w.remember(res.location!) };
-  }
+  const toCallback = (login: string, browser?: Browser) => w.toCallback(connectionId, login, browser);
 
   async function expectFailure(
     res: { status: number; location?: string },

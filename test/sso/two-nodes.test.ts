@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { createContext } from "../../src/context.js";
-import { Browser, signInAtIdp } from "../support/browser.js";
+import { Browser } from "../support/browser.js";
 import { storages } from "../support/db.js";
 import type { Idp } from "../support/idp.js";
 import { createSsoWorld, type SsoWorld, where } from "../support/sso.js";
@@ -59,15 +59,7 @@ describe.each(storages())("an SSO flow across two nodes (%s)", (storage) => {
   it("finishes on node B a sign-in started on node A", async () => {
     const browser = new Browser();
     // Started on node A: the state is signed there, the binding cookie set for acme.localhost.
-    const atIdp = await signInAtIdp(
-      browser,
-      `${w.origin}/login/sso/start?connection=${connectionId}`,
-      "user-alice",
-      {
-        stopAtCallback: true,
-      },
-    );
-    const callback = new URL(atIdp.location!);
+    const callback = new URL((await w.toCallback(connectionId, "user-alice", browser)).callback);
     expect(callback.port).toBe(new URL(w.origin).port);
     // The callback reaches node B (same host name, cookies are per host).
     callback.port = nodeBPort;

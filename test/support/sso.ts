@@ -56,6 +56,15 @@ export interface SsoWorld {
     login: string,
     browser?: Browser,
   ): Promise<{ res: BrowserResponse; browser: Browser }>;
+  /**
+   * The browser (a fresh one by default) starts a sign-in through the connection and signs in at the
+   * IdP as `login`, stopping before the callback: returns the callback URL (remembered), not requested.
+   */
+  toCallback(
+    connectionId: string,
+    login: string,
+    browser?: Browser,
+  ): Promise<{ callback: string; browser: Browser }>;
   auditFor(action: string): Promise<Array<Record<string, any>>>;
   /** The details of the newest failed SSO sign-in of the audit log (of any agency). */
   lastSignInFailure(): Promise<Record<string, unknown>>;
@@ -187,6 +196,18 @@ export async function createSsoWorld(
       );
       world.remember(res.url);
       return { res, browser };
+    },
+    async toCallback(connectionId, loginName, browser = new Browser()) {
+      const res = await signInAtIdp(
+        browser,
+        `${origin}/login/sso/start?connection=${connectionId}`,
+        loginName,
+        {
+          stopAtCallback: true,
+        },
+      );
+      expect(res.location, res.body).toContain("/login/sso?");
+      return { callback: world.remember(res.location!), browser };
     },
     async auditFor(action) {
       const res = await world.api("GET", `/api/admin/audit?action=${encodeURIComponent(action)}&pageSize=50`);
