@@ -16,7 +16,7 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Selectable } from "kysely";
 import type { Agency } from "../agencies/agencies.js";
-import { audit } from "../audit/audit.js";
+import { auditRequest } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import type { SsoConnectionsTable } from "../db/schema.js";
 import { inTransaction } from "../db/transaction.js";
@@ -194,13 +194,11 @@ export function cloudflareRoutes(ctx: AppContext, guards: Guards) {
           errorCode: "cloudflare_failed",
           diagnostic: { step: "cloudflare", idpError: null, claimNames, detail },
         });
-        await audit(tx.db, {
-          agencyId: agency.id,
+        // The request's agency and admin (checked above), as actor, from the request's IP.
+        await auditRequest(tx.db, request, {
           action: "sso.test",
           outcome: "failure",
-          actor: { type: "user", id: admin.id, label: admin.email },
           target: { type: "sso_connection", id: row.id },
-          ip: request.ip,
           details: {
             testId: test.id,
             code: "cloudflare_failed",

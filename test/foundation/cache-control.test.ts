@@ -9,7 +9,9 @@ import { storages } from "../support/db.js";
 
 const HOST = "acme.localhost";
 
-function expectNoStore(res: LightMyRequestResponse, what: string): void {
+/** The answer is not to be stored (and, given `status`, has that status first). */
+function expectNoStore(res: LightMyRequestResponse, what: string, status?: number): void {
+  if (status !== undefined) expect(res.statusCode, `${what}: ${res.body}`).toBe(status);
   expect(res.headers["cache-control"], what).toBe("no-store");
 }
 
@@ -28,43 +30,32 @@ describe.each(storages())("Cache-Control: no-store (%s)", (storage) => {
   it("on the sign-in, who-am-I and sign-in methods answers, and on errors", async () => {
     expectNoStore(await new Client(t.app, HOST).get("/api/auth/me"), "401 of /api/auth/me");
     expectNoStore(await admin.get("/api/auth/methods"), "/api/auth/methods");
-    const login = await admin.login("admin@acme.test");
-    expect(login.statusCode).toBe(200);
-    expectNoStore(login, "/api/auth/login (sets the session)");
-    const me = await admin.get("/api/auth/me");
-    expect(me.statusCode).toBe(200);
-    expectNoStore(me, "/api/auth/me");
+    expectNoStore(await admin.login("admin@acme.test"), "/api/auth/login (sets the session)", 200);
+    expectNoStore(await admin.get("/api/auth/me"), "/api/auth/me", 200);
     expectNoStore(await admin.get("/api/admin/users"), "/api/admin/users (personal data)");
     expectNoStore(await admin.get("/api/nothing-here"), "404 under /api/");
   });
 
   it("on a token's creation (its secret) and on the provisioning API", async () => {
     const created = await admin.post("/api/admin/tokens", { name: "HR sync", scopes: ["users.readonly"] });
-    expect(created.statusCode, created.body).toBe(201);
-    expectNoStore(created, "POST /api/admin/tokens");
+    expectNoStore(created, "POST /api/admin/tokens", 201);
     const { secret } = created.json() as { secret: string };
     const list = await t.app.inject({
       url: "/api/v1/users",
       headers: { host: HOST, authorization: `Bearer ${secret}` },
     });
-    expect(list.statusCode, list.body).toBe(200);
-    expectNoStore(list, "GET /api/v1/users");
+    expectNoStore(list, "GET /api/v1/users", 200);
   });
 
   it("on new backup codes", async () => {
     const { secret } = await enrollWith(t, admin);
     const codes = await admin.post("/api/account/2fa/backup-codes", { code: await codeAt(t, secret) });
-    expect(codes.statusCode, codes.body).toBe(200);
-    expectNoStore(codes, "POST /api/account/2fa/backup-codes");
+    expectNoStore(codes, "POST /api/account/2fa/backup-codes", 200);
   });
 
   it("on the SSO flow's redirects", async () => {
-    const start = await admin.get("/login/sso/start?connection=unknown");
-    expect(start.statusCode).toBe(302);
-    expectNoStore(start, "/login/sso/start");
-    const callback = await admin.get("/login/sso?code=abc&state=forged");
-    expect(callback.statusCode).toBe(302);
-    expectNoStore(callback, "/login/sso (callback)");
+    expectNoStore(await admin.get("/login/sso/start?connection=unknown"), "/login/sso/start", 302);
+    expectNoStore(await admin.get("/login/sso?code=abc&state=forged"), "/login/sso (callback)", 302);
     expectNoStore(await admin.get("/login/google?state=forged"), "/login/google (callback)");
     expectNoStore(await admin.get("/login/sso/cloudflare"), "/login/sso/cloudflare");
   });

@@ -5,9 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgency } from "../../src/agencies/agencies.js";
 import { createLogger, maskUrl } from "../../src/logger.js";
 import { createUser } from "../../src/users/users.js";
-import { Browser, signInAtIdp } from "../support/browser.js";
 import type { TestDatabase } from "../support/db.js";
-import { startIdp } from "../support/idp.js";
 import { type LoggedApp, startLoggedApp } from "../support/logged-app.js";
 import { createSsoWorld, where } from "../support/sso.js";
 
@@ -118,38 +116,23 @@ describe("the debug log of a failed SSO sign-in", () => {
       },
     });
     const w = await createSsoWorld("pglite", "acme", {}, { log: createLogger("debug", sink) });
-    const idp = await startIdp({
-      profile: "generic",
-      redirectUris: [`${w.origin}/login/sso`],
-      accounts: [{ sub: "user-alice", claims: { email: "alice@acme.test", email_verified: true } }],
-    });
+    const idp = await w.startIdp([
+      { sub: "user-alice", claims: { email: "alice@acme.test", email_verified: true } },
+    ]);
     try {
       w.watch(idp);
       await w.t.seedUser(w.agencyId, { email: "alice@acme.test", role: "admin" });
-      const { id } = await w.createConnection({
-        type: "oidc",
-        name: "Acme IdP",
-        clientId: idp.clientId,
-        clientSecret: idp.clientSecret,
-        discoveryUrl: idp.discoveryUrl,
-      });
-      await w.enable(id, "user-alice");
+      const id = await w.connectIdp(idp, { enableAs: "user-alice" });
       // The IdP redeems a genuine code, then answers without an ID token: the sign-in fails after
       // the code went through the whole exchange.
       idp.setTamper((body) => {
         delete body.id_token;
         return body;
       });
-      const browser = new Browser();
-      const atCallback = await signInAtIdp(
-        browser,
-        `${w.origin}/login/sso/start?connection=${id}`,
-        "user-alice",
-        { stopAtCallback: true },
-      );
-      const code = new URL(w.remember(atCallback.location!)).searchParams.get("code")!;
+      const { browser, callback } = await w.toCallback(id, "user-alice");
+      const code = new URL(callback).searchParams.get("code")!;
       expect(code.length).toBeGreaterThanOrEqual(16);
-      const res = await browser.get(atCallback.location!);
+      const res = await browser.get(callback);
       expect(where(res)).toBe("/login?error=sso_failed");
 
       const failures = lines

@@ -13,10 +13,10 @@ import { resolveUser } from "../../src/sso/resolve-user.js";
 import { updateUser } from "../../src/users/users.js";
 import { codeAt, freshStep, IpClient, userWith2fa } from "../mfa/helpers.js";
 import { TEST_PASSWORD } from "../support/app.js";
-import { Browser, signInAtIdp } from "../support/browser.js";
+import { Browser } from "../support/browser.js";
 import { storages } from "../support/db.js";
-import { type Idp, startIdp } from "../support/idp.js";
-import { createSsoWorld, forgetIdpSession, type SsoWorld, where } from "../support/sso.js";
+import type { Idp } from "../support/idp.js";
+import { createSsoWorld, type SsoWorld, where } from "../support/sso.js";
 
 let triggers = 0;
 
@@ -40,6 +40,15 @@ async function failInserts(db: Db, table: string, when = "true"): Promise<() => 
   return async () => {
     await sql.raw(`drop trigger ${name} on ${table}`).execute(db);
   };
+}
+
+/** A promise and the function that resolves it (one side waits for the other to get somewhere). */
+function signal(): [Promise<void>, () => void] {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return [promise, resolve];
 }
 
 const auditAction = (action: string) => `new.action = '${action}'`;
@@ -73,26 +82,31 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
       .where((eb) => eb(eb.fn("lower", ["email"]), "=", email))
       .executeTakeFirst();
 
+  /** An admin created through the admin API (with a password), signed in on a browser of their own. */
+  async function signedInAdmin(email: string) {
+    const created = await w.api("POST", "/api/admin/users", {
+      email,
+      role: "admin",
+      password: TEST_PASSWORD,
+    });
+    expect(created.status, created.body).toBe(201);
+    const user = created.json<{ user: { id: string; email: string } }>().user;
+    const browser = new Browser();
+    expect(
+      (await browser.postJson(`${w.origin}/api/auth/login`, { email, password: TEST_PASSWORD })).status,
+    ).toBe(200);
+    return { user, browser };
+  }
+
   beforeAll(async () => {
     w = await createSsoWorld(storage);
     db = w.t.ctx.db;
-    idp = await startIdp({
-      profile: "generic",
-      redirectUris: [`${w.origin}/login/sso`],
-      accounts: [
-        { sub: "user-alice", claims: { email: "alice@acme.test", email_verified: true } },
-        { sub: "user-newbie", claims: { email: "newbie@acme.test", email_verified: true, name: "Newbie" } },
-      ],
-    });
+    idp = await w.startIdp([
+      { sub: "user-alice", claims: { email: "alice@acme.test", email_verified: true } },
+      { sub: "user-newbie", claims: { email: "newbie@acme.test", email_verified: true, name: "Newbie" } },
+    ]);
     await w.t.seedUser(w.agencyId, { email: "alice@acme.test", role: "admin" });
-    ({ id: connectionId } = await w.createConnection({
-      type: "oidc",
-      name: "Acme IdP",
-      clientId: idp.clientId,
-      clientSecret: idp.clientSecret,
-      discoveryUrl: idp.discoveryUrl,
-    }));
-    await w.enable(connectionId, "user-alice");
+    connectionId = await w.connectIdp(idp, { enableAs: "user-alice" });
     expect((await w.api("PUT", "/api/admin/sso/settings", { provisioning: "allowlist" })).status).toBe(200);
     for (const email of ["alice@acme.test", "newbie@acme.test"]) {
       expect((await w.api("POST", "/api/admin/sso/allowed-emails", { email, role: "admin" })).status).toBe(
@@ -106,19 +120,11 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
   });
 
   describe("a first SSO sign-in (user, user.create record, session)", () => {
-    async function signIn() {
-      const browser = new Browser();
-      forgetIdpSession(browser);
-      const res = await signInAtIdp(
-        browser,
-        `${w.origin}/login/sso/start?connection=${connectionId}`,
-        "user-newbie",
-      );
-      return { res, browser };
-    }
+    const signIn = () => w.signIn(connectionId, "user-newbie");
 
-    it("leaves no user when its audit record cannot be written", async () => {
-      const heal = await failInserts(db, "audit_log", auditAction("user.create"));
+    /** A first sign-in while inserts into `table` fail: refused, no user and no user.create record left. */
+    async function expectSignInLeavesNothing(table: string, when?: string) {
+      const heal = await failInserts(db, table, when);
       try {
         const { res, browser } = await signIn();
         expect(where(res)).not.toBe("/");
@@ -128,20 +134,15 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
       }
       expect(await userByEmail("newbie@acme.test")).toBeUndefined();
       expect(await audits("user.create")).toHaveLength(0);
+    }
+
+    it("leaves no user when its audit record cannot be written", async () => {
+      await expectSignInLeavesNothing("audit_log", auditAction("user.create"));
     });
 
     it("leaves no user and no user.create record when the session cannot be written", async () => {
       const sessionsBefore = await count("sessions");
-      const heal = await failInserts(db, "sessions");
-      try {
-        const { res, browser } = await signIn();
-        expect(where(res)).not.toBe("/");
-        expect((await browser.get(`${w.origin}/api/auth/me`)).status).toBe(401);
-      } finally {
-        await heal();
-      }
-      expect(await userByEmail("newbie@acme.test")).toBeUndefined();
-      expect(await audits("user.create")).toHaveLength(0);
+      await expectSignInLeavesNothing("sessions");
       expect(await count("sessions")).toBe(sessionsBefore);
     });
 
@@ -213,22 +214,7 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
     });
 
     it("keeps a user active with its sessions when the deactivation's record fails", async () => {
-      const user = (
-        await w.api("POST", "/api/admin/users", {
-          email: "dee@acme.test",
-          role: "admin",
-          password: TEST_PASSWORD,
-        })
-      ).json<{ user: { id: string; email: string } }>().user;
-      const browser = new Browser();
-      expect(
-        (
-          await browser.postJson(`${w.origin}/api/auth/login`, {
-            email: "dee@acme.test",
-            password: TEST_PASSWORD,
-          })
-        ).status,
-      ).toBe(200);
+      const { user, browser } = await signedInAdmin("dee@acme.test");
       const heal = await failInserts(db, "audit_log", auditAction("user.deactivate"));
       try {
         expect((await w.api("DELETE", `/api/admin/users/${user.id}`)).status).toBeGreaterThanOrEqual(500);
@@ -403,10 +389,7 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
     );
     const agency = (await findAgencyById(db, w.agencyId))!;
     const identity = { remoteId: "racer-1", email: "racer@acme.test", idFieldValue: null, name: "Racer" };
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const [gate, release] = signal();
     let created!: () => void;
     const winnerCreated = new Promise<void>((resolve) => {
       created = resolve;
@@ -453,14 +436,8 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
 
   describe("the transaction helper", () => {
     it("hides a transaction's writes from other statements until it commits, and forever after a rollback", async () => {
-      let release!: () => void;
-      const gate = new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      let written!: () => void;
-      const wrote = new Promise<void>((resolve) => {
-        written = resolve;
-      });
+      const [gate, release] = signal();
+      const [wrote, written] = signal();
       const running = transaction(db, async (tx) => {
         await tx
           .insertInto("sub_accounts")
@@ -528,31 +505,10 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
     });
 
     it("drops what other requests cached while the transaction was open, once it commits", async () => {
-      const user = (
-        await w.api("POST", "/api/admin/users", {
-          email: "cached@acme.test",
-          role: "admin",
-          password: TEST_PASSWORD,
-        })
-      ).json<{ user: { id: string; email: string } }>().user;
-      const browser = new Browser();
-      expect(
-        (
-          await browser.postJson(`${w.origin}/api/auth/login`, {
-            email: "cached@acme.test",
-            password: TEST_PASSWORD,
-          })
-        ).status,
-      ).toBe(200);
+      const { user, browser } = await signedInAdmin("cached@acme.test");
       const me = () => browser.get(`${w.origin}/api/auth/me`);
-      let release!: () => void;
-      const gate = new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      let written!: () => void;
-      const wrote = new Promise<void>((resolve) => {
-        written = resolve;
-      });
+      const [gate, release] = signal();
+      const [wrote, written] = signal();
       const deactivation = transaction(db, async (tx) => {
         await updateUser(tx, w.agencyId, user.id, { active: false });
         written();

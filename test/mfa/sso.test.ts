@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Browser, signInAtIdp } from "../support/browser.js";
 import { storages } from "../support/db.js";
-import { type Idp, startIdp } from "../support/idp.js";
+import type { Idp } from "../support/idp.js";
 import { createSsoWorld, type SsoWorld, where } from "../support/sso.js";
 import { auditActions, codeAt, enrollWith, IpClient } from "./helpers.js";
 
@@ -16,14 +16,10 @@ describe.each(storages())("2FA after OIDC SSO sign-in (%s)", (storage) => {
 
   beforeAll(async () => {
     w = await createSsoWorld(storage);
-    idp = await startIdp({
-      profile: "generic",
-      redirectUris: [`${w.origin}/login/sso`],
-      accounts: [
-        { sub: "user-alice", claims: { email: "alice@acme.test", email_verified: true, name: "Alice" } },
-        { sub: "user-carol", claims: { email: "carol@acme.test", email_verified: true, name: "Carol" } },
-      ],
-    });
+    idp = await w.startIdp([
+      { sub: "user-alice", claims: { email: "alice@acme.test", email_verified: true, name: "Alice" } },
+      { sub: "user-carol", claims: { email: "carol@acme.test", email_verified: true, name: "Carol" } },
+    ]);
     const a = await w.t.seedUser(w.agencyId, {
       email: "alice@acme.test",
       role: "analyst",
@@ -36,15 +32,7 @@ describe.each(storages())("2FA after OIDC SSO sign-in (%s)", (storage) => {
         subAccountIds: [w.subAccountId],
       })
     ).id;
-    const { id } = await w.createConnection({
-      type: "oidc",
-      name: "Acme IdP",
-      clientId: idp.clientId,
-      clientSecret: idp.clientSecret,
-      discoveryUrl: idp.discoveryUrl,
-    });
-    connectionId = id;
-    await w.enable(connectionId, "user-alice");
+    connectionId = await w.connectIdp(idp, { enableAs: "user-alice" });
 
     // Alice turns 2FA on from her account page (signed in with her password).
     const c = new IpClient(w.t, "acme.localhost");

@@ -1,8 +1,9 @@
 // Helpers of the provisioning suites: an agency admin who creates tokens through the admin API,
 // and a script's view of the API (a bearer token, no cookies, no Origin).
 import type { LightMyRequestResponse } from "fastify";
-import { expect } from "vitest";
-import { Client, type TestApp } from "../support/app.js";
+import { afterAll, beforeAll, expect } from "vitest";
+import { Client, createTestApp, type TestApp } from "../support/app.js";
+import type { Storage } from "../support/db.js";
 
 export interface CreatedToken {
   id: string;
@@ -29,6 +30,23 @@ export async function agencyWithAdmin(t: TestApp, slug: string) {
     return { ...body.token, secret: body.secret };
   }
   return { agency, adminUser, admin, subAccountId, createToken, host: `${slug}.localhost` };
+}
+
+export type AgencyWithAdmin = Awaited<ReturnType<typeof agencyWithAdmin>>;
+
+/**
+ * For a describe block: a test app with agency "acme", its signed-in admin (`a`) and an "HR sync"
+ * provisioning script with `users.write` — set up in beforeAll, closed in afterAll.
+ */
+export function useAgencyWithScript(storage: Storage): { t: TestApp; a: AgencyWithAdmin; script: Script } {
+  const w = {} as { t: TestApp; a: AgencyWithAdmin; script: Script };
+  beforeAll(async () => {
+    w.t = await createTestApp(storage);
+    w.a = await agencyWithAdmin(w.t, "acme");
+    w.script = new Script(w.t, (await w.a.createToken("HR sync", ["users.write"])).secret);
+  });
+  afterAll(() => w.t?.close());
+  return w;
 }
 
 /** A provisioning script: every call carries `Authorization: Bearer <secret>`, from its own IP. */

@@ -3,7 +3,7 @@
 // and CoPilot's email follows the IdP's, on every sign-in. Deactivation through the API ends it.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { storages } from "../support/db.js";
-import { type Idp, startIdp } from "../support/idp.js";
+import type { Idp } from "../support/idp.js";
 import { createSsoWorld, type SsoWorld, where } from "../support/sso.js";
 import { errorOf, Script } from "./helpers.js";
 
@@ -16,27 +16,16 @@ describe.each(storages())("provisioned users sign in with SSO (%s)", (storage) =
 
   beforeAll(async () => {
     w = await createSsoWorld(storage);
-    idp = await startIdp({
-      profile: "generic",
-      redirectUris: [`${w.origin}/login/sso`],
-      accounts: [
-        {
-          sub: "00u-hr-4711",
-          claims: { email: "jane.doe@idp.example", email_verified: true, name: "Jane Doe" },
-        },
-      ],
-    });
+    idp = await w.startIdp([
+      {
+        sub: "00u-hr-4711",
+        claims: { email: "jane.doe@idp.example", email_verified: true, name: "Jane Doe" },
+      },
+    ]);
     const created = await w.api("POST", "/api/admin/tokens", { name: "HR sync", scopes: ["users.write"] });
     expect(created.status, created.body).toBe(201);
     script = new Script(w.t, created.json<{ secret: string }>().secret);
-    const { id } = await w.createConnection({
-      type: "oidc",
-      name: "Acme IdP",
-      clientId: idp.clientId,
-      clientSecret: idp.clientSecret,
-      discoveryUrl: idp.discoveryUrl,
-    });
-    connectionId = id;
+    connectionId = await w.connectIdp(idp);
   });
   afterAll(async () => {
     await idp?.close();

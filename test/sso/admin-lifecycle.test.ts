@@ -8,7 +8,7 @@ import { TEST_PASSWORD } from "../support/app.js";
 import { Browser, signInAtIdp } from "../support/browser.js";
 import { storages } from "../support/db.js";
 import { type Idp, startIdp } from "../support/idp.js";
-import { createSsoWorld, type SsoWorld, where } from "../support/sso.js";
+import { createSsoWorld, manualEndpoints, type SsoWorld, where } from "../support/sso.js";
 
 describe.each(storages())("SSO administration (%s)", (storage) => {
   let w: SsoWorld;
@@ -156,17 +156,7 @@ describe.each(storages())("SSO administration (%s)", (storage) => {
     });
 
     it("works with manual endpoints instead of a discovery URL", async () => {
-      const { id, body } = await w.createConnection(
-        conn({
-          name: "Manual",
-          discoveryUrl: null,
-          issuer: idp.issuer,
-          authorizationEndpoint: idp.endpoints.authorization,
-          tokenEndpoint: idp.endpoints.token,
-          userinfoEndpoint: idp.endpoints.userinfo,
-          jwksUri: idp.endpoints.jwks,
-        }),
-      );
+      const { id, body } = await w.createConnection(conn({ name: "Manual", ...manualEndpoints(idp) }));
       expect(body.connection.discoveryUrl).toBeNull();
       const test = await w.runTest(id, "user-alice");
       expect(test.status, JSON.stringify(test)).toBe("passed");

@@ -6,7 +6,7 @@ import { randomToken } from "../../src/crypto/tokens.js";
 import { MAX_PENDING_FLOWS } from "../../src/sso/binding.js";
 import { Browser, type BrowserResponse, signInAtIdp } from "../support/browser.js";
 import { storages } from "../support/db.js";
-import { type Idp, startIdp } from "../support/idp.js";
+import type { Idp } from "../support/idp.js";
 import { createSsoWorld, type SsoWorld, where } from "../support/sso.js";
 
 /** The `Set-Cookie` lines of a response. */
@@ -54,25 +54,13 @@ describe.each(storages())("the SSO browser binding (%s)", (storage) => {
   beforeAll(async () => {
     w = await createSsoWorld(storage, "acme", { TRUST_PROXY: "true" });
     port = new URL(w.origin).port;
-    idp = await startIdp({
-      profile: "generic",
-      redirectUris: [`${w.origin}/login/sso`],
-      accounts: [
-        { sub: "user-alice", claims: { email: "alice@acme.test", email_verified: true } },
-        { sub: "user-mallory", claims: { email: "mallory@acme.test", email_verified: true } },
-      ],
-    });
+    idp = await w.startIdp([
+      { sub: "user-alice", claims: { email: "alice@acme.test", email_verified: true } },
+      { sub: "user-mallory", claims: { email: "mallory@acme.test", email_verified: true } },
+    ]);
     await w.t.seedUser(w.agencyId, { email: "alice@acme.test", role: "admin" });
     await w.t.seedUser(w.agencyId, { email: "mallory@acme.test", role: "admin" });
-    const { id } = await w.createConnection({
-      type: "oidc",
-      name: "Acme IdP",
-      clientId: idp.clientId,
-      clientSecret: idp.clientSecret,
-      discoveryUrl: idp.discoveryUrl,
-    });
-    connectionId = id;
-    await w.enable(connectionId, "user-alice");
+    connectionId = await w.connectIdp(idp, { enableAs: "user-alice" });
   });
   afterAll(async () => {
     await idp?.close();
@@ -101,8 +89,7 @@ describe.each(storages())("the SSO browser binding (%s)", (storage) => {
     const chosen = randomToken(32);
     const attacker = new Browser();
     attacker.jar.setCookie(w.origin, `copilot_sso=${chosen}; Path=/`);
-    const atCallback = await signInAtIdp(attacker, startUrl(), "user-mallory", { stopAtCallback: true });
-    const callback = w.remember(atCallback.location!);
+    const { callback } = await w.toCallback(connectionId, "user-mallory", attacker);
     // …plants that value in the victim's browser from a related domain and sends the victim there.
     const victim = new Browser();
     plant(victim, `copilot_sso=${chosen}`);
@@ -161,9 +148,8 @@ describe.each(storages())("the SSO browser binding (%s)", (storage) => {
     it("ignores a binding planted without the prefix, even a value the server really issued", async () => {
       // The attacker's own, genuine binding value and callback…
       const attacker = httpsBrowser();
-      const atCallback = await signInAtIdp(attacker, startUrl(), "user-mallory", { stopAtCallback: true });
+      const { callback } = await w.toCallback(connectionId, "user-mallory", attacker);
       const issued = attacker.jar.all().find((c) => c.name === "__Host-copilot_sso")!.value;
-      const callback = w.remember(atCallback.location!);
       // …planted in the victim's browser from a related domain: browsers refuse a `__Host-` cookie
       // with a Domain, so only the unprefixed name can be planted, and it is not read on https.
       const victim = httpsBrowser();

@@ -5,14 +5,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ssoMessage } from "../../src/sso/messages.js";
 import { providerFor, verifyIdToken } from "../../src/sso/oidc.js";
-import { Browser, signInAtIdp } from "../support/browser.js";
+import { Browser } from "../support/browser.js";
 import { storages } from "../support/db.js";
 import {
   generateSigningJwk,
   hs256WithPublicKey,
   type Idp,
   resignWith,
-  startIdp,
   withAlgNone,
   withBadSignature,
 } from "../support/idp.js";
@@ -37,25 +36,8 @@ describe.each(storages())("OIDC flow security (%s)", (storage) => {
   let connectionId: string;
   const startUrl = () => `${w.origin}/login/sso/start?connection=${connectionId}`;
 
-  /** The newest failed SSO sign-in of the audit log. */
-  async function lastFailure() {
-    const row = await w.t.ctx.db
-      .selectFrom("audit_log")
-      .select(["details"])
-      .where("action", "=", "sso.sign_in")
-      .where("outcome", "=", "failure")
-      .orderBy("id", "desc")
-      .limit(1)
-      .executeTakeFirstOrThrow();
-    return row.details as Record<string, any>;
-  }
-
   /** A browser that signed in at the IdP and holds the callback URL, not yet requested. */
-  async function toCallback(login: string, browser = new Browser()) {
-    const res = await signInAtIdp(browser, startUrl(), login, { stopAtCallback: true });
-    expect(res.location).toContain("/login/sso?");
-    return { browser, callback: w.remember(res.location!) };
-  }
+  const toCallback = (login: string, browser?: Browser) => w.toCallback(connectionId, login, browser);
 
   async function expectFailure(
     res: { status: number; location?: string },
@@ -67,7 +49,7 @@ describe.each(storages())("OIDC flow security (%s)", (storage) => {
     expect(res.status).toBe(302);
     expect(where(res as never)).toBe(`/login?error=${code}`);
     expect((await browser.get(`${w.origin}/api/auth/me`)).status).toBe(401);
-    const details = await lastFailure();
+    const details = await w.lastSignInFailure();
     expect(details.code).toBe(code);
     expect(details.step).toBe(step);
     expect(details.cause).toMatch(cause);
@@ -82,29 +64,17 @@ describe.each(storages())("OIDC flow security (%s)", (storage) => {
 
   beforeAll(async () => {
     w = await createSsoWorld(storage);
-    idp = await startIdp({
-      profile: "generic",
-      redirectUris: [`${w.origin}/login/sso`],
-      accounts: [
-        { sub: "user-alice", claims: { email: "alice@acme.test", email_verified: true, employee_id: "E1" } },
-        { sub: "user-carol", claims: { email: "carol@acme.test", email_verified: true } },
-        { sub: "user-newbie", claims: { email: "newbie@acme.test", email_verified: true, name: "Newbie" } },
-        { sub: "user-dora", claims: { email: "dora@acme.test", email_verified: true, name: "Dora" } },
-      ],
-    });
+    idp = await w.startIdp([
+      { sub: "user-alice", claims: { email: "alice@acme.test", email_verified: true, employee_id: "E1" } },
+      { sub: "user-carol", claims: { email: "carol@acme.test", email_verified: true } },
+      { sub: "user-newbie", claims: { email: "newbie@acme.test", email_verified: true, name: "Newbie" } },
+      { sub: "user-dora", claims: { email: "dora@acme.test", email_verified: true, name: "Dora" } },
+    ]);
     w.watch(idp);
     await w.t.seedUser(w.agencyId, { email: "alice@acme.test", role: "admin" });
     await w.t.seedUser(w.agencyId, { email: "carol@acme.test", role: "admin" });
     await w.t.seedUser(w.agencyId, { email: "dora@acme.test", role: "admin" });
-    const { id } = await w.createConnection({
-      type: "oidc",
-      name: "Acme IdP",
-      clientId: idp.clientId,
-      clientSecret: idp.clientSecret,
-      discoveryUrl: idp.discoveryUrl,
-    });
-    connectionId = id;
-    await w.enable(connectionId, "user-alice");
+    connectionId = await w.connectIdp(idp, { enableAs: "user-alice" });
   });
   afterAll(async () => {
     await idp?.close();
@@ -163,7 +133,7 @@ describe.each(storages())("OIDC flow security (%s)", (storage) => {
       expect(where(await browser.get(callback))).toBe("/");
       const again = await browser.get(callback);
       expect(where(again)).toBe("/login?error=sso_failed");
-      expect((await lastFailure()).cause).toMatch(/state refused: browser_mismatch/);
+      expect((await w.lastSignInFailure()).cause).toMatch(/state refused: browser_mismatch/);
     });
 
     it("refuses a callback without a state", async () => {
@@ -293,7 +263,7 @@ describe.each(storages())("OIDC flow security (%s)", (storage) => {
       stopBefore: (url) => url.pathname === "/login",
     });
     await expectFailure(back, browser, "sso_failed", "callback", /error instead of a code/);
-    expect((await lastFailure()).idpError).toBe("access_denied: End-User aborted interaction");
+    expect((await w.lastSignInFailure()).idpError).toBe("access_denied: End-User aborted interaction");
   });
 
   it("refuses a wrong RFC 9207 iss on the redirect", async () => {

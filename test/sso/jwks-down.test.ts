@@ -3,9 +3,9 @@
 // after the short retry backoff (1 s) — not after the 30 s unknown-kid cooldown.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { storages } from "../support/db.js";
-import { type Idp, startIdp } from "../support/idp.js";
+import type { Idp } from "../support/idp.js";
 import { type LoopbackServer, startLoopbackServer } from "../support/loopback-server.js";
-import { createSsoWorld, type SsoWorld, where } from "../support/sso.js";
+import { createSsoWorld, manualEndpoints, type SsoWorld, where } from "../support/sso.js";
 
 describe.each(storages())("a JWKS endpoint that fails (%s)", (storage) => {
   let w: SsoWorld;
@@ -14,25 +14,11 @@ describe.each(storages())("a JWKS endpoint that fails (%s)", (storage) => {
   let jwksUri: string;
   let connectionId: string;
 
-  const lastFailure = async () =>
-    (
-      await w.t.ctx.db
-        .selectFrom("audit_log")
-        .select(["details"])
-        .where("action", "=", "sso.sign_in")
-        .where("outcome", "=", "failure")
-        .orderBy("id", "desc")
-        .limit(1)
-        .executeTakeFirstOrThrow()
-    ).details as Record<string, string>;
-
   beforeAll(async () => {
     w = await createSsoWorld(storage);
-    idp = await startIdp({
-      profile: "generic",
-      redirectUris: [`${w.origin}/login/sso`],
-      accounts: [{ sub: "user-alice", claims: { email: "alice@acme.test", email_verified: true } }],
-    });
+    idp = await w.startIdp([
+      { sub: "user-alice", claims: { email: "alice@acme.test", email_verified: true } },
+    ]);
     // The IdP's key set, served from a host of its own that can be taken down.
     jwks = await startLoopbackServer((_req, res) => {
       fetch(idp.endpoints.jwks)
@@ -44,19 +30,10 @@ describe.each(storages())("a JWKS endpoint that fails (%s)", (storage) => {
     });
     jwksUri = `${jwks.origin}/jwks`;
     await w.t.seedUser(w.agencyId, { email: "alice@acme.test", role: "admin" });
-    ({ id: connectionId } = await w.createConnection({
-      type: "oidc",
-      name: "Manual",
-      clientId: idp.clientId,
-      clientSecret: idp.clientSecret,
-      discoveryUrl: null,
-      issuer: idp.issuer,
-      authorizationEndpoint: idp.endpoints.authorization,
-      tokenEndpoint: idp.endpoints.token,
-      userinfoEndpoint: idp.endpoints.userinfo,
-      jwksUri,
-    }));
-    await w.enable(connectionId, "user-alice");
+    connectionId = await w.connectIdp(idp, {
+      enableAs: "user-alice",
+      fields: { name: "Manual", ...manualEndpoints(idp), jwksUri },
+    });
   });
   afterAll(async () => {
     await jwks?.close();
@@ -79,7 +56,7 @@ describe.each(storages())("a JWKS endpoint that fails (%s)", (storage) => {
     try {
       const { res } = await w.signIn(connectionId, "user-alice");
       expect(where(res)).toBe("/login?error=sso_failed");
-      const details = await lastFailure();
+      const details = await w.lastSignInFailure();
       expect(details.step).toBe("id_token");
       expect(details.cause).toMatch(cause);
     } finally {

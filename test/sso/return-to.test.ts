@@ -6,7 +6,7 @@ import { codeAt, userWith2fa } from "../mfa/helpers.js";
 import { Client, TEST_PASSWORD } from "../support/app.js";
 import { Browser, signInAtIdp } from "../support/browser.js";
 import { storages } from "../support/db.js";
-import { type Idp, startIdp } from "../support/idp.js";
+import type { Idp } from "../support/idp.js";
 import { createSsoWorld, type SsoWorld } from "../support/sso.js";
 
 const ATTACKS = [
@@ -33,21 +33,11 @@ describe.each(storages())("returnTo on the server (%s)", (storage) => {
   beforeAll(async () => {
     w = await createSsoWorld(storage);
     host = new URL(w.origin).host;
-    idp = await startIdp({
-      profile: "generic",
-      redirectUris: [`${w.origin}/login/sso`],
-      accounts: [{ sub: "user-alice", claims: { email: "alice@acme.test", email_verified: true } }],
-    });
+    idp = await w.startIdp([
+      { sub: "user-alice", claims: { email: "alice@acme.test", email_verified: true } },
+    ]);
     await w.t.seedUser(w.agencyId, { email: "alice@acme.test", role: "admin" });
-    const { id } = await w.createConnection({
-      type: "oidc",
-      name: "Acme IdP",
-      clientId: idp.clientId,
-      clientSecret: idp.clientSecret,
-      discoveryUrl: idp.discoveryUrl,
-    });
-    connectionId = id;
-    await w.enable(connectionId, "user-alice");
+    connectionId = await w.connectIdp(idp, { enableAs: "user-alice" });
   });
   afterAll(async () => {
     await idp?.close();

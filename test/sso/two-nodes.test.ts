@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { createContext } from "../../src/context.js";
-import { Browser, signInAtIdp } from "../support/browser.js";
+import { Browser } from "../support/browser.js";
 import { storages } from "../support/db.js";
-import { type Idp, startIdp } from "../support/idp.js";
+import type { Idp } from "../support/idp.js";
 import { createSsoWorld, type SsoWorld, where } from "../support/sso.js";
 
 describe.each(storages())("an SSO flow across two nodes (%s)", (storage) => {
@@ -43,20 +43,11 @@ describe.each(storages())("an SSO flow across two nodes (%s)", (storage) => {
     const address = nodeB.server.address();
     nodeBPort = String(typeof address === "object" && address ? address.port : 0);
 
-    idp = await startIdp({
-      profile: "generic",
-      redirectUris: [`${w.origin}/login/sso`],
-      accounts: [{ sub: "user-alice", claims: { email: "alice@acme.test", email_verified: true } }],
-    });
+    idp = await w.startIdp([
+      { sub: "user-alice", claims: { email: "alice@acme.test", email_verified: true } },
+    ]);
     await w.t.seedUser(w.agencyId, { email: "alice@acme.test", role: "admin" });
-    ({ id: connectionId } = await w.createConnection({
-      type: "oidc",
-      name: "Acme IdP",
-      clientId: idp.clientId,
-      clientSecret: idp.clientSecret,
-      discoveryUrl: idp.discoveryUrl,
-    }));
-    await w.enable(connectionId, "user-alice");
+    connectionId = await w.connectIdp(idp, { enableAs: "user-alice" });
   });
   afterAll(async () => {
     await nodeB?.close();
@@ -68,15 +59,7 @@ describe.each(storages())("an SSO flow across two nodes (%s)", (storage) => {
   it("finishes on node B a sign-in started on node A", async () => {
     const browser = new Browser();
     // Started on node A: the state is signed there, the binding cookie set for acme.localhost.
-    const atIdp = await signInAtIdp(
-      browser,
-      `${w.origin}/login/sso/start?connection=${connectionId}`,
-      "user-alice",
-      {
-        stopAtCallback: true,
-      },
-    );
-    const callback = new URL(atIdp.location!);
+    const callback = new URL((await w.toCallback(connectionId, "user-alice", browser)).callback);
     expect(callback.port).toBe(new URL(w.origin).port);
     // The callback reaches node B (same host name, cookies are per host).
     callback.port = nodeBPort;

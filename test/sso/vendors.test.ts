@@ -18,19 +18,6 @@ describe.each(storages())("SSO vendor profiles (%s)", (storage) => {
   let okta: Idp;
   let auth0: Idp;
 
-  /** The newest failed SSO sign-in of the audit log. */
-  async function lastFailure() {
-    const row = await w.t.ctx.db
-      .selectFrom("audit_log")
-      .select(["details", "target_id"])
-      .where("action", "=", "sso.sign_in")
-      .where("outcome", "=", "failure")
-      .orderBy("id", "desc")
-      .limit(1)
-      .executeTakeFirstOrThrow();
-    return row.details as Record<string, any>;
-  }
-
   async function signsInAs(connectionId: string, login: string, email: string) {
     const { res, browser } = await w.signIn(connectionId, login);
     expect(where(res), res.body).toBe("/");
@@ -57,7 +44,7 @@ describe.each(storages())("SSO vendor profiles (%s)", (storage) => {
     expect(where(res)).toBe(`/login?error=${code}`);
     expect((await browser.get(`${w.origin}/api/auth/me`)).status).toBe(401);
     await browser.close();
-    const details = await lastFailure();
+    const details = await w.lastSignInFailure();
     expect(details.code).toBe(code);
     expect(details.cause).toMatch(cause);
   }

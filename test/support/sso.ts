@@ -5,7 +5,7 @@ import { expect } from "vitest";
 import { createTestApp, TEST_PASSWORD, type TestApp } from "./app.js";
 import { Browser, type BrowserResponse, signInAtIdp } from "./browser.js";
 import type { Storage } from "./db.js";
-import type { Idp, TamperFn } from "./idp.js";
+import { type Idp, type IdpAccount, type IdpOptions, startIdp, type TamperFn } from "./idp.js";
 
 /** The path and query a redirect points to. */
 export function where(res: BrowserResponse): string {
@@ -19,6 +19,18 @@ export function forgetIdpSession(browser: Browser): void {
   for (const c of browser.jar.all()) if (c.domain === "127.0.0.1") browser.jar.delete(c.name, c.domain);
 }
 
+/** The fields of an OIDC connection that names the IdP's endpoints itself instead of a discovery URL. */
+export function manualEndpoints(idp: Idp): Record<string, unknown> {
+  return {
+    discoveryUrl: null,
+    issuer: idp.issuer,
+    authorizationEndpoint: idp.endpoints.authorization,
+    tokenEndpoint: idp.endpoints.token,
+    userinfoEndpoint: idp.endpoints.userinfo,
+    jwksUri: idp.endpoints.jwks,
+  };
+}
+
 export interface SsoWorld {
   t: TestApp;
   origin: string;
@@ -27,6 +39,13 @@ export interface SsoWorld {
   admin: Browser;
   api(method: string, path: string, body?: unknown): Promise<BrowserResponse>;
   createConnection(body: Record<string, unknown>): Promise<{ id: string; body: Record<string, any> }>;
+  /** Starts a generic OIDC test IdP with these accounts whose client redirects to this world's callback. */
+  startIdp(accounts: IdpAccount[], options?: Omit<IdpOptions, "accounts" | "redirectUris">): Promise<Idp>;
+  /**
+   * Creates an OIDC connection ("Acme IdP", by discovery; `fields` replace or add to that body) to the
+   * IdP and returns its id; with `enableAs`, then {@link SsoWorld.enable} with that login.
+   */
+  connectIdp(idp: Idp, options?: { enableAs?: string; fields?: Record<string, unknown> }): Promise<string>;
   /** Start a test, sign in at the IdP as `login`, return the finished test. */
   runTest(connectionId: string, login: string): Promise<Record<string, any>>;
   /** Passed test → connection enabled → SSO enabled. */
@@ -37,7 +56,18 @@ export interface SsoWorld {
     login: string,
     browser?: Browser,
   ): Promise<{ res: BrowserResponse; browser: Browser }>;
+  /**
+   * The browser (a fresh one by default) starts a sign-in through the connection and signs in at the
+   * IdP as `login`, stopping before the callback: returns the callback URL (remembered), not requested.
+   */
+  toCallback(
+    connectionId: string,
+    login: string,
+    browser?: Browser,
+  ): Promise<{ callback: string; browser: Browser }>;
   auditFor(action: string): Promise<Array<Record<string, any>>>;
+  /** The details of the newest failed SSO sign-in of the audit log (of any agency). */
+  lastSignInFailure(): Promise<Record<string, unknown>>;
   /**
    * Values that must never reach the audit log: client secrets given to createConnection, and the
    * codes, states and tokens seen in flows (callbacks and the token responses of watched IdPs).
@@ -122,6 +152,20 @@ export async function createSsoWorld(
       const json = res.json<Record<string, any>>();
       return { id: json.connection.id, body: json };
     },
+    startIdp: (accounts, idpOptions = {}) =>
+      startIdp({ profile: "generic", ...idpOptions, redirectUris: [`${origin}/login/sso`], accounts }),
+    async connectIdp(idp, { enableAs, fields = {} } = {}) {
+      const { id } = await world.createConnection({
+        type: "oidc",
+        name: "Acme IdP",
+        clientId: idp.clientId,
+        clientSecret: idp.clientSecret,
+        discoveryUrl: idp.discoveryUrl,
+        ...fields,
+      });
+      if (enableAs !== undefined) await world.enable(id, enableAs);
+      return id;
+    },
     async runTest(connectionId, loginName) {
       const started = await world.api("POST", `/api/admin/sso/connections/${connectionId}/tests`);
       expect(started.status, started.body).toBe(201);
@@ -153,9 +197,32 @@ export async function createSsoWorld(
       world.remember(res.url);
       return { res, browser };
     },
+    async toCallback(connectionId, loginName, browser = new Browser()) {
+      const res = await signInAtIdp(
+        browser,
+        `${origin}/login/sso/start?connection=${connectionId}`,
+        loginName,
+        {
+          stopAtCallback: true,
+        },
+      );
+      expect(res.location, res.body).toContain("/login/sso?");
+      return { callback: world.remember(res.location!), browser };
+    },
     async auditFor(action) {
       const res = await world.api("GET", `/api/admin/audit?action=${encodeURIComponent(action)}&pageSize=50`);
       return res.json<{ entries: Array<Record<string, any>> }>().entries;
+    },
+    async lastSignInFailure() {
+      const row = await t.ctx.db
+        .selectFrom("audit_log")
+        .select(["details"])
+        .where("action", "=", "sso.sign_in")
+        .where("outcome", "=", "failure")
+        .orderBy("id", "desc")
+        .limit(1)
+        .executeTakeFirstOrThrow();
+      return row.details as Record<string, unknown>;
     },
     async close() {
       await admin.close();
