@@ -7,7 +7,6 @@
  *                    only if it still holds the value read (a concurrent change wins), so the
  *                    command can run against a live server and be re-run safely.
  */
-import { sql } from "kysely";
 import { audit } from "../audit/audit.js";
 import { CliError, registerCommand } from "../cli/commands.js";
 import { createSecretBox, parseEncryptionKeys, type SecretBox } from "../crypto/secret-box.js";
@@ -16,22 +15,6 @@ import { secretAad } from "./connections.js";
 
 /** AAD of a user's sealed TOTP secret (the 2FA feature seals it with the same binding). */
 const totpAad = (userId: string) => `user:${userId}:totp`;
-
-/** Where sealed secrets live: the table and column, the AAD a row's value is bound to, how errors name the row. */
-const SEALED_COLUMNS = [
-  {
-    table: "sso_connections",
-    column: "client_secret_enc",
-    aad: secretAad,
-    what: (id: string) => `SSO connection ${id}`,
-  },
-  {
-    table: "users",
-    column: "totp_secret_enc",
-    aad: totpAad,
-    what: (id: string) => `TOTP secret of user ${id}`,
-  },
-] as const;
 
 /** Opens and re-seals one value; a value no configured key opens names its row (never the value). */
 function reseal(box: SecretBox, sealed: string, aad: string, what: string): string {
@@ -48,22 +31,47 @@ registerCommand("secrets rotate", "secrets rotate", async (ctx) => {
   return transaction(ctx.db, async (tx) => {
     let rotated = 0;
     let alreadyCurrent = 0;
-    for (const place of SEALED_COLUMNS) {
-      const table = sql.table(place.table);
-      const column = sql.ref(place.column);
-      const { rows } = await sql<{ id: string; sealed: string }>`
-        select id, ${column} as sealed from ${table} where ${column} is not null`.execute(tx);
-      for (const row of rows) {
-        if (!box.needsRotation(row.sealed)) {
-          alreadyCurrent++;
-          continue;
-        }
-        const next = reseal(box, row.sealed, place.aad(row.id), place.what(row.id));
-        const updated = await sql`
-          update ${table} set ${column} = ${next}
-          where id = ${row.id} and ${column} = ${row.sealed} returning id`.execute(tx);
-        if (updated.rows.length > 0) rotated++;
+
+    const connections = await tx
+      .selectFrom("sso_connections")
+      .select(["id", "client_secret_enc"])
+      .where("client_secret_enc", "is not", null)
+      .execute();
+    for (const row of connections) {
+      const sealed = row.client_secret_enc!;
+      if (!box.needsRotation(sealed)) {
+        alreadyCurrent++;
+        continue;
       }
+      const aad = secretAad(row.id);
+      const res = await tx
+        .updateTable("sso_connections")
+        .set({ client_secret_enc: reseal(box, sealed, aad, `SSO connection ${row.id}`) })
+        .where("id", "=", row.id)
+        .where("client_secret_enc", "=", sealed)
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) > 0) rotated++;
+    }
+
+    const users = await tx
+      .selectFrom("users")
+      .select(["id", "totp_secret_enc"])
+      .where("totp_secret_enc", "is not", null)
+      .execute();
+    for (const row of users) {
+      const sealed = row.totp_secret_enc!;
+      if (!box.needsRotation(sealed)) {
+        alreadyCurrent++;
+        continue;
+      }
+      const aad = totpAad(row.id);
+      const res = await tx
+        .updateTable("users")
+        .set({ totp_secret_enc: reseal(box, sealed, aad, `TOTP secret of user ${row.id}`) })
+        .where("id", "=", row.id)
+        .where("totp_secret_enc", "=", sealed)
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) > 0) rotated++;
     }
 
     await audit(tx, {
