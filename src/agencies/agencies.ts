@@ -73,6 +73,22 @@ export async function findAgencyById(db: Db, id: string): Promise<Agency | null>
   return row ? toAgency(row) : null;
 }
 
+/**
+ * The agency, its row locked until the caller's transaction ends (SELECT … FOR UPDATE): the writes
+ * that check and change an agency's SSO state (its settings, its connections' enabled state and
+ * configuration) take this lock first, so each sees the others' committed result.
+ */
+export async function lockAgency(db: Db, id: string): Promise<Agency | null> {
+  if (!db.isTransaction) throw new Error("lockAgency needs a transaction");
+  const row = await db
+    .selectFrom("agencies")
+    .select(AGENCY_COLUMNS)
+    .where("id", "=", id)
+    .forUpdate()
+    .executeTakeFirst();
+  return row ? toAgency(row) : null;
+}
+
 export async function findAgencyBySlug(db: Db, slug: string): Promise<Agency | null> {
   const row = await db
     .selectFrom("agencies")
