@@ -10,6 +10,9 @@ import { storages } from "../support/db.js";
 import { type Idp, startIdp } from "../support/idp.js";
 import { createSsoWorld, type SsoWorld } from "../support/sso.js";
 
+/** The part of a connection answer these tests read. */
+type Envelope = { connection: Record<string, unknown> & { latestTest: { status: string } | null } };
+
 const TENANT_A = "6d3c6b0e-4f2a-4c8e-9a51-2b7f0c1d9e84";
 const TENANT_B = "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e";
 
@@ -90,8 +93,8 @@ describe.each(storages())("the stored client secret and the SSO settings (%s)", 
         config_version: before.config_version,
         client_secret_enc: before.client_secret_enc,
       });
-      const { connection } = (await w.api("GET", `/api/admin/sso/connections/${id}`)).json<any>();
-      expect(connection.latestTest.status).toBe("passed");
+      const { connection } = (await w.api("GET", `/api/admin/sso/connections/${id}`)).json<Envelope>();
+      expect(connection.latestTest?.status).toBe("passed");
       // The next test still goes to the host the secret was entered for.
       expect((await w.runTest(id, "user-alice")).status).toBe("passed");
       expect(b.requests).toEqual([]);
@@ -105,7 +108,7 @@ describe.each(storages())("the stored client secret and the SSO settings (%s)", 
         discoveryUrl: b.discoveryUrl,
       });
       expect(res.status, res.body).toBe(200);
-      expect(res.json<any>().connection).toMatchObject({
+      expect(res.json<Envelope>().connection).toMatchObject({
         hasSecret: true,
         latestTest: { status: "expired" },
       });
@@ -121,7 +124,7 @@ describe.each(storages())("the stored client secret and the SSO settings (%s)", 
         ...manual(b),
       });
       expect(res.status, res.body).toBe(200);
-      expect(res.json<any>().connection).toMatchObject({
+      expect(res.json<Envelope>().connection).toMatchObject({
         hasSecret: true,
         discoveryUrl: null,
         tokenEndpoint: b.endpoints.token,
@@ -179,7 +182,7 @@ describe.each(storages())("the stored client secret and the SSO settings (%s)", 
         userinfoEndpoint: `${a.origin}/another/path/me`,
       });
       expect(res.status, res.body).toBe(200);
-      expect(res.json<any>().connection).toMatchObject({ hasSecret: true, configVersion: 2 });
+      expect(res.json<Envelope>().connection).toMatchObject({ hasSecret: true, configVersion: 2 });
       expect((await w.api("DELETE", `/api/admin/sso/connections/${manualId}`)).status).toBe(204);
     });
 
@@ -195,7 +198,7 @@ describe.each(storages())("the stored client secret and the SSO settings (%s)", 
         azureTenantId: TENANT_B,
       });
       expect(tenant.status, tenant.body).toBe(200);
-      expect(tenant.json<any>().connection).toMatchObject({ hasSecret: true, configVersion: 2 });
+      expect(tenant.json<Envelope>().connection).toMatchObject({ hasSecret: true, configVersion: 2 });
       expectSecretRequired(
         await w.api("PUT", `/api/admin/sso/connections/${azureId}`, {
           ...azure,
@@ -254,7 +257,7 @@ describe.each(storages())("the stored client secret and the SSO settings (%s)", 
           "SSO is on with no enabled connection",
         ).toEqual({ round, ssoEnabled: false, hideOtherMethods: false });
         // What the API and the login page say agrees with the rows.
-        const methods = (await w.api("GET", "/api/auth/methods")).json<any>();
+        const methods = (await w.api("GET", "/api/auth/methods")).json<Record<string, unknown>>();
         expect(methods).toMatchObject({ password: true, sso: [], hideOtherLoginMethods: false });
       }
     });

@@ -30,7 +30,7 @@ describe.each(storages())("the user-info call of a test, and the ID token's iat 
       .orderBy("id", "desc")
       .limit(1)
       .executeTakeFirstOrThrow();
-    return row.details as Record<string, any>;
+    return row.details as Record<string, unknown>;
   }
 
   /** A sign-in that must end at /login?error=sso_failed with no session, at `step`. */
@@ -114,7 +114,9 @@ describe.each(storages())("the user-info call of a test, and the ID token's iat 
         const before = userinfoCalls();
         const { res, browser } = await w.signIn(connectionId, "user-alice");
         expect(where(res), res.body).toBe("/");
-        expect((await browser.get(`${w.origin}/api/auth/me`)).json<any>().user.email).toBe("alice@acme.test");
+        expect(
+          (await browser.get(`${w.origin}/api/auth/me`)).json<{ user: { email: string } }>().user.email,
+        ).toBe("alice@acme.test");
         expect(userinfoCalls()).toBe(before);
         await browser.close();
       } finally {
