@@ -73,6 +73,24 @@ export async function findAgencyById(db: Db, id: string): Promise<Agency | null>
   return row ? toAgency(row) : null;
 }
 
+/**
+ * The agency, its row locked until the caller's transaction ends: the writes that check and change
+ * an agency's SSO state (its settings, its connections' enabled state and configuration) take this
+ * lock first, so each sees the others' committed result. FOR NO KEY UPDATE (the lock an UPDATE of
+ * the row takes) serialises them without blocking the rows that merely reference the agency (audit
+ * records, sessions: their foreign-key check takes KEY SHARE, which this lock does not conflict with).
+ */
+export async function lockAgency(db: Db, id: string): Promise<Agency | null> {
+  if (!db.isTransaction) throw new Error("lockAgency needs a transaction");
+  const row = await db
+    .selectFrom("agencies")
+    .select(AGENCY_COLUMNS)
+    .where("id", "=", id)
+    .forNoKeyUpdate()
+    .executeTakeFirst();
+  return row ? toAgency(row) : null;
+}
+
 export async function findAgencyBySlug(db: Db, slug: string): Promise<Agency | null> {
   const row = await db
     .selectFrom("agencies")

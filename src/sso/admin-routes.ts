@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto";
 import { type Static, Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Selectable } from "kysely";
-import { type Agency, agencyOrigin, findAgencyById } from "../agencies/agencies.js";
+import { type Agency, agencyOrigin, findAgencyById, lockAgency } from "../agencies/agencies.js";
 import { auditRequest } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import { type Db, isUniqueViolation } from "../db/database.js";
@@ -24,6 +24,7 @@ import {
   connectionSecret,
   getConnectionRow,
   newConnectionId,
+  newEndpointHosts,
   normalizeConnection,
   prerequisiteProblems,
   rowValues,
@@ -348,7 +349,7 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
         schema: {
           tags: ["sso admin"],
           summary:
-            "Edit a connection (a change expires its tests and disables it); a missing clientSecret keeps the stored one",
+            "Edit a connection (a change expires its tests and disables it); a missing clientSecret keeps the stored one, unless an endpoint moves to another host (422 naming clientSecret)",
           params: IdParams,
           body: ConnectionInputSchema,
           response: { 200: ConnectionEnvelope, ...errors },
@@ -356,21 +357,31 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
       },
       async (request) => {
         const agency = request.agency!;
-        const row = await getConnectionRow(ctx.db, agency.id, (request.params as { id: string }).id);
+        const id = (request.params as { id: string }).id;
+        const found = await getConnectionRow(ctx.db, agency.id, id);
         const input = request.body as ConnectionInput;
-        if (input.type !== row.type)
+        if (input.type !== found.type)
           throw badRequest("type cannot change: create a new connection instead", "type");
         const { value, warnings } = normalizeConnection(input, {
           allowHttp: ctx.config.allowPrivateIdpUrls,
           defaultRedirectUrl: defaultRedirectUrl(request, agency),
         });
-        // Re-sending the stored secret is no change (the wizard may send what the admin re-typed).
-        const secretChanged = Boolean(input.clientSecret) && input.clientSecret !== storedSecret(ctx, row);
-        if (!configChanged(row, value) && !secretChanged) {
-          const tests = await listTests(ctx.db, agency.id, row.id);
-          return { connection: connectionApi(row, tests[0] ?? null), warnings };
-        }
-        const updated = await transaction(ctx.db, async (tx) => {
+        // Compared and written under the agency's lock, on the row as it is now: a concurrent
+        // edit, enable or settings change is either wholly before this one or wholly after.
+        const { row, updated } = await transaction(ctx.db, async (tx) => {
+          await lockAgency(tx, agency.id);
+          const row = await getConnectionRow(tx, agency.id, id);
+          // The stored secret never follows the configuration to a new host: it is entered again.
+          const newHosts = newEndpointHosts(row, value);
+          if (!input.clientSecret && row.client_secret_enc !== null && newHosts.length > 0) {
+            throw badRequest(
+              `clientSecret is required: the connection now points at ${newHosts.join(", ")}, and the stored client secret is only sent to the hosts it was entered for. Enter the client secret again.`,
+              "clientSecret",
+            );
+          }
+          // Re-sending the stored secret is no change (the wizard may send what the admin re-typed).
+          const secretChanged = Boolean(input.clientSecret) && input.clientSecret !== storedSecret(ctx, row);
+          if (!configChanged(row, value) && !secretChanged) return { row, updated: null };
           const r = await tx
             .updateTable("sso_connections")
             .set({
@@ -397,11 +408,11 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
               disabled: row.enabled,
             },
           });
-          return r;
+          return { row, updated: r };
         });
-        forgetProvider(row.id);
+        if (updated) forgetProvider(row.id);
         const tests = await listTests(ctx.db, agency.id, row.id);
-        return { connection: connectionApi(updated, tests[0] ?? null), warnings };
+        return { connection: connectionApi(updated ?? row, tests[0] ?? null), warnings };
       },
     );
 
@@ -419,6 +430,7 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
         const agency = request.agency!;
         const row = await getConnectionRow(ctx.db, agency.id, (request.params as { id: string }).id);
         await transaction(ctx.db, async (tx) => {
+          await lockAgency(tx, agency.id);
           await tx.deleteFrom("sso_connections").where("id", "=", row.id).execute();
           const reset = await settleAgencySettings(tx, agency.id);
           await auditRequest(tx, request, {
@@ -544,11 +556,16 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
       },
       async (request) => {
         const agency = request.agency!;
-        const row = await getConnectionRow(ctx.db, agency.id, (request.params as { id: string }).id);
+        const id = (request.params as { id: string }).id;
+        await getConnectionRow(ctx.db, agency.id, id);
         const { enabled } = request.body as { enabled: boolean };
-        if (enabled) {
-          assertPrerequisites(agency);
-          if (!(await hasPassedTest(ctx.db, row.id, row.config_version))) {
+        if (enabled) assertPrerequisites(agency);
+        // Checked and written under the agency's lock: an edit that expires the tests, or a
+        // settings change that needs a live connection, is wholly before this or wholly after.
+        const updated = await transaction(ctx.db, async (tx) => {
+          await lockAgency(tx, agency.id);
+          const row = await getConnectionRow(tx, agency.id, id);
+          if (enabled && !(await hasPassedTest(tx, row.id, row.config_version))) {
             throw new AppError(
               409,
               "test_required",
@@ -556,8 +573,6 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
               "enabled",
             );
           }
-        }
-        const updated = await transaction(ctx.db, async (tx) => {
           const r = await tx
             .updateTable("sso_connections")
             .set({ enabled, updated_at: new Date() })
@@ -573,7 +588,7 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           }
           return r;
         });
-        const tests = await listTests(ctx.db, agency.id, row.id);
+        const tests = await listTests(ctx.db, agency.id, updated.id);
         return { connection: connectionApi(updated, tests[0] ?? null), warnings: [] };
       },
     );
@@ -604,35 +619,39 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           hideOtherLoginMethods?: boolean;
           provisioning?: "existing-users" | "allowlist";
         };
-        const enabled = body.enabled ?? agency.ssoEnabled;
-        const hide = body.hideOtherLoginMethods ?? (enabled ? agency.ssoHideOtherMethods : false);
-        if (enabled) {
-          assertPrerequisites(agency);
-          const live = await ctx.db
-            .selectFrom("sso_connections")
-            .select("id")
-            .where("agency_id", "=", agency.id)
-            .where("enabled", "=", true)
-            .limit(1)
-            .execute();
-          if (live.length === 0) {
+        // The check (a live connection) and the write commit together under the agency's lock,
+        // which a connection's disable, edit or delete takes too: neither can slip between them and
+        // leave SSO (or Hide other login methods) on with no enabled connection.
+        const after = await transaction(ctx.db, async (tx) => {
+          const current = (await lockAgency(tx, agency.id)) ?? agency;
+          const enabled = body.enabled ?? current.ssoEnabled;
+          const hide = body.hideOtherLoginMethods ?? (enabled ? current.ssoHideOtherMethods : false);
+          if (enabled) {
+            assertPrerequisites(current);
+            const live = await tx
+              .selectFrom("sso_connections")
+              .select("id")
+              .where("agency_id", "=", agency.id)
+              .where("enabled", "=", true)
+              .limit(1)
+              .execute();
+            if (live.length === 0) {
+              throw new AppError(
+                409,
+                "no_enabled_connection",
+                "Enable a connection with a passed test before enabling SSO.",
+                "enabled",
+              );
+            }
+          }
+          if (hide && !enabled) {
             throw new AppError(
               409,
-              "no_enabled_connection",
-              "Enable a connection with a passed test before enabling SSO.",
-              "enabled",
+              "sso_disabled",
+              "Hide other login methods only works while SSO is enabled.",
+              "hideOtherLoginMethods",
             );
           }
-        }
-        if (hide && !enabled) {
-          throw new AppError(
-            409,
-            "sso_disabled",
-            "Hide other login methods only works while SSO is enabled.",
-            "hideOtherLoginMethods",
-          );
-        }
-        const after = await transaction(ctx.db, async (tx) => {
           await tx
             .updateTable("agencies")
             .set({
@@ -647,7 +666,7 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           await auditRequest(tx, request, {
             action: "sso.settings.update",
             target: { type: "agency", id: agency.id },
-            details: { before: settingsOf(agency), after: settingsOf(changed) },
+            details: { before: settingsOf(current), after: settingsOf(changed) },
           });
           return changed;
         });

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Selectable } from "kysely";
-import type { Agency } from "../agencies/agencies.js";
+import { type Agency, lockAgency } from "../agencies/agencies.js";
 import type { AppContext } from "../context.js";
 import type { Db } from "../db/database.js";
 import { type ReadCache, readCachesOf } from "../db/read-cache.js";
@@ -451,15 +451,53 @@ export function configChanged(row: Row, v: NormalizedConnection): boolean {
   return keys.some((k) => canonical(row[k as keyof Row]) !== canonical(v[k]));
 }
 
+/** The configuration's URLs: where the flow's requests go, the token endpoint's (with the secret) among them. */
+const ENDPOINT_FIELDS = [
+  "discovery_url",
+  "issuer",
+  "authorization_endpoint",
+  "token_endpoint",
+  "userinfo_endpoint",
+  "jwks_uri",
+] as const;
+
+function endpointOrigins(v: Pick<NormalizedConnection, (typeof ENDPOINT_FIELDS)[number]>): Set<string> {
+  const origins = new Set<string>();
+  for (const field of ENDPOINT_FIELDS) {
+    const value = v[field];
+    if (!value) continue;
+    try {
+      origins.add(new URL(value).origin);
+    } catch {
+      // An issuer need not be a URL; nothing is sent to it.
+    }
+  }
+  return origins;
+}
+
+/**
+ * The hosts (origins: scheme, host and port) an edited configuration sends requests to that the
+ * stored one did not. A stored client secret is kept only while this is empty: an edit that points
+ * a connection at a new host must be given the secret again, or the next test would hand the
+ * stored secret to whoever answers there. A new path on the same host keeps it.
+ */
+export function newEndpointHosts(row: Row, next: NormalizedConnection): string[] {
+  const before = endpointOrigins(row);
+  return [...endpointOrigins(next)].filter((origin) => !before.has(origin)).map((o) => new URL(o).host);
+}
+
 export function newConnectionId(): string {
   return randomUUID();
 }
 
 /**
  * SPEC §7: a changed or disabled connection leaves SSO on only while another enabled connection
- * remains; otherwise the agency's Enable SSO and Hide other login methods turn off.
+ * remains; otherwise the agency's Enable SSO and Hide other login methods turn off. Runs in the
+ * caller's transaction, which holds the agency's lock (lockAgency, taken before any connection
+ * write so that every path locks in the same order); taken here again, it is a no-op then.
  */
 export async function settleAgencySettings(db: Db, agencyId: string): Promise<boolean> {
+  await lockAgency(db, agencyId);
   const enabled = await db
     .selectFrom("sso_connections")
     .select("id")

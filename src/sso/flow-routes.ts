@@ -184,8 +184,13 @@ export function flowRoutes(ctx: AppContext) {
 
         let claims: Record<string, unknown>;
         try {
-          const checks = { state: query.state!, nonce: state.nonce, codeVerifier: state.codeVerifier };
-          claims = await callbackClaims(ctx, row, rawQuery, checks, mappedClaims(row.mapping));
+          const checks = {
+            state: query.state!,
+            nonce: state.nonce,
+            codeVerifier: state.codeVerifier,
+            flowStartedAt: state.issuedAt,
+          };
+          claims = await callbackClaims(ctx, row, rawQuery, checks, mappedClaims(row.mapping), state.purpose);
         } catch (err) {
           const e =
             err instanceof SsoStepError

@@ -164,12 +164,12 @@ export function googleInstanceRoutes(ctx: AppContext) {
         if (why) return fail(request, reply, { code: "sso_failed", step: "connection", cause: why });
         const agency = request.agency!;
         const row = instanceConnection(ctx, request, agency);
-        const { nonce, codeVerifier, returnTo } = verified.payload;
+        const { nonce, codeVerifier, returnTo, issuedAt } = verified.payload;
         let claims: Record<string, unknown>;
         try {
           const query = request.url.slice(request.url.indexOf("?") + 1);
-          const checks = { state: token!, nonce, codeVerifier };
-          claims = await callbackClaims(ctx, row, query, checks, ["email", "email_verified"]);
+          const checks = { state: token!, nonce, codeVerifier, flowStartedAt: issuedAt };
+          claims = await callbackClaims(ctx, row, query, checks, ["email", "email_verified"], "login");
         } catch (err) {
           const e = err instanceof SsoStepError ? err : new SsoStepError("token", String(err));
           return fail(request, reply, {

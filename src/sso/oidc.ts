@@ -9,8 +9,9 @@
  *                       asymmetric algorithms (openid-client alone neither verifies the signature
  *                       of a code-flow ID token nor refuses algorithms the IdP advertises)
  *   fetchUserinfo       OIDC Core §5.3.2 (the user-info `sub` must equal the ID token's)
- *   callbackClaims      the IdP half of a callback: the steps above in order, user-info only when
- *                       the ID token lacks a claim that will be read
+ *   callbackClaims      the IdP half of a callback: the steps above in order; for a sign-in,
+ *                       user-info only when the ID token lacks a claim that will be read; for a
+ *                       test (SPEC §7), user-info whenever the IdP has the endpoint
  *
  * Every request to the IdP goes through the SSRF-guarded fetch (SPEC §10). Failures are
  * SsoStepError naming the step, the cause (for the audit log) and the IdP's own error if any.
@@ -362,14 +363,25 @@ export async function exchangeCode(
   }
 }
 
-/** OIDC Core §3.1.3.7: our own check of the signature, with the algorithms pinned. */
+/** What the flow's state vouches for: the nonce sent, and when the flow started (the state's time). */
+export interface FlowChecks {
+  nonce: string;
+  /** The state's issue time, ms since the epoch: an ID token issued before it cannot answer this flow. */
+  flowStartedAt: number;
+}
+
+/**
+ * OIDC Core §3.1.3.7: our own check of the signature, with the algorithms pinned, and of the
+ * claims: `iat` neither in the future nor before the flow began (both with the clock skew).
+ */
 export async function verifyIdToken(
   ctx: AppContext,
   provider: Provider,
   row: ConnectionRow,
   idToken: string,
-  nonce: string,
+  flow: FlowChecks,
 ): Promise<JWTPayload> {
+  const { nonce } = flow;
   let alg: string | undefined;
   try {
     alg = decodeProtectedHeader(idToken).alg;
@@ -407,6 +419,17 @@ export async function verifyIdToken(
   ) {
     throw new SsoStepError("id_token", "the ID token was issued in the future");
   }
+  // An ID token issued before the authorization request was made cannot be its answer (a replayed
+  // or pre-minted token whose exp is still in the future).
+  const earliest = flow.flowStartedAt - CLOCK_TOLERANCE_SECONDS * 1000;
+  if (typeof payload.iat !== "number")
+    throw new SsoStepError("id_token", "the ID token's iat is not a number");
+  if (payload.iat * 1000 < earliest) {
+    throw new SsoStepError(
+      "id_token",
+      `the ID token was issued (iat ${new Date(payload.iat * 1000).toISOString()}) before this flow began (${new Date(flow.flowStartedAt).toISOString()}, ${CLOCK_TOLERANCE_SECONDS} s of clock skew allowed)`,
+    );
+  }
   const audiences = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
   if ((audiences.length > 1 || payload.azp !== undefined) && payload.azp !== row.client_id) {
     throw new SsoStepError("id_token", "the ID token's azp is not this client");
@@ -440,34 +463,52 @@ export async function fetchUserinfo(
   try {
     return (await client.fetchUserInfo(provider.config, accessToken, subject)) as Record<string, unknown>;
   } catch (err) {
+    // openid-client wraps oauth4webapi's error (both carry its code); the innermost cause names
+    // the attribute compared.
+    const subMismatch = (e: unknown): boolean => {
+      const x = e as { code?: unknown; cause?: unknown; attribute?: unknown } | null;
+      if (!x || typeof x !== "object") return false;
+      if (x.attribute === "sub") return true;
+      return x.code === "OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED" && subMismatch(x.cause);
+    };
+    if (subMismatch(err)) {
+      // The body names the other person: never in the cause (it goes to the audit log).
+      throw new SsoStepError("userinfo", "the user-info sub is not the ID token's sub");
+    }
     throw new SsoStepError("userinfo", `the user-info call failed: ${errorDetail(err)}`, idpErrorOf(err));
   }
 }
 
 /**
  * The IdP half of a callback (SPEC §4 step 3): provider, code exchange, ID token check, then the
- * user-info call only when the ID token lacks one of the `wanted` claims. The ID token's claims win
- * where both have one (they are signed), so when it carries every wanted claim, user-info could
- * not change the outcome and the round trip is skipped (OIDC Core §5.4: claims may be returned in
- * the ID token or from user-info).
+ * user-info call. The ID token's claims win where both have one (they are signed).
+ *
+ * - `login`: user-info only when the ID token lacks one of the `wanted` claims; when it carries
+ *   every one, user-info could not change the outcome and the round trip is skipped (OIDC Core
+ *   §5.4: claims may be returned in the ID token or from user-info).
+ * - `test`: user-info whenever the IdP has the endpoint (SPEC §7: a test passes only when the
+ *   user-info call succeeds), so a broken endpoint or one answering for another `sub` fails the
+ *   test instead of the first sign-in whose ID token lacks a claim.
  */
 export async function callbackClaims(
   ctx: AppContext,
   row: ConnectionRow,
   callbackQuery: string,
-  checks: { state: string; nonce: string; codeVerifier: string },
+  checks: { state: string; nonce: string; codeVerifier: string; flowStartedAt: number },
   wanted: readonly (string | null)[],
+  purpose: "login" | "test",
 ): Promise<Record<string, unknown>> {
   const provider = await providerFor(ctx, row);
   const tokens = await exchangeCode(provider, row, callbackQuery, checks);
-  const idClaims: Record<string, unknown> = await verifyIdToken(
-    ctx,
-    provider,
-    row,
-    tokens.idToken,
-    checks.nonce,
-  );
-  if (wanted.every((name) => name === null || claim(idClaims, name) !== undefined)) return idClaims;
+  const idClaims: Record<string, unknown> = await verifyIdToken(ctx, provider, row, tokens.idToken, checks);
+  if (purpose === "test") {
+    if (!provider.userinfoEndpoint) return idClaims;
+    if (!tokens.accessToken) {
+      throw new SsoStepError("userinfo", "the token response has no access token for the user-info call");
+    }
+  } else if (wanted.every((name) => name === null || claim(idClaims, name) !== undefined)) {
+    return idClaims;
+  }
   const userinfo = await fetchUserinfo(provider, tokens.accessToken, String(idClaims.sub));
   return { ...userinfo, ...idClaims };
 }

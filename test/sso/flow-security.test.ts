@@ -227,30 +227,28 @@ describe.each(storages())("OIDC flow security (%s)", (storage) => {
       const provider = await providerFor(w.t.ctx, row);
       expect(provider.algorithms).toEqual(["RS256", "ES256"]);
       const good = await idp.signIdToken({ nonce: "n-1" });
+      const flow = { nonce: "n-1", flowStartedAt: Date.now() };
       w.secrets.add(good);
-      await expect(verifyIdToken(w.t.ctx, provider, row, good, "n-1")).resolves.toMatchObject({
+      await expect(verifyIdToken(w.t.ctx, provider, row, good, flow)).resolves.toMatchObject({
         nonce: "n-1",
       });
       const publicJwk = idp.publicJwks().keys.find((k) => k.kid === idp.currentKid)!;
       for (const der of ["pem", "der", "jwk"] as const) {
         await expect(
-          verifyIdToken(w.t.ctx, provider, row, hs256WithPublicKey(good, publicJwk, { secret: der }), "n-1"),
+          verifyIdToken(w.t.ctx, provider, row, hs256WithPublicKey(good, publicJwk, { secret: der }), flow),
         ).rejects.toMatchObject({
           step: "id_token",
           cause: expect.stringMatching(/algorithm HS256 is not allowed/),
         });
       }
-      await expect(verifyIdToken(w.t.ctx, provider, row, withAlgNone(good), "n-1")).rejects.toMatchObject({
+      await expect(verifyIdToken(w.t.ctx, provider, row, withAlgNone(good), flow)).rejects.toMatchObject({
         cause: expect.stringMatching(/algorithm none is not allowed/),
       });
       await expect(
-        verifyIdToken(
-          w.t.ctx,
-          provider,
-          row,
-          await idp.signIdToken({ nonce: "n-1" }, { alg: "ES256" }),
-          "n-2",
-        ),
+        verifyIdToken(w.t.ctx, provider, row, await idp.signIdToken({ nonce: "n-1" }, { alg: "ES256" }), {
+          ...flow,
+          nonce: "n-2",
+        }),
       ).rejects.toMatchObject({ cause: expect.stringMatching(/nonce/) });
     });
   });

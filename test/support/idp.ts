@@ -69,6 +69,15 @@ export type TamperFn = (
   idp: Idp,
 ) => TokenEndpointBody | undefined | Promise<TokenEndpointBody | undefined>;
 
+/**
+ * Rewrites the user-info endpoint's answer: gets the claims oidc-provider would send (and its status),
+ * returns the status and JSON body to send instead (or nothing to leave the answer alone).
+ */
+export type UserinfoTamperFn = (
+  body: Record<string, unknown>,
+  status: number,
+) => { status: number; body: unknown } | undefined;
+
 export interface IdpOptions {
   /** Vendor behaviour; default `generic`. */
   profile?: IdpProfile;
@@ -184,6 +193,8 @@ export interface Idp {
   }): void;
   /** Install (or remove with `null`) a token endpoint response rewriter. */
   setTamper(fn: TamperFn | null): void;
+  /** Install (or remove with `null`) a user-info endpoint response rewriter (a broken endpoint, another sub). */
+  setTamperUserinfo(fn: UserinfoTamperFn | null): void;
   /** See `IdpOptions.tamperRedirectIss`. */
   setTamperRedirectIss(value: string | null | undefined): void;
   /** Take the server down / bring it back. Await it (the `refuse` mode closes and re-opens the port). */
@@ -570,6 +581,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
   let keys = await takeKeySet();
   let previousKeys: KeyPairJwks[] = [];
   let tamper: TamperFn | null = null;
+  let tamperUserinfo: UserinfoTamperFn | null = null;
   let redirectIss: string | null | undefined = options.tamperRedirectIss;
   let jwksFetches = 0;
   const strictAuthMethod = options.strictTokenEndpointAuthMethod ?? true;
@@ -750,6 +762,13 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
       if (fn) {
         const copy = { ...body };
         ctx.body = (await fn(copy, idp)) ?? copy;
+      }
+    }
+    if (tamperUserinfo && ctx.path.endsWith("/me") && body && typeof body === "object") {
+      const out = tamperUserinfo({ ...(body as Record<string, unknown>) }, ctx.status);
+      if (out) {
+        ctx.status = out.status;
+        ctx.body = out.body;
       }
     }
     if (
@@ -968,6 +987,9 @@ ${error ? `<p role="alert" id="error">${escapeHtml(error)}</p>\n` : ""}<form met
     },
     setTamper(fn) {
       tamper = fn;
+    },
+    setTamperUserinfo(fn) {
+      tamperUserinfo = fn;
     },
     setTamperRedirectIss(value) {
       redirectIss = value;
