@@ -219,20 +219,15 @@ export async function resolveUser(
 
   let how: "remote_id" | "external_id" | "id_field" | "email" = "remote_id";
   let found = await linkedUser(identity.remoteId);
-  // Whether the user already has this very link; the user's links when it has not.
+  // Whether the user already has this very link.
   const ownLink = found !== undefined;
-  let links: Links = [];
   if (!found) {
     const byExternalId = await users.where("external_user_id", "=", identity.remoteId).executeTakeFirst();
     if (byExternalId) {
       const theirs = await linksOf(ctx, byExternalId.id);
-      if (
-        pendingExternalId(byExternalId, theirs) &&
-        !theirs.some((l) => l.connection_id === connectionId)
-      ) {
+      if (pendingExternalId(byExternalId, theirs) && !theirs.some((l) => l.connection_id === connectionId)) {
         how = "external_id";
         found = byExternalId;
-        links = theirs;
       }
     }
   }
@@ -248,7 +243,7 @@ export async function resolveUser(
   }
 
   if (found && (how === "id_field" || how === "email")) {
-    links = await linksOf(ctx, found.id);
+    const links = await linksOf(ctx, found.id);
     // A user this connection linked to another Remote ID, or whose externalUserId (not linked by
     // any connection yet) is another Remote ID, is never taken over by email or id claim.
     if (links.some((l) => l.connection_id === connectionId)) {
@@ -359,7 +354,12 @@ export async function resolveUser(
         .execute();
       await tx
         .insertInto("sso_identities")
-        .values({ agency_id: agency.id, connection_id: connectionId, remote_id: identity.remoteId, user_id: id })
+        .values({
+          agency_id: agency.id,
+          connection_id: connectionId,
+          remote_id: identity.remoteId,
+          user_id: id,
+        })
         .execute();
     });
     return { ok: true, userId: id, how: "created", emailUpdated: false, linked: true };

@@ -16,7 +16,7 @@
  */
 import { type Kysely, sql } from "kysely";
 
-export async function up(db: Kysely<any>): Promise<void> {
+export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     CREATE TABLE sso_identities (
       agency_id text NOT NULL REFERENCES agencies(id) ON DELETE CASCADE,
@@ -51,6 +51,6 @@ export async function up(db: Kysely<any>): Promise<void> {
     ON CONFLICT DO NOTHING`.execute(db);
 }
 
-export async function down(db: Kysely<any>): Promise<void> {
+export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`DROP TABLE IF EXISTS sso_identities`.execute(db);
 }
