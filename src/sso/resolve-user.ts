@@ -12,6 +12,7 @@
  *                 creates a listed person on first sign-in — exactly once under concurrency.
  */
 import { randomUUID } from "node:crypto";
+import { sql } from "kysely";
 import type { Agency } from "../agencies/agencies.js";
 import type { AppContext } from "../context.js";
 import { isUniqueViolation } from "../db/database.js";
@@ -217,19 +218,44 @@ export async function resolveUser(
       )
       .executeTakeFirst();
 
+  // One statement finds both Remote-ID candidates: the user this connection linked the Remote ID
+  // to, and a user whose externalUserId it is — usable only while no connection has linked that
+  // externalUserId and this connection has no other link for the user.
+  const R = identity.remoteId;
+  const candidates = await users
+    .select([
+      sql<boolean>`exists (select 1 from sso_identities l where l.user_id = users.id
+        and l.connection_id = ${connectionId} and l.remote_id = ${R})`.as("own_link"),
+      sql<boolean>`exists (select 1 from sso_identities l where l.user_id = users.id
+        and (l.connection_id = ${connectionId} or l.remote_id = users.external_user_id))`.as(
+        "external_id_taken",
+      ),
+    ])
+    .where((eb) =>
+      eb.or([
+        eb(
+          "id",
+          "=",
+          eb
+            .selectFrom("sso_identities")
+            .select("user_id")
+            .where("connection_id", "=", connectionId)
+            .where("remote_id", "=", R),
+        ),
+        eb("external_user_id", "=", R),
+      ]),
+    )
+    .execute();
   let how: "remote_id" | "external_id" | "id_field" | "email" = "remote_id";
-  let found = await linkedUser(identity.remoteId);
+  let found:
+    | (typeof candidates)[number]
+    | Omit<(typeof candidates)[number], "own_link" | "external_id_taken">
+    | undefined = candidates.find((c) => c.own_link);
   // Whether the user already has this very link.
   const ownLink = found !== undefined;
   if (!found) {
-    const byExternalId = await users.where("external_user_id", "=", identity.remoteId).executeTakeFirst();
-    if (byExternalId) {
-      const theirs = await linksOf(ctx, byExternalId.id);
-      if (pendingExternalId(byExternalId, theirs) && !theirs.some((l) => l.connection_id === connectionId)) {
-        how = "external_id";
-        found = byExternalId;
-      }
-    }
+    found = candidates.find((c) => !c.external_id_taken);
+    if (found) how = "external_id";
   }
   if (!found && identity.idFieldValue) {
     how = "id_field";
@@ -384,16 +410,14 @@ async function insertLink(
   remoteId: string,
   userId: string,
 ): Promise<{ ok: true } | Extract<Resolution, { ok: false }>> {
-  try {
-    await savepoint(ctx.db, (tx) =>
-      tx
-        .insertInto("sso_identities")
-        .values({ agency_id: agencyId, connection_id: connectionId, remote_id: remoteId, user_id: userId })
-        .execute(),
-    );
-    return { ok: true };
-  } catch (err) {
-    if (!isUniqueViolation(err)) throw err;
+  // ON CONFLICT DO NOTHING rather than a savepoint: a concurrent link is no error to roll back.
+  const inserted = await ctx.db
+    .insertInto("sso_identities")
+    .values({ agency_id: agencyId, connection_id: connectionId, remote_id: remoteId, user_id: userId })
+    .onConflict((oc) => oc.doNothing())
+    .returning("user_id")
+    .executeTakeFirst();
+  if (!inserted) {
     const now = await ctx.db
       .selectFrom("sso_identities")
       .select(["remote_id", "user_id"])
@@ -407,4 +431,5 @@ async function insertLink(
       cause: "a concurrent sign-in linked this Remote ID or this user to another identity",
     };
   }
+  return { ok: true };
 }
