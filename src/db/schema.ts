@@ -163,6 +163,15 @@ export interface SsoTestsTable {
   finished_at: NullableTimestamp;
 }
 
+/** An SSO link: this connection's IdP calls this user `remote_id` (migration 003). */
+export interface SsoIdentitiesTable {
+  agency_id: string;
+  connection_id: string;
+  remote_id: string;
+  user_id: string;
+  created_at: Generated<Date>;
+}
+
 export interface SsoAllowedEmailsTable {
   id: string;
   agency_id: string;
@@ -198,5 +207,6 @@ export interface Database {
   sso_connections: SsoConnectionsTable;
   sso_tests: SsoTestsTable;
   sso_allowed_emails: SsoAllowedEmailsTable;
+  sso_identities: SsoIdentitiesTable;
   integration_tokens: IntegrationTokensTable;
 }

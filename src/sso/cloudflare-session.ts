@@ -115,9 +115,20 @@ export async function cloudflareSessionProblem(
     const check = err instanceof CloudflareAssertionError ? err.check : "signature";
     return `the request's Cloudflare Access assertion was refused (${check} check)`;
   }
-  const sameRemoteId = vouched.remoteId !== null && vouched.remoteId === user.externalUserId;
   const sameEmail = vouched.email !== null && vouched.email === user.email.toLowerCase();
-  if (!sameRemoteId && !sameEmail) return "the Cloudflare Access assertion names another person";
+  // The Remote ID counts only through this connection's own link (README "SSO links").
+  if (!sameEmail) {
+    const link =
+      vouched.remoteId === null
+        ? undefined
+        : await ctx.db
+            .selectFrom("sso_identities")
+            .select("user_id")
+            .where("connection_id", "=", row.id)
+            .where("remote_id", "=", vouched.remoteId)
+            .executeTakeFirst();
+    if (link?.user_id !== user.id) return "the Cloudflare Access assertion names another person";
+  }
   lastPassed.set(user, {
     token: assertion.token,
     connection: `${row.id}:${row.config_version}`,

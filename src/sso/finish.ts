@@ -99,7 +99,7 @@ export async function finishSso(ctx: AppContext, request: FastifyRequest, reply:
           diagnostic: { step: "mapping", idpError: null, claimNames, detail: mapped.cause },
         });
       } else {
-        const match = await resolveUser(tx, v.agency, mapped.identity, { dryRun: true });
+        const match = await resolveUser(tx, v.agency, v.connection.id, mapped.identity, { dryRun: true });
         await finishTest(tx, v.testId!, {
           passed: true,
           matchedUserId: match.ok ? match.userId : null,
@@ -139,7 +139,7 @@ export async function finishSso(ctx: AppContext, request: FastifyRequest, reply:
   // step) commit together: a fault between them leaves none of them.
   const identity = mapped.identity;
   const result = await inTransaction(ctx, async (tx) => {
-    const resolved = await resolveUser(tx, v.agency, identity, { dryRun: false });
+    const resolved = await resolveUser(tx, v.agency, v.connection.id, identity, { dryRun: false });
     if (!resolved.ok) return { ok: false, failure: resolved } as const;
     if (resolved.how === "created" || resolved.linked || resolved.emailUpdated) {
       await audit(tx.db, {

@@ -3,14 +3,16 @@
  *
  *   mapIdentity   the connection's mapping applied to the claims: Remote ID, email and whether
  *                 it is verified, the optional CoPilot id, the name
- *   resolveUser   within the connection's agency: by externalUserId = Remote ID; else by the
- *                 id field; else by email (case-insensitive), then the Remote ID is linked.
- *                 A Remote-ID match with a changed email updates the email (unless another
- *                 user of the agency holds it). The provisioning policy decides who may sign
+ *   resolveUser   within the connection's agency: by this connection's link of the Remote ID;
+ *                 else by externalUserId = Remote ID while no connection has linked it; else by
+ *                 the id field; else by email (case-insensitive), then the Remote ID is linked to
+ *                 this connection (table sso_identities). A Remote-ID match with a changed email
+ *                 updates the email (unless another user of the agency holds it). The provisioning policy decides who may sign
  *                 in: `existing-users` creates nobody; `allowlist` admits listed emails only and
  *                 creates a listed person on first sign-in — exactly once under concurrency.
  */
 import { randomUUID } from "node:crypto";
+import { sql } from "kysely";
 import type { Agency } from "../agencies/agencies.js";
 import type { AppContext } from "../context.js";
 import { isUniqueViolation } from "../db/database.js";
@@ -117,7 +119,11 @@ export type Resolution =
       userId: string;
       /** The matched user as it is now (absent for a user created or re-read after a race). */
       user?: User;
-      how: "remote_id" | "id_field" | "email" | "created";
+      /**
+       * `remote_id`: this connection's link; `external_id`: the user's externalUserId, not yet
+       * linked by any connection (now linked to this one); `id_field`, `email`; `created`.
+       */
+      how: "remote_id" | "external_id" | "id_field" | "email" | "created";
       emailUpdated: boolean;
       linked: boolean;
     }
@@ -140,15 +146,43 @@ async function allowedEntry(
     .executeTakeFirst();
 }
 
+/** The user's SSO links (connection, Remote ID), over all of the agency's connections. */
+function linksOf(ctx: AppContext, userId: string) {
+  return ctx.db
+    .selectFrom("sso_identities")
+    .select(["connection_id", "remote_id"])
+    .where("user_id", "=", userId)
+    .execute();
+}
+
+type Links = Awaited<ReturnType<typeof linksOf>>;
+
 /**
- * Finds (and, outside a dry run, links, updates or creates) the user for an identity. A dry run
- * (the configuration test of SPEC §7) changes nothing and reports whom the identity matches.
- * A sign-in calls it on a transaction (`ctx.db`), which then writes the audit record and the
- * session: a user is never created or linked without them.
+ * The user's externalUserId while it still names the user to every connection: set, and no
+ * connection has linked it yet. Once one connection has linked it, it is that connection's.
+ */
+function pendingExternalId(user: { external_user_id: string | null }, links: Links): string | null {
+  const id = user.external_user_id;
+  return id && !links.some((l) => l.remote_id === id) ? id : null;
+}
+
+/**
+ * Finds (and, outside a dry run, links, updates or creates) the user for an identity vouched for
+ * by `connectionId`'s IdP. A dry run (the configuration test of SPEC §7) changes nothing and
+ * reports whom the identity matches. A sign-in calls it on a transaction (`ctx.db`), which then
+ * writes the audit record and the session: a user is never created or linked without them.
+ *
+ * Remote IDs are per connection (README "SSO links"): the Remote ID finds the user this
+ * connection linked it to — never a link of another connection. A user's externalUserId (set by an
+ * admin or the provisioning API, or by the user's first SSO link) counts as the Remote ID for any
+ * of the agency's connections as long as no connection has linked it; the first connection that
+ * signs the user in with it links it, and from then on only that connection's link finds the user
+ * by that value.
  */
 export async function resolveUser(
   ctx: AppContext,
   agency: Agency,
+  connectionId: string,
   identity: Identity,
   options: { dryRun: boolean },
 ): Promise<Resolution> {
@@ -172,9 +206,57 @@ export async function resolveUser(
       };
   }
 
-  let how: "remote_id" | "id_field" | "email" = "remote_id";
   const users = selectUsers(db).where("agency_id", "=", agency.id);
-  let found = await users.where("external_user_id", "=", identity.remoteId).executeTakeFirst();
+  const linkedUser = (remoteId: string) =>
+    users
+      .where("id", "=", (eb) =>
+        eb
+          .selectFrom("sso_identities")
+          .select("user_id")
+          .where("connection_id", "=", connectionId)
+          .where("remote_id", "=", remoteId),
+      )
+      .executeTakeFirst();
+
+  // One statement finds both Remote-ID candidates: the user this connection linked the Remote ID
+  // to, and a user whose externalUserId it is — usable only while no connection has linked that
+  // externalUserId and this connection has no other link for the user.
+  const R = identity.remoteId;
+  const candidates = await users
+    .select([
+      sql<boolean>`exists (select 1 from sso_identities l where l.user_id = users.id
+        and l.connection_id = ${connectionId} and l.remote_id = ${R})`.as("own_link"),
+      sql<boolean>`exists (select 1 from sso_identities l where l.user_id = users.id
+        and (l.connection_id = ${connectionId} or l.remote_id = users.external_user_id))`.as(
+        "external_id_taken",
+      ),
+    ])
+    .where((eb) =>
+      eb.or([
+        eb(
+          "id",
+          "=",
+          eb
+            .selectFrom("sso_identities")
+            .select("user_id")
+            .where("connection_id", "=", connectionId)
+            .where("remote_id", "=", R),
+        ),
+        eb("external_user_id", "=", R),
+      ]),
+    )
+    .execute();
+  let how: "remote_id" | "external_id" | "id_field" | "email" = "remote_id";
+  let found:
+    | (typeof candidates)[number]
+    | Omit<(typeof candidates)[number], "own_link" | "external_id_taken">
+    | undefined = candidates.find((c) => c.own_link);
+  // Whether the user already has this very link.
+  const ownLink = found !== undefined;
+  if (!found) {
+    found = candidates.find((c) => !c.external_id_taken);
+    if (found) how = "external_id";
+  }
   if (!found && identity.idFieldValue) {
     how = "id_field";
     found = await users.where("id", "=", identity.idFieldValue).executeTakeFirst();
@@ -184,30 +266,53 @@ export async function resolveUser(
     found = await users
       .where((eb) => eb(eb.fn("lower", ["email"]), "=", identity.email!.toLowerCase()))
       .executeTakeFirst();
-    if (found?.external_user_id && found.external_user_id !== identity.remoteId) {
-      // The email belongs to a user linked to another IdP identity: never take it over.
+  }
+
+  if (found && (how === "id_field" || how === "email")) {
+    const links = await linksOf(ctx, found.id);
+    // A user this connection linked to another Remote ID, or whose externalUserId (not linked by
+    // any connection yet) is another Remote ID, is never taken over by email or id claim.
+    if (links.some((l) => l.connection_id === connectionId)) {
       return {
         ok: false,
         code: "user_not_found",
-        cause: `${identity.email} belongs to a user linked to another Remote ID`,
+        cause:
+          how === "email"
+            ? `${identity.email} belongs to a user linked to another Remote ID`
+            : "the id claim names a user linked to another Remote ID",
+      };
+    }
+    const pending = pendingExternalId(found, links);
+    if (pending && pending !== identity.remoteId) {
+      return {
+        ok: false,
+        code: "user_not_found",
+        cause:
+          how === "email"
+            ? `${identity.email} belongs to a user with another externalUserId`
+            : "the id claim names a user with another externalUserId",
       };
     }
   }
 
   if (found) {
-    if (found.external_user_id && found.external_user_id !== identity.remoteId) {
-      return {
-        ok: false,
-        code: "user_not_found",
-        cause: "the id claim names a user linked to another Remote ID",
-      };
-    }
-    const linked = !found.external_user_id;
+    const linked = !ownLink;
     let emailUpdated = false;
-    let stored = false;
+    let externalIdSet = false;
     if (!options.dryRun) {
+      if (linked) {
+        const link = await insertLink(ctx, agency.id, connectionId, identity.remoteId, found.id);
+        if (!link.ok) return link;
+      }
       const patch: { external_user_id?: string; email?: string } = {};
-      if (linked) patch.external_user_id = identity.remoteId;
+      // The first link also fills an empty externalUserId (what the API and the account page show)
+      // when no other user of the agency holds that value.
+      if (linked && !found.external_user_id) {
+        const holder = await users.where("external_user_id", "=", identity.remoteId).executeTakeFirst();
+        if (!holder) patch.external_user_id = identity.remoteId;
+      }
+      // SPEC §4 step 4: the IdP's email follows, for a user this connection links or had linked
+      // (Remote ID) or that the id claim names — never for one it matched by email.
       if (how !== "email" && identity.email && identity.email.toLowerCase() !== found.email.toLowerCase()) {
         const holder = await findUserByEmail(db, agency.id, identity.email);
         if (!holder) patch.email = identity.email;
@@ -222,15 +327,15 @@ export async function resolveUser(
               .execute(),
           );
           emailUpdated = patch.email !== undefined;
-          stored = true;
+          externalIdSet = patch.external_user_id !== undefined;
         } catch (err) {
-          // A concurrent sign-in linked or took the value first: keep what is stored.
+          // A concurrent sign-in took the value first: keep what is stored.
           if (!isUniqueViolation(err)) throw err;
         }
       }
     }
     const user = userOf(found);
-    if (stored && linked) user.externalUserId = identity.remoteId;
+    if (externalIdSet) user.externalUserId = identity.remoteId;
     if (emailUpdated) user.email = identity.email!;
     return { ok: true, userId: found.id, user, how, emailUpdated, linked };
   }
@@ -251,16 +356,18 @@ export async function resolveUser(
       cause: `${identity.email} is allowed; the user will be created at first sign-in`,
     };
   }
-  // First sign-in of an allowed email: create the user with the list's role. Two simultaneous
-  // first sign-ins race on the unique (agency, email) index; the loser reads the winner's row.
-  // The caller's transaction goes on writing the audit record and the session, so the insert runs
-  // in a savepoint: the loser's unique violation must not abort it (on PostgreSQL the loser's
-  // insert waits for the winner's transaction, then fails and reads the committed row).
+  // First sign-in of an allowed email: create the user with the list's role, linked to this
+  // connection. Two simultaneous first sign-ins race on the unique (agency, email) index and the
+  // link's key; the loser reads the winner's row. The caller's transaction goes on writing the
+  // audit record and the session, so the inserts run in a savepoint: the loser's unique violation
+  // must not abort it (on PostgreSQL the loser's insert waits for the winner's transaction, then
+  // fails and reads the committed row).
   const id = randomUUID();
   const email = identity.email;
+  const externalIdFree = !(await users.where("external_user_id", "=", identity.remoteId).executeTakeFirst());
   try {
-    await savepoint(db, (tx) =>
-      tx
+    await savepoint(db, async (tx) => {
+      await tx
         .insertInto("users")
         .values({
           id,
@@ -268,14 +375,23 @@ export async function resolveUser(
           email,
           name: identity.name ?? email.split("@")[0]!,
           role: allowed.role,
-          external_user_id: identity.remoteId,
+          external_user_id: externalIdFree ? identity.remoteId : null,
         })
-        .execute(),
-    );
+        .execute();
+      await tx
+        .insertInto("sso_identities")
+        .values({
+          agency_id: agency.id,
+          connection_id: connectionId,
+          remote_id: identity.remoteId,
+          user_id: id,
+        })
+        .execute();
+    });
     return { ok: true, userId: id, how: "created", emailUpdated: false, linked: true };
   } catch (err) {
     if (!isUniqueViolation(err)) throw err;
-    const winner = await users.where("external_user_id", "=", identity.remoteId).executeTakeFirst();
+    const winner = await linkedUser(identity.remoteId);
     if (!winner)
       return {
         ok: false,
@@ -284,4 +400,36 @@ export async function resolveUser(
       };
     return { ok: true, userId: winner.id, how: "remote_id", emailUpdated: false, linked: false };
   }
+}
+
+/** Links (connection, Remote ID) to the user; a concurrent link of the same pair is no conflict. */
+async function insertLink(
+  ctx: AppContext,
+  agencyId: string,
+  connectionId: string,
+  remoteId: string,
+  userId: string,
+): Promise<{ ok: true } | Extract<Resolution, { ok: false }>> {
+  // ON CONFLICT DO NOTHING rather than a savepoint: a concurrent link is no error to roll back.
+  const inserted = await ctx.db
+    .insertInto("sso_identities")
+    .values({ agency_id: agencyId, connection_id: connectionId, remote_id: remoteId, user_id: userId })
+    .onConflict((oc) => oc.doNothing())
+    .returning("user_id")
+    .executeTakeFirst();
+  if (!inserted) {
+    const now = await ctx.db
+      .selectFrom("sso_identities")
+      .select(["remote_id", "user_id"])
+      .where("connection_id", "=", connectionId)
+      .where((eb) => eb.or([eb("remote_id", "=", remoteId), eb("user_id", "=", userId)]))
+      .execute();
+    if (now.length === 1 && now[0]!.remote_id === remoteId && now[0]!.user_id === userId) return { ok: true };
+    return {
+      ok: false,
+      code: "user_not_found",
+      cause: "a concurrent sign-in linked this Remote ID or this user to another identity",
+    };
+  }
+  return { ok: true };
 }

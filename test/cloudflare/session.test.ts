@@ -88,6 +88,28 @@ describe.each(storages())("Cloudflare Access sessions follow Access (%s)", (stor
     await expectEnded(browser, token, before, /names another person/);
   });
 
+  it("continues when Access gives the same person (this connection's link of their Remote ID) a new email", async () => {
+    const { browser } = await signedInAlice();
+    const renamed = await cf.sign(person("alice.renamed@acme.test", { sub: `cf-${ALICE}` }));
+    expect((await me(browser, { "cf-access-jwt-assertion": renamed })).status).toBe(200);
+  });
+
+  it("ends the session when another person's Remote ID equals the user's externalUserId but is not this connection's link", async () => {
+    const { browser, token } = await signedInAlice();
+    // An admin gave Alice the Remote ID of another IdP; at Access that value names someone else.
+    const set = (value: string) =>
+      w.t.ctx.db.updateTable("users").set({ external_user_id: value }).where("email", "=", ALICE).execute();
+    await set("okta-7");
+    try {
+      const before = await newestAuditId(w, "auth.session_end");
+      const other = await cf.sign(person("mallory@acme.test", { sub: "okta-7" }));
+      expect((await me(browser, { "cf-access-jwt-assertion": other })).status).toBe(401);
+      await expectEnded(browser, token, before, /names another person/);
+    } finally {
+      await set(`cf-${ALICE}`);
+    }
+  });
+
   it("ends the session when Access's assertion has expired (the Access session is over)", async () => {
     const { browser, token } = await signedInAlice();
     const before = await newestAuditId(w, "auth.session_end");

@@ -397,7 +397,7 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
     // The winner creates the user and keeps its transaction open (it would go on to the audit
     // record and the session); the loser's insert then collides with the uncommitted row.
     const winner = inTransaction(w.t.ctx, async (tx) => {
-      const r = await resolveUser(tx, agency, identity, { dryRun: false });
+      const r = await resolveUser(tx, agency, connectionId, identity, { dryRun: false });
       created();
       await gate;
       await audit(tx.db, { agencyId: w.agencyId, action: "test.after_race", actor: SYSTEM });
@@ -405,7 +405,7 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
     });
     await winnerCreated;
     const loser = inTransaction(w.t.ctx, async (tx) => {
-      const r = await resolveUser(tx, agency, identity, { dryRun: false });
+      const r = await resolveUser(tx, agency, connectionId, identity, { dryRun: false });
       // The loser's transaction is still usable after its failed insert.
       await audit(tx.db, { agencyId: w.agencyId, action: "test.after_race", actor: SYSTEM });
       return r;

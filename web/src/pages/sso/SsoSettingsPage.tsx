@@ -67,6 +67,8 @@ export function SsoSettingsPage() {
       {testId ? (
         <TestResultBanner
           testId={testId}
+          current={data?.connections.find((c) => c.latestTest?.id === testId)?.latestTest ?? null}
+          refreshKey={data}
           ssoEnabled={Boolean(data?.settings.enabled)}
           onDismiss={() => navigate("/settings/sso", { replace: true })}
         />

@@ -1,3 +1,4 @@
+import { useEffect, useRef } from "react";
 import { errorMessage } from "../../api.js";
 import { Alert } from "../../components/Alert.js";
 import { Spinner } from "../../components/Spinner.js";
@@ -129,32 +130,51 @@ export function TestDetails({ test }: { test: SsoTest }) {
   );
 }
 
-/** The prominent result shown when coming back from a test (`/settings/sso?test=<id>`). */
+/**
+ * The prominent result shown when coming back from a test (`/settings/sso?test=<id>`). It follows
+ * the test's current status, not the one it had when the page opened: while the test is its
+ * connection's latest, it is the overview's copy (`current`, reloaded with the settings, so an edit
+ * that expires the test shows here at once); an older test is fetched, and fetched again whenever
+ * the overview changes (`refreshKey`).
+ */
 export function TestResultBanner({
   testId,
+  current,
+  refreshKey,
   ssoEnabled,
   onDismiss,
 }: {
   testId: string;
+  current: SsoTest | null;
+  refreshKey: unknown;
   ssoEnabled: boolean;
   onDismiss: () => void;
 }) {
-  const result = useApi<{ test: SsoTest }>(`/api/admin/sso/tests/${encodeURIComponent(testId)}`);
-  if (result.loading && !result.data) {
+  const result = useApi<{ test: SsoTest }>(
+    current ? null : `/api/admin/sso/tests/${encodeURIComponent(testId)}`,
+  );
+  const { reload } = result;
+  const mounted = useRef(false);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: `refreshKey` is the reload trigger.
+  useEffect(() => {
+    if (mounted.current) reload();
+    mounted.current = true;
+  }, [refreshKey, reload]);
+  const test = current ?? result.data?.test;
+  if (!test && result.loading) {
     return (
       <div className="banner-loading">
         <Spinner label="Loading the test result…" />
       </div>
     );
   }
-  if (result.error || !result.data) {
+  if (!test) {
     return (
       <Alert tone="error" title="Couldn't load the test result" onDismiss={onDismiss} className="banner">
         <p>{errorMessage(result.error)}</p>
       </Alert>
     );
   }
-  const test = result.data.test;
   if (test.status === "passed") {
     return (
       <Alert tone="success" title="Test passed" onDismiss={onDismiss} className="banner">
