@@ -20,7 +20,6 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { sql } from "kysely";
-import pg from "pg";
 import "../src/features.js";
 import { freePort } from "../scripts/postgres.js";
 import { buildApp } from "../src/app.js";
@@ -33,7 +32,7 @@ import { createSession } from "../src/sessions/sessions.js";
 import { verifyAccessAssertion } from "../src/sso/cloudflare.js";
 import { normalizeConnection, rowValues } from "../src/sso/connections.js";
 import { createJwksCache } from "../src/sso/jwks.js";
-import { insertBenchUsers, oidcConnectionRow } from "./seed.js";
+import { adminQuery, insertBenchUsers, oidcConnectionRow } from "./seed.js";
 
 export interface CopilotServerOptions {
   storage: "pglite" | "postgres";
@@ -54,16 +53,6 @@ export interface CopilotServerOptions {
 }
 
 export const MAIN_DOMAIN = "bench.localhost";
-
-async function adminQuery(url: string, text: string): Promise<void> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    await c.query(text);
-  } finally {
-    await c.end();
-  }
-}
 
 export async function startCopilotServer(options: CopilotServerOptions) {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), `copilot-bench-${options.storage}-`));

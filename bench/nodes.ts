@@ -11,7 +11,6 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import pg from "pg";
 import { Agent, request } from "undici";
 import { freePort } from "../scripts/postgres.js";
 import { loadConfig } from "../src/config.js";
@@ -21,20 +20,10 @@ import { randomToken } from "../src/crypto/tokens.js";
 import { openDatabase } from "../src/db/database.js";
 import { createSession } from "../src/sessions/sessions.js";
 import { closedLoop, type HttpClient, percentile, signIn } from "./load.js";
-import { type BenchIdp, insertBenchAgency, insertBenchUsers, oidcConnectionRow } from "./seed.js";
+import { adminQuery, type BenchIdp, insertBenchAgency, insertBenchUsers, oidcConnectionRow } from "./seed.js";
 import { type ServerProcess, startServer } from "./server-process.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function adminQuery(url: string, text: string): Promise<void> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    await c.query(text);
-  } finally {
-    await c.end();
-  }
-}
 
 async function freshDatabase(adminUrl: string, prefix: string) {
   const name = `${prefix}_${randomToken(6)

@@ -4,6 +4,7 @@
  * would — users with `INSERT … SELECT generate_series`, OIDC connections to the benchmark IdP.
  */
 import { sql } from "kysely";
+import pg from "pg";
 import type { SecretBox } from "../src/crypto/secret-box.js";
 import type { Db } from "../src/db/database.js";
 import { normalizeConnection, rowValues, secretAad } from "../src/sso/connections.js";
@@ -71,4 +72,15 @@ export async function insertBenchAgency(
   const subAccountId = `${id}-sub`;
   await db.insertInto("sub_accounts").values({ id: subAccountId, agency_id: id, name: "Main" }).execute();
   return { subAccountId };
+}
+
+/** One statement on a separate connection (CREATE / DROP DATABASE of a run). */
+export async function adminQuery(url: string, text: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query(text);
+  } finally {
+    await c.end();
+  }
 }

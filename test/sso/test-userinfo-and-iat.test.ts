@@ -46,24 +46,13 @@ describe.each(storages())("the user-info call of a test, and the ID token's iat 
 
   beforeAll(async () => {
     w = await createSsoWorld(storage);
-    idp = await startIdp({
-      profile: "generic",
-      redirectUris: [`${w.origin}/login/sso`],
-      accounts: [
-        { sub: "user-alice", claims: { email: "alice@acme.test", email_verified: true, name: "Alice" } },
-        { sub: "user-carol", claims: { email: "carol@acme.test", email_verified: true, name: "Carol" } },
-      ],
-    });
+    idp = await w.startIdp([
+      { sub: "user-alice", claims: { email: "alice@acme.test", email_verified: true, name: "Alice" } },
+      { sub: "user-carol", claims: { email: "carol@acme.test", email_verified: true, name: "Carol" } },
+    ]);
     w.watch(idp);
     await w.t.seedUser(w.agencyId, { email: "alice@acme.test", role: "admin" });
-    const { id } = await w.createConnection({
-      type: "oidc",
-      name: "Acme IdP",
-      clientId: idp.clientId,
-      clientSecret: idp.clientSecret,
-      discoveryUrl: idp.discoveryUrl,
-    });
-    connectionId = id;
+    connectionId = await w.connectIdp(idp);
     await w.enable(connectionId, "user-alice");
   });
   afterAll(async () => {
