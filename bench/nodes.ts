@@ -1,5 +1,5 @@
 /**
- * Benchmarks on real server processes (`node dist/src/main.js`, see server-process.ts):
+ * Benchmarks on real server processes (`node scripts/start.mjs`, as `npm start`; see server-process.ts):
  *
  *   memory        resident memory of one server: idle after the first start (a new data directory
  *                 or database), idle after a restart, and the peak under the SSO sign-in load

@@ -10,7 +10,7 @@
  *   3. Cloudflare Access        requests carrying a valid assertion vs the same ceiling target ≥ 0.7×
  *   4. Cost growth              sign-in latency with 10 → 1 000 000 users in the agency and
  *                               1 → 1 000 agencies                                    target: flat ±20 %
- *   5. Memory                   RSS of `npm start`'s server process (node dist/src/main.js): idle after
+ *   5. Memory                   RSS of `npm start`'s server process (node scripts/start.mjs): idle after
  *                               the first start and a restart, peak under sign-ins    PGlite ≤ 200 / 300 MB,
  *                                                                                     PostgreSQL ≤ 120 MB
  *   6. Propagation              two server processes on one PostgreSQL database: change on A, poll B
@@ -1002,7 +1002,7 @@ async function main(): Promise<void> {
             ];
           }),
           [
-            "Two `node dist/src/main.js` processes on one PostgreSQL database, each with its read cache (agencies, sessions, users, memberships, connections) warmed with the session or settings first; the time runs from node A's answer to the first answer of B that reflects the change.",
+            "Two server processes (`node --v8-pool-size=1 scripts/start.mjs`, as `npm start`) on one PostgreSQL database, each with its read cache (agencies, sessions, users, memberships, connections) warmed with the session or settings first; the time runs from node A's answer to the first answer of B that reflects the change.",
             "Sign-out: POST /api/auth/logout; deactivation: DELETE /api/admin/users/:id; password change: PUT /api/admin/users/:id {password}; settings: PUT /api/admin/sso/settings {provisioning}, B read through GET /api/admin/sso.",
           ],
         );
