@@ -174,7 +174,6 @@ export async function openDatabase(options: OpenOptions): Promise<OpenedDatabase
     const release = acquireLock(options.dataDir);
     try {
       if (options.migrate !== false && isNewDataDir(options.dataDir)) {
-        options.log?.info({ dataDir: options.dataDir }, "creating the embedded database");
         await initializeInChild(options.dataDir);
       }
       const client = await openPglite(options.dataDir);
