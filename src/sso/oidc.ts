@@ -78,7 +78,15 @@ export interface Provider {
   tenantId: string | null;
 }
 
-const providers = new Map<string, { provider: Provider; expiresAt: number }>();
+/**
+ * Discovered providers by connection and configuration version, one cache per application context
+ * (ctx.providers): two apps in one process never share one.
+ */
+export type ProviderCache = Map<string, { provider: Provider; expiresAt: number }>;
+
+export function createProviderCache(): ProviderCache {
+  return new Map();
+}
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -213,8 +221,9 @@ async function discover(ctx: AppContext, row: ConnectionRow): Promise<client.Ser
 export async function providerFor(ctx: AppContext, row: ConnectionRow): Promise<Provider> {
   // The version changes with every edit; URL and client id also key the instance-level Google client.
   const key = `${row.id}:${row.config_version}:${row.discovery_url ?? row.issuer}:${row.client_id}`;
+  const providers = ctx.providers;
   const cached = providers.get(key);
-  if (cached && cached.expiresAt > Date.now()) return cached.provider;
+  if (cached && cached.expiresAt > ctx.now().getTime()) return cached.provider;
   const meta = await discover(ctx, row);
   const advertised = meta.id_token_signing_alg_values_supported;
   const algorithms = Array.isArray(advertised)
@@ -246,13 +255,14 @@ export async function providerFor(ctx: AppContext, row: ConnectionRow): Promise<
     algorithms,
     tenantId: entraTenantOf(row, meta.issuer),
   };
-  for (const k of providers.keys()) if (k.startsWith(`${row.id}:`)) providers.delete(k);
-  providers.set(key, { provider, expiresAt: Date.now() + METADATA_TTL_MS });
+  forgetProvider(ctx, row.id);
+  providers.set(key, { provider, expiresAt: ctx.now().getTime() + METADATA_TTL_MS });
   return provider;
 }
 
-export function forgetProvider(connectionId: string): void {
-  for (const k of providers.keys()) if (k.startsWith(`${connectionId}:`)) providers.delete(k);
+/** Drops this context's cached provider of a connection (after an edit, a secret rotation). */
+export function forgetProvider(ctx: Pick<AppContext, "providers">, connectionId: string): void {
+  for (const k of ctx.providers.keys()) if (k.startsWith(`${connectionId}:`)) ctx.providers.delete(k);
 }
 
 /** RFC 6749 §4.1.1 with PKCE (RFC 7636 §4.3, S256) and a nonce (OIDC Core §3.1.2.1). */
