@@ -309,8 +309,13 @@ function errorDetail(err: unknown): string {
   return cause instanceof Error && cause.message !== message ? `${message}: ${cause.message}` : message;
 }
 
+/**
+ * The IdP's own OAuth error: the `error` (and description) of an error redirect or an error
+ * body, or the parameters of the first WWW-Authenticate challenge (RFC 6750 §3).
+ */
 function idpErrorOf(err: unknown): string | null {
-  const e = err as { error?: unknown; error_description?: unknown };
+  const e: { error?: unknown; error_description?: unknown } =
+    err instanceof client.WWWAuthenticateChallengeError ? (err.cause[0]?.parameters ?? {}) : (err as object);
   if (typeof e?.error !== "string") return null;
   return typeof e.error_description === "string"
     ? `${e.error}: ${e.error_description}`.slice(0, 500)
@@ -394,13 +399,10 @@ export function classifyExchangeError(
     );
   }
   if (err instanceof client.WWWAuthenticateChallengeError) {
-    const challenge = err.cause[0];
-    const error = challenge?.parameters.error;
-    const description = challenge?.parameters.error_description;
     return new SsoStepError(
       "token",
-      `the token endpoint refused the client (HTTP ${err.status}, a ${challenge?.scheme ?? "WWW-Authenticate"} challenge)`,
-      error ? (description ? `${error}: ${description}`.slice(0, 500) : error) : null,
+      `the token endpoint refused the client (HTTP ${err.status}, a ${err.cause[0]?.scheme ?? "WWW-Authenticate"} challenge)`,
+      idpErrorOf(err),
     );
   }
   const cause = (err as { cause?: unknown } | null)?.cause;
@@ -552,6 +554,13 @@ export async function fetchUserinfo(
     if (subMismatch(err)) {
       // The body names the other person: never in the cause (it goes to the audit log).
       throw new SsoStepError("userinfo", "the user-info sub is not the ID token's sub");
+    }
+    if (err instanceof client.WWWAuthenticateChallengeError) {
+      throw new SsoStepError(
+        "userinfo",
+        `the user-info endpoint refused the access token (HTTP ${err.status}, a ${err.cause[0]?.scheme ?? "WWW-Authenticate"} challenge)`,
+        idpErrorOf(err),
+      );
     }
     throw new SsoStepError("userinfo", `the user-info call failed: ${errorDetail(err)}`, idpErrorOf(err));
   }

@@ -5,7 +5,7 @@
 import * as client from "openid-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSafeFetch } from "../../src/net/safe-fetch.js";
-import { classifyExchangeError, type SsoStepError } from "../../src/sso/oidc.js";
+import { classifyExchangeError, fetchUserinfo, type Provider, SsoStepError } from "../../src/sso/oidc.js";
 import { b64json } from "../support/jwt.js";
 import { type LoopbackServer, startLoopbackServer } from "../support/loopback-server.js";
 
@@ -27,6 +27,7 @@ function configuration(options: { issParameter?: boolean; safeFetch?: boolean } 
       authorization_endpoint: `${issuer}/authorize`,
       token_endpoint: `${issuer}/token`,
       jwks_uri: `${issuer}/jwks`,
+      userinfo_endpoint: `${issuer}/userinfo`,
       ...(options.issParameter ? { authorization_response_iss_parameter_supported: true } : {}),
     },
     CLIENT_ID,
@@ -212,5 +213,55 @@ describe("classifyExchangeError", () => {
     const e = await classify(code, { safeFetch: true });
     expect(e.step).toBe("token");
     expect(e.cause).toMatch(/^the code exchange failed: /);
+  });
+});
+
+describe("fetchUserinfo's failures", () => {
+  const provider = (): Provider => ({
+    config: configuration(),
+    issuer,
+    jwksUri: `${issuer}/jwks`,
+    userinfoEndpoint: `${issuer}/userinfo`,
+    algorithms: ["RS256"],
+    tenantId: null,
+  });
+  async function userinfoError(): Promise<SsoStepError> {
+    try {
+      await fetchUserinfo(provider(), "the-access-token", "user-1");
+    } catch (err) {
+      if (err instanceof SsoStepError) return err;
+      throw err;
+    }
+    throw new Error("the user-info call succeeded");
+  }
+
+  it("passes the IdP's claims for the ID token's sub", async () => {
+    json(200, { sub: "user-1", email: "a@example.test" });
+    expect(await fetchUserinfo(provider(), "the-access-token", "user-1")).toMatchObject({
+      email: "a@example.test",
+    });
+  });
+
+  it("another sub (OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED on sub): userinfo, naming no one", async () => {
+    json(200, { sub: "user-2", email: "someone-else@example.test" });
+    const e = await userinfoError();
+    expect(e).toMatchObject({ step: "userinfo", cause: "the user-info sub is not the ID token's sub" });
+    expect(JSON.stringify(e)).not.toContain("someone-else");
+  });
+
+  it("a refused access token (WWWAuthenticateChallengeError): userinfo, with the challenge's error", async () => {
+    json(401, {}, { "www-authenticate": 'Bearer error="invalid_token", error_description="expired"' });
+    const e = await userinfoError();
+    expect(e).toMatchObject({ step: "userinfo", idpError: "invalid_token: expired" });
+    expect(e.cause).toMatch(
+      /^the user-info endpoint refused the access token \(HTTP 401, a bearer challenge\)$/i,
+    );
+  });
+
+  it("a broken endpoint (OAUTH_RESPONSE_IS_NOT_CONFORM): userinfo", async () => {
+    json(500, { error: "server_error" });
+    const e = await userinfoError();
+    expect(e.step).toBe("userinfo");
+    expect(e.cause).toMatch(/^the user-info call failed: /);
   });
 });
