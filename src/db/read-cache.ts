@@ -40,6 +40,8 @@ export class ReadCache<V> {
   constructor(
     readonly ttlMs = READ_CACHE_TTL_MS,
     private readonly trust: Trust = { trusted: true },
+    /** The clock, ms since the epoch (an application context passes its ctx.now). */
+    private readonly now: () => number = Date.now,
   ) {}
 
   /**
@@ -63,7 +65,7 @@ export class ReadCache<V> {
     if (!this.trust.trusted) return undefined;
     const hit = this.entries.get(key);
     if (!hit) return undefined;
-    if (hit.expiresAt <= Date.now()) {
+    if (hit.expiresAt <= this.now()) {
       this.entries.delete(key);
       return undefined;
     }
@@ -73,7 +75,7 @@ export class ReadCache<V> {
   set(key: string, value: V): void {
     if (!this.trust.trusted) return;
     if (this.entries.size >= MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value as string);
-    this.entries.set(key, { value, expiresAt: Date.now() + this.ttlMs });
+    this.entries.set(key, { value, expiresAt: this.now() + this.ttlMs });
   }
 
   clear(): void {
@@ -89,8 +91,8 @@ export class ReadCaches {
   private readonly trust: Trust = { trusted: true };
   constructor(readonly ttlMs = READ_CACHE_TTL_MS) {}
 
-  create<V>(tables: Watched[]): ReadCache<V> {
-    const cache = new ReadCache<V>(this.ttlMs, this.trust);
+  create<V>(tables: Watched[], now?: () => number): ReadCache<V> {
+    const cache = new ReadCache<V>(this.ttlMs, this.trust, now);
     this.all.push(cache as ReadCache<unknown>);
     for (const t of tables)
       this.byTable.set(t, [...(this.byTable.get(t) ?? []), cache as ReadCache<unknown>]);

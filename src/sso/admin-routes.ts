@@ -410,7 +410,7 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           });
           return { row, updated: r };
         });
-        if (updated) forgetProvider(row.id);
+        if (updated) forgetProvider(ctx, row.id);
         const tests = await listTests(ctx.db, agency.id, row.id);
         return { connection: connectionApi(updated ?? row, tests[0] ?? null), warnings };
       },
@@ -439,7 +439,7 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
             details: { name: row.name, type: row.type, settingsReset: reset },
           });
         });
-        forgetProvider(row.id);
+        forgetProvider(ctx, row.id);
         return reply.status(204).send();
       },
     );

@@ -27,13 +27,13 @@ export function browserBindings(ctx: AppContext, request: FastifyRequest): strin
   if (!raw || raw.length > 64 * MAX_PENDING_FLOWS) return [];
   return raw
     .split(SEPARATOR)
-    .filter((value) => isIssuedBrowserBinding(ctx.config.ssoStateSecret, value))
+    .filter((value) => isIssuedBrowserBinding(ctx.stateKeys, value))
     .slice(0, MAX_PENDING_FLOWS);
 }
 
 /** A fresh binding value for a flow starting now, added to the browser's cookie. */
 export function startBrowserBinding(ctx: AppContext, request: FastifyRequest, reply: FastifyReply): string {
-  const value = issueBrowserBinding(ctx.config.ssoStateSecret);
+  const value = issueBrowserBinding(ctx.stateKeys);
   const kept = browserBindings(ctx, request).slice(0, MAX_PENDING_FLOWS - 1);
   setCookie(reply, request, "binding", [value, ...kept].join(SEPARATOR), BINDING_TTL_SECONDS);
   return value;

@@ -52,7 +52,7 @@ export async function enabledConnection(ctx: AppContext, agency: Agency, token: 
   return rows.find((r) => r.audience !== null && named.has(r.audience)) ?? rows[0] ?? null;
 }
 
-interface Vouched {
+export interface Vouched {
   /** `exp` of the assertion, seconds. */
   exp: number;
   remoteId: string | null;
@@ -60,7 +60,16 @@ interface Vouched {
 }
 
 const MAX_REMEMBERED = 10_000;
-const remembered = new Map<string, Vouched>();
+
+/**
+ * Verified assertions by connection version and token hash, until their exp: one memo per
+ * application context (ctx.cloudflareMemo), never shared by two apps in one process.
+ */
+export type CloudflareMemo = Map<string, Vouched>;
+
+export function createCloudflareMemo(): CloudflareMemo {
+  return new Map();
+}
 
 /** Who a verified assertion vouches for, as the connection's mapping reads it. */
 async function vouchedBy(
@@ -70,6 +79,7 @@ async function vouchedBy(
 ): Promise<Vouched> {
   const key = `${row.id}:${row.config_version}:${sha256Hex(token)}`;
   const nowSeconds = Math.floor(ctx.now().getTime() / 1000);
+  const remembered = ctx.cloudflareMemo;
   const hit = remembered.get(key);
   if (hit && hit.exp + CLOCK_SKEW_SECONDS > nowSeconds) return hit;
   remembered.delete(key);

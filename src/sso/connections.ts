@@ -388,7 +388,13 @@ export function assertPrerequisites(agency: Agency): void {
   if (reasons.length > 0) throw new AppError(409, "sso_unavailable", reasons.join(" "));
 }
 
-const connectionCaches = new WeakMap<object, ReadCache<Row[]>>();
+/**
+ * The connections cache of one application context (ctx.connectionsCache), on its clock; cleared
+ * by every write to sso_connections through the database handle's read caches.
+ */
+export function createConnectionsCache(db: Db, now: () => Date): ReadCache<Row[]> {
+  return readCachesOf(db).create<Row[]>(["sso_connections"], () => now().getTime());
+}
 
 /**
  * The agency's SSO connections, oldest first, through this node's read cache (cleared by every
@@ -398,12 +404,7 @@ const connectionCaches = new WeakMap<object, ReadCache<Row[]>>();
 export function agencyConnections(ctx: AppContext, agencyId: string): Promise<Row[]> {
   // Inside a transaction, read what the transaction sees (and cache nothing it may roll back).
   if (ctx.db.isTransaction) return connectionsOf(ctx.db, agencyId);
-  let cache = connectionCaches.get(ctx.db);
-  if (!cache) {
-    cache = readCachesOf(ctx.db).create<Row[]>(["sso_connections"]);
-    connectionCaches.set(ctx.db, cache);
-  }
-  return cache.through(agencyId, () => connectionsOf(ctx.db, agencyId));
+  return ctx.connectionsCache.through(agencyId, () => connectionsOf(ctx.db, agencyId));
 }
 
 function connectionsOf(db: Db, agencyId: string): Promise<Row[]> {

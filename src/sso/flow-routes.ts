@@ -37,7 +37,7 @@ export async function startOidcFlow(
   const provider = await providerFor(ctx, row);
   const { nonce, codeVerifier } = newFlowSecrets();
   const state = createState(
-    ctx.config.ssoStateSecret,
+    ctx.stateKeys,
     {
       connectionId: row.id,
       nonce,
@@ -131,7 +131,7 @@ export function flowRoutes(ctx: AppContext) {
 
         const verified = query.state
           ? verifyState(
-              ctx.config.ssoStateSecret,
+              ctx.stateKeys,
               query.state,
               { browserBinding: browserBindings(ctx, request) },
               ctx.now().getTime(),

@@ -107,7 +107,7 @@ export function googleInstanceRoutes(ctx: AppContext) {
           const provider = await providerFor(ctx, row);
           const { nonce, codeVerifier } = newFlowSecrets();
           const state = createState(
-            ctx.config.ssoStateSecret,
+            ctx.stateKeys,
             {
               connectionId: GOOGLE_INSTANCE_ID,
               purpose: "login",
@@ -146,7 +146,7 @@ export function googleInstanceRoutes(ctx: AppContext) {
         const { state: token } = request.query as { state?: string };
         const verified = token
           ? verifyState(
-              ctx.config.ssoStateSecret,
+              ctx.stateKeys,
               token,
               { browserBinding: browserBindings(ctx, request) },
               ctx.now().getTime(),

@@ -78,7 +78,15 @@ export interface Provider {
   tenantId: string | null;
 }
 
-const providers = new Map<string, { provider: Provider; expiresAt: number }>();
+/**
+ * Discovered providers by connection and configuration version, one cache per application context
+ * (ctx.providers): two apps in one process never share one.
+ */
+export type ProviderCache = Map<string, { provider: Provider; expiresAt: number }>;
+
+export function createProviderCache(): ProviderCache {
+  return new Map();
+}
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -213,8 +221,9 @@ async function discover(ctx: AppContext, row: ConnectionRow): Promise<client.Ser
 export async function providerFor(ctx: AppContext, row: ConnectionRow): Promise<Provider> {
   // The version changes with every edit; URL and client id also key the instance-level Google client.
   const key = `${row.id}:${row.config_version}:${row.discovery_url ?? row.issuer}:${row.client_id}`;
+  const providers = ctx.providers;
   const cached = providers.get(key);
-  if (cached && cached.expiresAt > Date.now()) return cached.provider;
+  if (cached && cached.expiresAt > ctx.now().getTime()) return cached.provider;
   const meta = await discover(ctx, row);
   const advertised = meta.id_token_signing_alg_values_supported;
   const algorithms = Array.isArray(advertised)
@@ -246,13 +255,14 @@ export async function providerFor(ctx: AppContext, row: ConnectionRow): Promise<
     algorithms,
     tenantId: entraTenantOf(row, meta.issuer),
   };
-  for (const k of providers.keys()) if (k.startsWith(`${row.id}:`)) providers.delete(k);
-  providers.set(key, { provider, expiresAt: Date.now() + METADATA_TTL_MS });
+  forgetProvider(ctx, row.id);
+  providers.set(key, { provider, expiresAt: ctx.now().getTime() + METADATA_TTL_MS });
   return provider;
 }
 
-export function forgetProvider(connectionId: string): void {
-  for (const k of providers.keys()) if (k.startsWith(`${connectionId}:`)) providers.delete(k);
+/** Drops this context's cached provider of a connection (after an edit, a secret rotation). */
+export function forgetProvider(ctx: Pick<AppContext, "providers">, connectionId: string): void {
+  for (const k of ctx.providers.keys()) if (k.startsWith(`${connectionId}:`)) ctx.providers.delete(k);
 }
 
 /** RFC 6749 §4.1.1 with PKCE (RFC 7636 §4.3, S256) and a nonce (OIDC Core §3.1.2.1). */
@@ -299,8 +309,13 @@ function errorDetail(err: unknown): string {
   return cause instanceof Error && cause.message !== message ? `${message}: ${cause.message}` : message;
 }
 
+/**
+ * The IdP's own OAuth error: the `error` (and description) of an error redirect or an error
+ * body, or the parameters of the first WWW-Authenticate challenge (RFC 6750 §3).
+ */
 function idpErrorOf(err: unknown): string | null {
-  const e = err as { error?: unknown; error_description?: unknown };
+  const e: { error?: unknown; error_description?: unknown } =
+    err instanceof client.WWWAuthenticateChallengeError ? (err.cause[0]?.parameters ?? {}) : (err as object);
   if (typeof e?.error !== "string") return null;
   return typeof e.error_description === "string"
     ? `${e.error}: ${e.error_description}`.slice(0, 500)
@@ -335,32 +350,97 @@ export async function exchangeCode(
     if (!tokens.id_token) throw new SsoStepError("token", "the token response has no id_token");
     return { idToken: tokens.id_token, accessToken: tokens.access_token ?? null };
   } catch (err) {
-    if (err instanceof SsoStepError) throw err;
-    if (err instanceof client.AuthorizationResponseError) {
-      throw new SsoStepError("callback", "the IdP returned an error instead of a code", idpErrorOf(err));
-    }
-    if (err instanceof client.ResponseBodyError) {
-      throw new SsoStepError(
-        "token",
-        `the token endpoint refused the code (HTTP ${err.status})`,
-        idpErrorOf(err),
-      );
-    }
-    // Classified on the precise (wrapped) error: "invalid response encountered" alone says nothing.
-    const cause = (err as { cause?: unknown }).cause;
-    if (cause instanceof SafeFetchError) {
-      throw new SsoStepError("token", `the code exchange failed: ${describeFetchError(cause)}`);
-    }
-    const detail = errorDetail(err);
-    if (/response parameter/i.test(detail)) {
-      const what = /"iss"/.test(detail) ? "iss" : /"state"/.test(detail) ? "state" : "parameters";
-      throw new SsoStepError("callback", `the authorization response's ${what} is wrong (${detail})`);
-    }
-    if (/JWT|ID Token|id_token|nonce|alg/i.test(detail)) {
-      throw new SsoStepError("id_token", `the ID token was refused: ${detail}`);
-    }
-    throw new SsoStepError("token", `the code exchange failed: ${detail}`);
+    throw classifyExchangeError(err, { issuer: provider.issuer, state: checks.state });
   }
+}
+
+/** oauth4webapi's error codes (openid-client's ClientError carries the same `code`). */
+const OAUTH = {
+  INVALID_RESPONSE: "OAUTH_INVALID_RESPONSE",
+  JWT_CLAIM_COMPARISON: "OAUTH_JWT_CLAIM_COMPARISON_FAILED",
+  JWT_TIMESTAMP_CHECK: "OAUTH_JWT_TIMESTAMP_CHECK_FAILED",
+  JSON_ATTRIBUTE_COMPARISON: "OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED",
+  UNSUPPORTED_OPERATION: "OAUTH_UNSUPPORTED_OPERATION",
+} as const;
+
+/** What oauth4webapi attached to an error it raised (its `cause`), when that is an object. */
+function detailsOf(err: unknown): Record<string, unknown> | null {
+  const cause = (err as { cause?: unknown } | null)?.cause;
+  return typeof cause === "object" && cause !== null ? (cause as Record<string, unknown>) : null;
+}
+
+/**
+ * Which step a failed code exchange (openid-client's authorizationCodeGrant) ended at, decided
+ * by the library's error classes and codes and by what it attached to them — never by its
+ * message text (which only goes into the cause, for the audit log):
+ *
+ * - AuthorizationResponseError: the IdP redirected back with `error` (RFC 6749 §4.1.2.1);
+ * - ResponseBodyError / WWWAuthenticateChallengeError: the token endpoint refused (§5.2);
+ * - a SafeFetchError cause: the network (or the SSRF guard) failed the request;
+ * - OAUTH_INVALID_RESPONSE over the authorization response's `parameters`: its `iss`
+ *   (RFC 9207: missing, or not the `expected` issuer) or its `state`;
+ * - OAUTH_JWT_* codes, or an OAUTH_INVALID_RESPONSE / OAUTH_UNSUPPORTED_OPERATION about the
+ *   JWT itself (its claims, its header, or the compact serialization): the ID token;
+ * - anything else (status, content type, body of the token response): the code exchange.
+ */
+export function classifyExchangeError(
+  err: unknown,
+  expected: { issuer: string; state: string },
+): SsoStepError {
+  if (err instanceof SsoStepError) return err;
+  if (err instanceof client.AuthorizationResponseError) {
+    return new SsoStepError("callback", "the IdP returned an error instead of a code", idpErrorOf(err));
+  }
+  if (err instanceof client.ResponseBodyError) {
+    return new SsoStepError(
+      "token",
+      `the token endpoint refused the code (HTTP ${err.status})`,
+      idpErrorOf(err),
+    );
+  }
+  if (err instanceof client.WWWAuthenticateChallengeError) {
+    return new SsoStepError(
+      "token",
+      `the token endpoint refused the client (HTTP ${err.status}, a ${err.cause[0]?.scheme ?? "WWW-Authenticate"} challenge)`,
+      idpErrorOf(err),
+    );
+  }
+  const cause = (err as { cause?: unknown } | null)?.cause;
+  if (cause instanceof SafeFetchError) {
+    return new SsoStepError("token", `the code exchange failed: ${describeFetchError(cause)}`);
+  }
+  const detail = errorDetail(err);
+  const code = err instanceof client.ClientError ? err.code : undefined;
+  // openid-client's ClientError wraps oauth4webapi's OperationProcessingError (same code), whose
+  // own cause is what the check compared.
+  const inner = err instanceof client.ClientError ? cause : undefined;
+  const details = detailsOf(inner);
+  if (code === OAUTH.INVALID_RESPONSE && details?.parameters instanceof URLSearchParams) {
+    const what = details.parameters.has("response")
+      ? "parameters"
+      : !("expected" in details) || details.expected === expected.issuer
+        ? "iss"
+        : "state";
+    return new SsoStepError("callback", `the authorization response's ${what} is wrong (${detail})`);
+  }
+  const aboutTheJwt =
+    code === OAUTH.JWT_CLAIM_COMPARISON ||
+    code === OAUTH.JWT_TIMESTAMP_CHECK ||
+    ((code === OAUTH.INVALID_RESPONSE || code === OAUTH.UNSUPPORTED_OPERATION) &&
+      (typeof (inner as { cause?: unknown } | undefined)?.cause === "string" ||
+        (details !== null && ("claims" in details || "header" in details))));
+  if (aboutTheJwt) return new SsoStepError("id_token", `the ID token was refused: ${detail}`);
+  const body = details?.body as { id_token?: unknown; access_token?: unknown } | undefined;
+  if (
+    code === OAUTH.INVALID_RESPONSE &&
+    typeof body === "object" &&
+    body !== null &&
+    typeof body.access_token === "string" &&
+    typeof body.id_token !== "string"
+  ) {
+    return new SsoStepError("token", "the token response has no id_token");
+  }
+  return new SsoStepError("token", `the code exchange failed: ${detail}`);
 }
 
 /** What the flow's state vouches for: the nonce sent, and when the flow started (the state's time). */
@@ -469,11 +549,18 @@ export async function fetchUserinfo(
       const x = e as { code?: unknown; cause?: unknown; attribute?: unknown } | null;
       if (!x || typeof x !== "object") return false;
       if (x.attribute === "sub") return true;
-      return x.code === "OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED" && subMismatch(x.cause);
+      return x.code === OAUTH.JSON_ATTRIBUTE_COMPARISON && subMismatch(x.cause);
     };
     if (subMismatch(err)) {
       // The body names the other person: never in the cause (it goes to the audit log).
       throw new SsoStepError("userinfo", "the user-info sub is not the ID token's sub");
+    }
+    if (err instanceof client.WWWAuthenticateChallengeError) {
+      throw new SsoStepError(
+        "userinfo",
+        `the user-info endpoint refused the access token (HTTP ${err.status}, a ${err.cause[0]?.scheme ?? "WWW-Authenticate"} challenge)`,
+        idpErrorOf(err),
+      );
     }
     throw new SsoStepError("userinfo", `the user-info call failed: ${errorDetail(err)}`, idpErrorOf(err));
   }

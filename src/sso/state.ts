@@ -112,21 +112,26 @@ interface WirePayload {
   b: string;
 }
 
-const derivedKeys = new Map<string, StateKeys>();
-
 /**
- * HKDF-SHA-256 (RFC 5869) of the state secret into independent encryption and MAC keys, derived
- * once per secret string (the configured secret is a string; derivation is a fixed function of it).
+ * The keys derived from one state secret, derived once (on first use) and kept by the
+ * application context (ctx.stateKeys), never in a module-level cache: two apps in one process
+ * with different secrets share nothing.
  */
-function deriveKeys(secret: string | Uint8Array): StateKeys {
-  if (typeof secret !== "string") return deriveKeysOnce(secret);
-  let keys = derivedKeys.get(secret);
-  if (!keys) {
-    keys = deriveKeysOnce(secret);
-    if (derivedKeys.size >= 16) derivedKeys.clear();
-    derivedKeys.set(secret, keys);
+export class StateKeyring {
+  #keys: StateKeys | undefined;
+  constructor(readonly secret: string | Uint8Array) {}
+  get keys(): StateKeys {
+    this.#keys ??= deriveKeysOnce(this.secret);
+    return this.#keys;
   }
-  return keys;
+}
+
+/** A state secret, or the keyring of one (what the server passes: derived once per context). */
+export type StateSecret = string | Uint8Array | StateKeyring;
+
+/** HKDF-SHA-256 (RFC 5869) of the state secret into independent encryption and MAC keys. */
+function deriveKeys(secret: StateSecret): StateKeys {
+  return secret instanceof StateKeyring ? secret.keys : deriveKeysOnce(secret);
 }
 
 function deriveKeysOnce(secret: string | Uint8Array): StateKeys {
@@ -151,7 +156,7 @@ function bindingHash(browserBinding: string): string {
  * A fresh browser-binding value: base64url(16 random bytes || first 16 bytes of
  * HMAC-SHA-256(k_binding, random)), 43 characters. Only this server can mint one.
  */
-export function issueBrowserBinding(secret: string | Uint8Array): string {
+export function issueBrowserBinding(secret: StateSecret): string {
   const { bindingKey } = deriveKeys(secret);
   const random = randomBytes(BINDING_RANDOM_BYTES);
   const mac = hmacSha256(bindingKey, random).subarray(0, BINDING_MAC_BYTES);
@@ -159,7 +164,7 @@ export function issueBrowserBinding(secret: string | Uint8Array): string {
 }
 
 /** True when `value` is a binding value minted by issueBrowserBinding under this secret. */
-export function isIssuedBrowserBinding(secret: string | Uint8Array, value: unknown): value is string {
+export function isIssuedBrowserBinding(secret: StateSecret, value: unknown): value is string {
   if (typeof value !== "string" || value.length !== 43 || !BASE64URL.test(value)) return false;
   const { bindingKey } = deriveKeys(secret);
   const bytes = Buffer.from(value, "base64url");
@@ -175,7 +180,7 @@ function isShortString(value: unknown, max = MAX_FIELD_LENGTH): value is string 
 }
 
 /** Checks the caller's input; these are programming errors, so they throw. */
-function assertValidInput(secret: string | Uint8Array, input: StateInput): void {
+function assertValidInput(secret: StateSecret, input: StateInput): void {
   if (!isShortString(input.connectionId)) throw new TypeError("state: connectionId is required");
   if (input.purpose !== "login" && input.purpose !== "test") throw new TypeError("state: bad purpose");
   if (input.purpose === "test" && !isShortString(input.testId)) {
@@ -268,11 +273,7 @@ function sign(macKey: Buffer, signedText: string): string {
  * Issues a state token (SPEC §4 step 2). `now` is the issue time in ms (injectable for tests).
  * Throws on a short secret or invalid input — both are programming or configuration errors.
  */
-export function createState(
-  secret: string | Uint8Array,
-  input: StateInput,
-  now: number = Date.now(),
-): string {
+export function createState(secret: StateSecret, input: StateInput, now: number = Date.now()): string {
   const keys = deriveKeys(secret);
   assertValidInput(secret, input);
   const signedText = `${TOKEN_PREFIX}.${seal(keys.encKey, toWire(input, now)).toString("base64url")}`;
@@ -286,7 +287,7 @@ export function createState(
  * a bad token; throws only on a short secret (configuration error).
  */
 export function verifyState(
-  secret: string | Uint8Array,
+  secret: StateSecret,
   token: string,
   binding: { browserBinding: string | readonly string[] | undefined },
   now: number = Date.now(),

@@ -140,7 +140,7 @@ describe.each(storages())("secrets rotate (%s)", (storage) => {
 
   it("signs in with the new key alone", async () => {
     w.t.ctx.secretBox = createSecretBox(parseEncryptionKeys(newKey));
-    for (const id of connectionIds) forgetProvider(id);
+    for (const id of connectionIds) forgetProvider(w.t.ctx, id);
     const { res, browser } = await w.signIn(connectionIds[0]!, "user-alice");
     expect(where(res), res.body).toBe("/");
     expect((await browser.get(`${w.origin}/api/auth/me`)).json<any>().user.email).toBe("alice@acme.test");

@@ -361,11 +361,11 @@ describe.each(storages())("SSO vendor profiles (%s)", (storage) => {
         ];
         for (const candidate of refusedIssuers) {
           issuer = candidate;
-          forgetProvider(id);
+          forgetProvider(w.t.ctx, id);
           await startFailsAtDiscovery(id, /does not match/);
         }
         issuer = `<origin>/${DEFAULT_AZURE_TENANT_ID.toUpperCase()}/v2.0`;
-        forgetProvider(id);
+        forgetProvider(w.t.ctx, id);
         const started = await w.api("POST", `/api/admin/sso/connections/${id}/tests`);
         expect(started.status, started.body).toBe(201);
         const row = await w.t.ctx.db
