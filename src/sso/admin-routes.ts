@@ -762,7 +762,7 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           response: { 204: Type.Null(), ...errors },
         },
       },
-      deleteAgencyRow(ctx, {
+      deleteAgencyRow(ctx, guards, {
         table: "sso_allowed_emails",
         notFound: "Allowed email not found",
         action: "sso.allowed_email.remove",
