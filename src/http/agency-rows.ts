@@ -11,6 +11,7 @@ import type { Db } from "../db/database.js";
 import type { Database } from "../db/schema.js";
 import { transaction } from "../db/transaction.js";
 import { notFound } from "./errors.js";
+import { noContent } from "./replies.js";
 import type { Guards } from "./request-context.js";
 import type { IdParams } from "./schemas.js";
 
@@ -66,7 +67,6 @@ export function deleteAgencyRow<K extends AgencyOwnedTable>(
         ...(spec.details ? { details: spec.details(row as unknown as Selectable<Database[K]>) } : {}),
       });
     });
-    // Sent here, so the handler's promise resolves to nothing (Fastify sends nothing more).
-    reply.status(204).send();
+    noContent(reply);
   };
 }
