@@ -242,7 +242,7 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
       },
       async (request, reply) => {
         const agency = await guards.requireAgency(request);
-        const body = (request.body ?? {}) as { code?: string; backupCode?: string };
+        const body = request.body ?? {};
         const pending = await currentChallenge(ctx, request);
         if (!pending || pending.purpose !== "verify") {
           // An enrolment sign-in keeps its cookie: it continues at setup/confirm.
