@@ -1,4 +1,5 @@
 /** The agency's audit log for its admins: newest first, filterable, paged. */
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { AppContext } from "../context.js";
@@ -17,7 +18,8 @@ const Entry = Type.Object({
 });
 
 export function auditRoutes(ctx: AppContext, guards: Guards) {
-  return async (app: FastifyInstance) => {
+  return async (instance: FastifyInstance) => {
+    const app = instance.withTypeProvider<TypeBoxTypeProvider>();
     app.get(
       "/api/admin/audit",
       {
@@ -44,15 +46,11 @@ export function auditRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request) => {
-        const q = request.query as {
-          action?: string;
-          outcome?: "success" | "failure";
-          page?: number;
-          pageSize?: number;
-        };
+        const { agency } = await guards.requireAdmin(request);
+        const q = request.query;
         const page = q.page ?? 1;
         const pageSize = q.pageSize ?? 50;
-        let query = ctx.db.selectFrom("audit_log").where("agency_id", "=", request.agency!.id);
+        let query = ctx.db.selectFrom("audit_log").where("agency_id", "=", agency.id);
         if (q.action) query = query.where("action", "like", `${q.action.replace(/[\\%_]/g, "\\$&")}%`);
         if (q.outcome) query = query.where("outcome", "=", q.outcome);
         const [rows, count] = await Promise.all([

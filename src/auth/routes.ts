@@ -3,6 +3,8 @@
  * (SPEC §2, §11). Hide-other-methods is enforced here, server-side, with the audited
  * break-glass path for agency admins.
  */
+
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { type Agency, agencyApi, agencyOrigin } from "../agencies/agencies.js";
@@ -11,6 +13,7 @@ import type { AppContext } from "../context.js";
 import { inTransaction } from "../db/transaction.js";
 import { readCookie } from "../http/cookies.js";
 import { AppError, notFound } from "../http/errors.js";
+import { noContent, sendSerialized } from "../http/replies.js";
 import { type Guards, requestOrigin } from "../http/request-context.js";
 import { ErrorResponse, UserSchema } from "../http/schemas.js";
 import { LIMITS, reserve, reset } from "../http/throttle.js";
@@ -25,7 +28,8 @@ import { listSignInConnections } from "./methods.js";
 export const INVALID_CREDENTIALS = "Invalid email or password";
 
 export function authRoutes(ctx: AppContext, guards: Guards) {
-  return async (app: FastifyInstance) => {
+  return async (instance: FastifyInstance) => {
+    const app = instance.withTypeProvider<TypeBoxTypeProvider>();
     app.get(
       "/api/auth/methods",
       {
@@ -89,7 +93,7 @@ export function authRoutes(ctx: AppContext, guards: Guards) {
       async (request) => {
         // Per IP, so the lookup cannot be used to sweep a list of addresses.
         await reserve(ctx, [[`lookup:ip:${request.ip}`, LIMITS.lookupPerIp]]);
-        const { email } = request.body as { email: string };
+        const { email } = request.body;
         const domain = await agencyDomainForEmail(ctx, email);
         const target = domain
           ? agencyOrigin(domain, { protocol: `${request.protocol}:`, port: portOf(request.host) })
@@ -131,7 +135,7 @@ export function authRoutes(ctx: AppContext, guards: Guards) {
       },
       async (request, reply) => {
         const agency = await guards.requireAgency(request);
-        const body = request.body as { email: string; password: string; breakGlass?: boolean };
+        const body = request.body;
         const email = body.email.trim().toLowerCase();
         const ipKey = `signin:ip:${request.ip}`;
         const accountKey = `signin:account:${agency.id}:${email}`;
@@ -216,7 +220,7 @@ export function authRoutes(ctx: AppContext, guards: Guards) {
             agency,
             userId: row.id,
             method,
-            returnTo: safeReturnTo((request.body as { returnTo?: string }).returnTo, requestOrigin(request)),
+            returnTo: safeReturnTo(body.returnTo, requestOrigin(request)),
           });
         });
         switch (outcome.kind) {
@@ -285,7 +289,7 @@ export function authRoutes(ctx: AppContext, guards: Guards) {
           }
         });
         clearSignInCookies(reply, request);
-        return reply.status(204).send();
+        noContent(reply);
       },
     );
 
@@ -312,8 +316,7 @@ export function authRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request, reply) => {
-        const { user } = request.auth!;
-        const agency = request.agency!;
+        const { user, agency } = await guards.requireSession(request);
         // The read caches hand out frozen users and agencies and replace them (never change them)
         // when they change: the same pair always gives the same bytes, serialised once.
         let cached = meBodies.get(user);
@@ -325,7 +328,7 @@ export function authRoutes(ctx: AppContext, guards: Guards) {
           cached = { agency, body };
           meBodies.set(user, cached);
         }
-        return reply.type("application/json; charset=utf-8").send(cached.body);
+        sendSerialized(reply, cached.body);
       },
     );
   };

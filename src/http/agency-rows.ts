@@ -2,6 +2,7 @@
  * Rows an agency owns, as the admin API handles them: every lookup is scoped to the request's
  * agency, so another agency's id is the same 404 as an unknown one.
  */
+import type { Static } from "@sinclair/typebox";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Kysely, Selectable } from "kysely";
 import { auditRequest } from "../audit/audit.js";
@@ -10,6 +11,9 @@ import type { Db } from "../db/database.js";
 import type { Database } from "../db/schema.js";
 import { transaction } from "../db/transaction.js";
 import { notFound } from "./errors.js";
+import { noContent } from "./replies.js";
+import type { Guards } from "./request-context.js";
+import type { IdParams } from "./schemas.js";
 
 /** The tables whose rows have an `id` and belong to one agency (`agency_id`). */
 export type AgencyOwnedTable = {
@@ -30,16 +34,23 @@ export interface DeleteAgencyRowSpec<K extends AgencyOwnedTable> {
 }
 
 /**
- * The handler of `DELETE …/:id` for a row the agency owns: deletes the row `:id` of the request's
- * agency (404 when there is none), audits it, and answers 204.
+ * The handler of `DELETE …/:id` (params `IdParams`) for a row the agency owns: an admin's request
+ * deletes the row `:id` of the request's agency (404 when there is none), audits it, and answers 204.
  */
-export function deleteAgencyRow<K extends AgencyOwnedTable>(ctx: AppContext, spec: DeleteAgencyRowSpec<K>) {
+export function deleteAgencyRow<K extends AgencyOwnedTable>(
+  ctx: AppContext,
+  guards: Guards,
+  spec: DeleteAgencyRowSpec<K>,
+) {
   // The query is the same for every such table; Kysely cannot type it over a union of tables.
   type OwnedDb = Kysely<{ owned: { id: string; agency_id: string } }>;
   const table = spec.table as unknown as "owned";
-  return async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
-    const { id } = request.params as { id: string };
-    const agencyId = request.agency!.id;
+  return async (
+    request: FastifyRequest<{ Params: Static<typeof IdParams> }>,
+    reply: FastifyReply,
+  ): Promise<void> => {
+    const { id } = request.params;
+    const agencyId = (await guards.requireAdmin(request)).agency.id;
     // The removal, what else it changes and its audit record commit together.
     await transaction(ctx.db, async (tx) => {
       const row = await (tx as unknown as OwnedDb)
@@ -56,6 +67,6 @@ export function deleteAgencyRow<K extends AgencyOwnedTable>(ctx: AppContext, spe
         ...(spec.details ? { details: spec.details(row as unknown as Selectable<Database[K]>) } : {}),
       });
     });
-    return reply.status(204).send();
+    noContent(reply);
   };
 }

@@ -23,6 +23,13 @@ declare module "fastify" {
 }
 
 /** The origin this request reached us on: the agency's origin when the host is its domain. */
+/** What the session guards hand a handler: the request's agency and its signed-in user. */
+export interface SignedIn {
+  agency: Agency;
+  user: User;
+  session: ValidSession;
+}
+
 export function requestOrigin(request: FastifyRequest): string {
   return `${request.protocol}://${request.host}`;
 }
@@ -111,15 +118,23 @@ export function makeGuards(ctx: AppContext) {
     });
   }
 
-  async function requireSession(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-    await requireAgency(request);
+  /**
+   * The signed-in user of the request's agency, or 401. As a preHandler it guards a route; called
+   * again from the handler (it is idempotent: the session is loaded once per request) it hands the
+   * handler the typed values instead of a `request.auth!` assertion.
+   */
+  async function requireSession(request: FastifyRequest, _reply?: FastifyReply): Promise<SignedIn> {
+    const agency = await requireAgency(request);
     await loadSession(request);
     if (!request.auth) throw unauthorized();
+    return { agency, user: request.auth.user, session: request.auth.session };
   }
 
-  async function requireAdmin(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    await requireSession(request, reply);
-    if (request.auth?.user.role !== "admin") throw forbidden("Only agency admins can do this");
+  /** As requireSession, and the user is an admin of the agency (else 403). */
+  async function requireAdmin(request: FastifyRequest, reply?: FastifyReply): Promise<SignedIn> {
+    const signedIn = await requireSession(request, reply);
+    if (signedIn.user.role !== "admin") throw forbidden("Only agency admins can do this");
+    return signedIn;
   }
 
   return { resolveAgency, requireAgency, loadSession, requireSession, requireAdmin };

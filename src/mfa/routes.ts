@@ -13,6 +13,8 @@
  * account and against the IP (DB-backed limits, so they hold across nodes). Codes, secrets and
  * backup codes are never logged or audited.
  */
+
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { audit } from "../audit/audit.js";
@@ -20,6 +22,7 @@ import type { AppContext } from "../context.js";
 import { inTransaction } from "../db/transaction.js";
 import { clearCookie } from "../http/cookies.js";
 import { AppError, conflict, unauthorized } from "../http/errors.js";
+import { noContent } from "../http/replies.js";
 import { type Guards, requestOrigin } from "../http/request-context.js";
 import { ErrorResponse, Nullable, UserSchema } from "../http/schemas.js";
 import { LIMITS, release, reserve } from "../http/throttle.js";
@@ -213,7 +216,8 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
     return safeReturnTo(challenge.returnTo, requestOrigin(request));
   }
 
-  return async (app: FastifyInstance) => {
+  return async (instance: FastifyInstance) => {
+    const app = instance.withTypeProvider<TypeBoxTypeProvider>();
     app.post(
       "/api/auth/2fa",
       {
@@ -238,7 +242,7 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
       },
       async (request, reply) => {
         const agency = await guards.requireAgency(request);
-        const body = (request.body ?? {}) as { code?: string; backupCode?: string };
+        const body = request.body ?? {};
         const pending = await currentChallenge(ctx, request);
         if (!pending || pending.purpose !== "verify") {
           // An enrolment sign-in keeps its cookie: it continues at setup/confirm.
@@ -326,10 +330,10 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
           },
         },
       },
-      async (request) => ({
-        ...(await twoFactorStatus(ctx, request.auth!.user.id)),
-        required: request.agency!.require2fa,
-      }),
+      async (request) => {
+        const { agency, user } = await guards.requireSession(request);
+        return { ...(await twoFactorStatus(ctx, user.id)), required: agency.require2fa };
+      },
     );
 
     app.post(
@@ -391,7 +395,7 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
         const user = enrolling.user;
         await throttle(request, user.id);
         const challenge = enrolling.challenge ? await reserveOn(request, reply, enrolling.challenge) : null;
-        const { code } = request.body as { code: string };
+        const { code } = request.body;
         const factor: Factor = { kind: "totp", value: code, field: "code" };
         // 2FA on, its backup codes and the mfa.enrolled record commit together; a refused code
         // (its failure record and counters) is written outside, so that it stays.
@@ -439,9 +443,9 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request, reply) => {
-        const user = request.auth!.user;
+        const { user } = await guards.requireSession(request);
         await throttle(request, user.id);
-        const { code } = request.body as { code: string };
+        const { code } = request.body;
         const result = await acceptTotp(ctx, user.id, code);
         if (!result.ok) {
           if (result.why === "unavailable") throw notEnabled();
@@ -474,9 +478,9 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request, reply) => {
-        const user = request.auth!.user;
+        const { user } = await guards.requireSession(request);
         await throttle(request, user.id);
-        const { code } = request.body as { code: string };
+        const { code } = request.body;
         const result = await acceptTotp(ctx, user.id, code);
         if (!result.ok) {
           if (result.why === "unavailable") throw notEnabled();
@@ -488,7 +492,7 @@ export function mfaRoutes(ctx: AppContext, guards: Guards) {
           await removeTwoFactor(tx, user.id);
           await audit(tx.db, { ...actorBase(request, user), action: "mfa.disabled" });
         });
-        return reply.status(204).send();
+        noContent(reply);
       },
     );
   };

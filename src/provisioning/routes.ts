@@ -8,6 +8,7 @@
  *   the label); reads are logged at debug level only (see `auditFailure` / the onResponse hook).
  */
 import rateLimit from "@fastify/rate-limit";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import type { FastifyError, FastifyInstance, FastifyRequest } from "fastify";
 import { type Actor, type AuditEntry, audit, auditRequest } from "../audit/audit.js";
@@ -17,7 +18,7 @@ import { AppError } from "../http/errors.js";
 import type { Guards } from "../http/request-context.js";
 import { ErrorResponse, IdParams, Nullable, UserInputSchema, UserSchema } from "../http/schemas.js";
 import { hit, LIMITS } from "../http/throttle.js";
-import { createUser, getUser, listUsers, type UserInput, updateUser, userApi } from "../users/users.js";
+import { createUser, getUser, listUsers, updateUser, userApi } from "../users/users.js";
 import { throttleTableStore } from "./rate-limit-store.js";
 import {
   type AuthenticatedToken,
@@ -120,7 +121,8 @@ const SECURITY_SESSION = [{ session: [] }];
 // ------------------------------------------------------------------------------------------------
 
 function adminTokenRoutes(ctx: AppContext, guards: Guards) {
-  return async (app: FastifyInstance) => {
+  return async (instance: FastifyInstance) => {
+    const app = instance.withTypeProvider<TypeBoxTypeProvider>();
     app.addHook("preHandler", guards.requireAdmin);
 
     app.get(
@@ -134,7 +136,10 @@ function adminTokenRoutes(ctx: AppContext, guards: Guards) {
           response: { 200: Type.Object({ tokens: Type.Array(TokenSchema) }), ...adminErrors },
         },
       },
-      async (request) => ({ tokens: (await listTokens(ctx.db, request.agency!.id)).map(tokenApi) }),
+      async (request) => {
+        const { agency } = await guards.requireAdmin(request);
+        return { tokens: (await listTokens(ctx.db, agency.id)).map(tokenApi) };
+      },
     );
 
     app.post(
@@ -158,14 +163,15 @@ function adminTokenRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request, reply) => {
-        const body = request.body as { name: string; scopes: Scope[] };
+        const { agency, user } = await guards.requireAdmin(request);
+        const body = request.body;
         // The token and its audit record commit together.
         const { token, secret } = await transaction(ctx.db, async (tx) => {
           const created = await createToken(tx, {
-            agencyId: request.agency!.id,
+            agencyId: agency.id,
             name: body.name,
             scopes: body.scopes,
-            createdBy: request.auth!.user.id,
+            createdBy: user.id,
           });
           const t = created.token;
           await auditRequest(tx, request, {
@@ -196,9 +202,10 @@ function adminTokenRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request) => {
-        const { id } = request.params as { id: string };
+        const { agency } = await guards.requireAdmin(request);
+        const { id } = request.params;
         const token = await transaction(ctx.db, async (tx) => {
-          const revoked = await revokeToken(tx, request.agency!.id, id, ctx.now());
+          const revoked = await revokeToken(tx, agency.id, id, ctx.now());
           if (revoked.changed) {
             await auditRequest(tx, request, {
               action: "token.revoke",
@@ -252,7 +259,8 @@ function bearerOf(request: FastifyRequest): string | null {
 }
 
 function provisioningApi(ctx: AppContext) {
-  return async (app: FastifyInstance) => {
+  return async (instance: FastifyInstance) => {
+    const app = instance.withTypeProvider<TypeBoxTypeProvider>();
     // 1. Authentication first (onRequest, below): a request without a valid token never reaches
     //    the per-token limit, so a made-up token writes no counter of its own. Failed
     //    authentications count per client address instead (one row per IP, `refuseToken`).
@@ -349,20 +357,25 @@ function provisioningApi(ctx: AppContext) {
       const appError = error instanceof AppError ? error : null;
       const status = appError?.statusCode ?? (error.validation ? 422 : (error.statusCode ?? 500));
       if (!token || !action || status === 429 || status === 401) return;
-      const params = request.params as { id?: string } | undefined;
+      // A hook of every route of the plugin, so the params are not typed by one route's schema.
+      const params: unknown = request.params;
+      const userId =
+        params && typeof params === "object" && "id" in params && typeof params.id === "string"
+          ? params.id
+          : undefined;
       await audit(ctx.db, {
         agencyId: token.agencyId,
         action,
         outcome: "failure",
         actor: tokenActor(token),
-        target: params?.id && status !== 404 ? { type: "user", id: params.id } : null,
+        target: userId && status !== 404 ? { type: "user", id: userId } : null,
         ip: request.ip,
         details: {
           via: "api",
           status,
           error: appError?.code ?? (error.validation ? "invalid_input" : "error"),
           ...(appError?.field ? { field: appError.field } : {}),
-          ...(params?.id && status === 404 ? { userId: params.id } : {}),
+          ...(userId && status === 404 ? { userId } : {}),
         },
       }).catch((err) => request.log.error({ err }, "audit of a refused provisioning call failed"));
     });
@@ -417,7 +430,7 @@ function provisioningApi(ctx: AppContext) {
       },
       async (request, reply) => {
         const token = tokenOf.get(request)!;
-        const user = await createUser(ctx.db, token.agencyId, request.body as UserInput, (u) =>
+        const user = await createUser(ctx.db, token.agencyId, request.body, (u) =>
           apiEntry(request, "user.create", u.id, {
             email: u.email,
             role: u.role,
@@ -455,12 +468,7 @@ function provisioningApi(ctx: AppContext) {
       },
       async (request) => {
         const token = tokenOf.get(request)!;
-        const q = request.query as {
-          email?: string;
-          externalUserId?: string;
-          page?: number;
-          pageSize?: number;
-        };
+        const q = request.query;
         const page = q.page ?? 1;
         const pageSize = q.pageSize ?? 50;
         const { users, total } = await listUsers(ctx.db, token.agencyId, { ...q, page, pageSize });
@@ -487,7 +495,7 @@ function provisioningApi(ctx: AppContext) {
       },
       async (request) => {
         const token = tokenOf.get(request)!;
-        const { id } = request.params as { id: string };
+        const { id } = request.params;
         return { user: userApi(await getUser(ctx.db, token.agencyId, id)) };
       },
     );
@@ -516,8 +524,8 @@ function provisioningApi(ctx: AppContext) {
       },
       async (request) => {
         const token = tokenOf.get(request)!;
-        const { id } = request.params as { id: string };
-        const input = (request.body ?? {}) as UserInput & { active?: boolean };
+        const { id } = request.params;
+        const input = request.body ?? {};
         const { after } = await updateUser(ctx.db, token.agencyId, id, input, ({ changed }) =>
           apiEntry(request, "user.update", id, {
             changed: input.password ? [...changed, "password"] : changed,
@@ -546,7 +554,7 @@ function provisioningApi(ctx: AppContext) {
       },
       async (request) => {
         const token = tokenOf.get(request)!;
-        const { id } = request.params as { id: string };
+        const { id } = request.params;
         const { after } = await updateUser(ctx.db, token.agencyId, id, { active: false }, ({ before }) =>
           apiEntry(request, "user.deactivate", id, { wasActive: before.active }),
         );

@@ -2,6 +2,8 @@
  * Agency security settings (SPEC §6): require 2FA. With it on, a user without 2FA who signs in —
  * by any method — is sent to enrolment before getting a session (sessions/sign-in.ts).
  */
+
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { auditRequest } from "../audit/audit.js";
@@ -25,7 +27,8 @@ export function securityRoutes(ctx: AppContext, guards: Guards) {
     return { require2fa: row.require_2fa };
   }
 
-  return async (app: FastifyInstance) => {
+  return async (instance: FastifyInstance) => {
+    const app = instance.withTypeProvider<TypeBoxTypeProvider>();
     app.get(
       "/api/admin/security",
       {
@@ -36,7 +39,7 @@ export function securityRoutes(ctx: AppContext, guards: Guards) {
           response: { 200: Settings, ...errors },
         },
       },
-      async (request) => read(request.agency!.id),
+      async (request) => read((await guards.requireAdmin(request)).agency.id),
     );
 
     app.put(
@@ -51,8 +54,8 @@ export function securityRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request) => {
-        const agencyId = request.agency!.id;
-        const { require2fa } = request.body as { require2fa: boolean };
+        const agencyId = (await guards.requireAdmin(request)).agency.id;
+        const { require2fa } = request.body;
         const before = await read(agencyId);
         if (before.require2fa !== require2fa) {
           await transaction(ctx.db, async (tx) => {

@@ -3,6 +3,7 @@
  * their tests, enabling, the agency's SSO settings and the allowed-emails list.
  */
 import { randomUUID } from "node:crypto";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { type Static, Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Selectable } from "kysely";
@@ -14,12 +15,12 @@ import type { SsoConnectionsTable } from "../db/schema.js";
 import { inTransaction, transaction } from "../db/transaction.js";
 import { deleteAgencyRow } from "../http/agency-rows.js";
 import { AppError, badRequest, notFound } from "../http/errors.js";
+import { noContent } from "../http/replies.js";
 import type { Guards } from "../http/request-context.js";
 import { ErrorResponse, IdParams, Nullable } from "../http/schemas.js";
 import { normalizeEmail } from "../users/users.js";
 import {
   assertPrerequisites,
-  type ConnectionInput,
   configChanged,
   connectionSecret,
   getConnectionRow,
@@ -240,7 +241,8 @@ testStarters.azure = testStarters.oidc;
 testStarters.google = testStarters.oidc;
 
 export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
-  return async (app: FastifyInstance) => {
+  return async (instance: FastifyInstance) => {
+    const app = instance.withTypeProvider<TypeBoxTypeProvider>();
     app.addHook("preHandler", guards.requireAdmin);
 
     const reload = async (db: Db, agencyId: string) => (await findAgencyById(db, agencyId))!;
@@ -263,7 +265,7 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request) => {
-        const agency = request.agency!;
+        const { agency } = await guards.requireAdmin(request);
         const rows = await ctx.db
           .selectFrom("sso_connections")
           .selectAll()
@@ -292,9 +294,9 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request, reply) => {
-        const agency = request.agency!;
+        const { agency } = await guards.requireAdmin(request);
         assertPrerequisites(agency);
-        const input = request.body as ConnectionInput;
+        const input = request.body;
         const { value, warnings } = normalizeConnection(input, {
           allowHttp: ctx.config.allowPrivateIdpUrls,
           defaultRedirectUrl: defaultRedirectUrl(request, agency),
@@ -337,8 +339,9 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request) => {
-        const row = await getConnectionRow(ctx.db, request.agency!.id, (request.params as { id: string }).id);
-        const tests = await listTests(ctx.db, request.agency!.id, row.id);
+        const { agency } = await guards.requireAdmin(request);
+        const row = await getConnectionRow(ctx.db, agency.id, request.params.id);
+        const tests = await listTests(ctx.db, agency.id, row.id);
         return { connection: connectionApi(row, tests[0] ?? null), warnings: [] };
       },
     );
@@ -356,10 +359,10 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request) => {
-        const agency = request.agency!;
-        const id = (request.params as { id: string }).id;
+        const { agency } = await guards.requireAdmin(request);
+        const id = request.params.id;
         const found = await getConnectionRow(ctx.db, agency.id, id);
-        const input = request.body as ConnectionInput;
+        const input = request.body;
         if (input.type !== found.type)
           throw badRequest("type cannot change: create a new connection instead", "type");
         const { value, warnings } = normalizeConnection(input, {
@@ -427,8 +430,8 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request, reply) => {
-        const agency = request.agency!;
-        const row = await getConnectionRow(ctx.db, agency.id, (request.params as { id: string }).id);
+        const { agency } = await guards.requireAdmin(request);
+        const row = await getConnectionRow(ctx.db, agency.id, request.params.id);
         await transaction(ctx.db, async (tx) => {
           await lockAgency(tx, agency.id);
           await tx.deleteFrom("sso_connections").where("id", "=", row.id).execute();
@@ -440,7 +443,7 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           });
         });
         forgetProvider(ctx, row.id);
-        return reply.status(204).send();
+        noContent(reply);
       },
     );
 
@@ -462,14 +465,14 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request, reply) => {
-        const agency = request.agency!;
+        const { agency, user } = await guards.requireAdmin(request);
         assertPrerequisites(agency);
-        const row = await getConnectionRow(ctx.db, agency.id, (request.params as { id: string }).id);
+        const row = await getConnectionRow(ctx.db, agency.id, request.params.id);
         const testId = await createTest(ctx.db, {
           connectionId: row.id,
           agencyId: agency.id,
           configVersion: row.config_version,
-          startedBy: request.auth!.user.id,
+          startedBy: user.id,
         });
         const starter = testStarters[row.type];
         let authorizationUrl: string;
@@ -520,8 +523,9 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request) => {
-        const row = await getConnectionRow(ctx.db, request.agency!.id, (request.params as { id: string }).id);
-        return { tests: await listTests(ctx.db, request.agency!.id, row.id) };
+        const { agency } = await guards.requireAdmin(request);
+        const row = await getConnectionRow(ctx.db, agency.id, request.params.id);
+        return { tests: await listTests(ctx.db, agency.id, row.id) };
       },
     );
 
@@ -536,7 +540,8 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request) => {
-        const test = await getTest(ctx.db, request.agency!.id, (request.params as { id: string }).id);
+        const { agency } = await guards.requireAdmin(request);
+        const test = await getTest(ctx.db, agency.id, request.params.id);
         if (!test) throw notFound("Test not found");
         return { test };
       },
@@ -555,10 +560,10 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request) => {
-        const agency = request.agency!;
-        const id = (request.params as { id: string }).id;
+        const { agency } = await guards.requireAdmin(request);
+        const id = request.params.id;
         await getConnectionRow(ctx.db, agency.id, id);
-        const { enabled } = request.body as { enabled: boolean };
+        const { enabled } = request.body;
         if (enabled) assertPrerequisites(agency);
         // Checked and written under the agency's lock: an edit that expires the tests, or a
         // settings change that needs a live connection, is wholly before this or wholly after.
@@ -613,12 +618,8 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request) => {
-        const agency = request.agency!;
-        const body = request.body as {
-          enabled?: boolean;
-          hideOtherLoginMethods?: boolean;
-          provisioning?: "existing-users" | "allowlist";
-        };
+        const { agency } = await guards.requireAdmin(request);
+        const body = request.body;
         // The check (a live connection) and the write commit together under the agency's lock,
         // which a connection's disable, edit or delete takes too: neither can slip between them and
         // leave SSO (or Hide other login methods) on with no enabled connection.
@@ -684,10 +685,11 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request) => {
+        const { agency } = await guards.requireAdmin(request);
         const rows = await ctx.db
           .selectFrom("sso_allowed_emails")
           .select(["id", "email", "role", "created_at"])
-          .where("agency_id", "=", request.agency!.id)
+          .where("agency_id", "=", agency.id)
           .orderBy("created_at", "desc")
           .execute();
         return {
@@ -718,7 +720,8 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request, reply) => {
-        const body = request.body as { email: string; role?: "admin" | "analyst" };
+        const { agency, user } = await guards.requireAdmin(request);
+        const body = request.body;
         const email = normalizeEmail(body.email);
         const role = body.role ?? "analyst";
         const id = randomUUID();
@@ -726,7 +729,7 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           const row = await transaction(ctx.db, async (tx) => {
             const added = await tx
               .insertInto("sso_allowed_emails")
-              .values({ id, agency_id: request.agency!.id, email, role, created_by: request.auth!.user.id })
+              .values({ id, agency_id: agency.id, email, role, created_by: user.id })
               .returning(["id", "email", "role", "created_at"])
               .executeTakeFirstOrThrow();
             await auditRequest(tx, request, {
@@ -762,7 +765,7 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           response: { 204: Type.Null(), ...errors },
         },
       },
-      deleteAgencyRow(ctx, {
+      deleteAgencyRow(ctx, guards, {
         table: "sso_allowed_emails",
         notFound: "Allowed email not found",
         action: "sso.allowed_email.remove",

@@ -12,6 +12,8 @@
  *
  * "Start test" for this type sends the admin's browser to the second form (testStarters below).
  */
+
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Selectable } from "kysely";
@@ -222,7 +224,8 @@ export function cloudflareRoutes(ctx: AppContext, guards: Guards) {
     });
   }
 
-  return async (app: FastifyInstance) => {
+  return async (instance: FastifyInstance) => {
+    const app = instance.withTypeProvider<TypeBoxTypeProvider>();
     app.get(
       CLOUDFLARE_LOGIN_PATH,
       {
@@ -235,7 +238,7 @@ export function cloudflareRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request, reply) => {
-        const { test, returnTo } = request.query as { test?: string; returnTo?: string };
+        const { test, returnTo } = request.query;
         if (test !== undefined) return runTest(request, reply, test);
         return signIn(request, reply, safeReturnTo(returnTo, requestOrigin(request)));
       },

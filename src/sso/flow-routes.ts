@@ -6,6 +6,8 @@
  * short-lived cookie binds it to the browser that started it (a fresh server-issued value per
  * start, consumed by its callback, so a state is usable once per browser: sso/binding.ts).
  */
+
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Selectable } from "kysely";
@@ -56,7 +58,8 @@ async function connectionById(ctx: AppContext, agency: Agency | null, id: string
 }
 
 export function flowRoutes(ctx: AppContext) {
-  return async (app: FastifyInstance) => {
+  return async (instance: FastifyInstance) => {
+    const app = instance.withTypeProvider<TypeBoxTypeProvider>();
     app.get(
       "/login/sso/start",
       {
@@ -71,7 +74,7 @@ export function flowRoutes(ctx: AppContext) {
         },
       },
       async (request, reply) => {
-        const { connection, returnTo } = request.query as { connection: string; returnTo?: string };
+        const { connection, returnTo } = request.query;
         const agency = request.agency;
         const fail = (cause: string, step: SsoFailure["step"] = "connection") =>
           failSignIn(ctx, request, reply, {
@@ -125,7 +128,7 @@ export function flowRoutes(ctx: AppContext) {
         },
       },
       async (request, reply) => {
-        const query = request.query as { state?: string };
+        const { query } = request;
         const agency = request.agency;
         const rawQuery = request.url.includes("?") ? request.url.slice(request.url.indexOf("?") + 1) : "";
 

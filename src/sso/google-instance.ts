@@ -8,6 +8,8 @@
  *   GET /login/google/start[?returnTo=]   → 302 to Google (same protocol steps as oidc.ts)
  *   GET /login/google?code&state          → the redirect URI registered at Google for each agency
  */
+
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Selectable } from "kysely";
@@ -67,16 +69,18 @@ function instanceConnection(
   };
 }
 
-/** Why Google sign-in is not available on this host right now (null when it is). */
-function unavailable(ctx: AppContext, agency: Agency | null): string | null {
-  if (!ctx.config.googleClientId) return "Google sign-in is not configured on this instance";
-  if (!agency) return "no agency is configured for this host";
-  if (otherMethodsHidden(agency)) return "the agency hides other login methods: Google sign-in is refused";
-  return null;
+/** The agency Google sign-in is available to on this host right now, or why it is not. */
+function availability(ctx: AppContext, agency: Agency | null): { agency: Agency } | { why: string } {
+  if (!ctx.config.googleClientId) return { why: "Google sign-in is not configured on this instance" };
+  if (!agency) return { why: "no agency is configured for this host" };
+  if (otherMethodsHidden(agency))
+    return { why: "the agency hides other login methods: Google sign-in is refused" };
+  return { agency };
 }
 
 export function googleInstanceRoutes(ctx: AppContext) {
-  return async (app: FastifyInstance) => {
+  return async (instance: FastifyInstance) => {
+    const app = instance.withTypeProvider<TypeBoxTypeProvider>();
     const fail = (request: FastifyRequest, reply: FastifyReply, failure: SsoFailure) =>
       failSignIn(ctx, request, reply, {
         agencyId: request.agency?.id ?? null,
@@ -96,13 +100,11 @@ export function googleInstanceRoutes(ctx: AppContext) {
         },
       },
       async (request, reply) => {
-        const why = unavailable(ctx, request.agency);
-        if (why) return fail(request, reply, { code: "sso_failed", step: "connection", cause: why });
-        const row = instanceConnection(ctx, request, request.agency!);
-        const returnTo = safeReturnTo(
-          (request.query as { returnTo?: string }).returnTo,
-          requestOrigin(request),
-        );
+        const available = availability(ctx, request.agency);
+        if ("why" in available)
+          return fail(request, reply, { code: "sso_failed", step: "connection", cause: available.why });
+        const row = instanceConnection(ctx, request, available.agency);
+        const returnTo = safeReturnTo(request.query.returnTo, requestOrigin(request));
         try {
           const provider = await providerFor(ctx, row);
           const { nonce, codeVerifier } = newFlowSecrets();
@@ -143,7 +145,7 @@ export function googleInstanceRoutes(ctx: AppContext) {
         },
       },
       async (request, reply) => {
-        const { state: token } = request.query as { state?: string };
+        const { state: token } = request.query;
         const verified = token
           ? verifyState(
               ctx.stateKeys,
@@ -160,9 +162,10 @@ export function googleInstanceRoutes(ctx: AppContext) {
             cause: `state refused: ${verified.ok ? "not a Google sign-in" : verified.reason}`,
           });
         }
-        const why = unavailable(ctx, request.agency);
-        if (why) return fail(request, reply, { code: "sso_failed", step: "connection", cause: why });
-        const agency = request.agency!;
+        const available = availability(ctx, request.agency);
+        if ("why" in available)
+          return fail(request, reply, { code: "sso_failed", step: "connection", cause: available.why });
+        const { agency } = available;
         const row = instanceConnection(ctx, request, agency);
         const { nonce, codeVerifier, returnTo, issuedAt } = verified.payload;
         let claims: Record<string, unknown>;

@@ -1,5 +1,6 @@
 /** Agency admin management of people and sub-accounts (SPEC §9 Users, §11 /api/admin/users). */
 import { randomUUID } from "node:crypto";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { auditRequest, requestEntry } from "../audit/audit.js";
@@ -7,7 +8,7 @@ import type { AppContext } from "../context.js";
 import { isUniqueViolation } from "../db/database.js";
 import { inTransaction, transaction } from "../db/transaction.js";
 import { deleteAgencyRow } from "../http/agency-rows.js";
-import { AppError, badRequest, notFound } from "../http/errors.js";
+import { AppError, badRequest } from "../http/errors.js";
 import type { Guards } from "../http/request-context.js";
 import { ErrorResponse, IdParams, UserInputSchema, UserSchema } from "../http/schemas.js";
 import { removeTwoFactor } from "../mfa/service.js";
@@ -16,7 +17,6 @@ import {
   endSessionsOfAnalystsWithoutSubAccount,
   getUser,
   listUsers,
-  type UserInput,
   updateUser,
   userApi,
 } from "./users.js";
@@ -31,7 +31,8 @@ const errors = {
 };
 
 export function adminUserRoutes(ctx: AppContext, guards: Guards) {
-  return async (app: FastifyInstance) => {
+  return async (instance: FastifyInstance) => {
+    const app = instance.withTypeProvider<TypeBoxTypeProvider>();
     app.addHook("preHandler", guards.requireAdmin);
 
     app.get(
@@ -49,8 +50,8 @@ export function adminUserRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request) => {
-        const q = request.query as { q?: string; page?: number; pageSize?: number };
-        const { users, total } = await listUsers(ctx.db, request.agency!.id, q);
+        const { agency } = await guards.requireAdmin(request);
+        const { users, total } = await listUsers(ctx.db, agency.id, request.query);
         return { users: users.map(userApi), total };
       },
     );
@@ -66,7 +67,8 @@ export function adminUserRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request, reply) => {
-        const user = await createUser(ctx.db, request.agency!.id, request.body as UserInput, (u) =>
+        const { agency } = await guards.requireAdmin(request);
+        const user = await createUser(ctx.db, agency.id, request.body, (u) =>
           requestEntry(request, {
             action: "user.create",
             target: { type: "user", id: u.id },
@@ -87,9 +89,10 @@ export function adminUserRoutes(ctx: AppContext, guards: Guards) {
           response: { 200: UserEnvelope, ...errors },
         },
       },
-      async (request) => ({
-        user: userApi(await getUser(ctx.db, request.agency!.id, (request.params as { id: string }).id)),
-      }),
+      async (request) => {
+        const { agency } = await guards.requireAdmin(request);
+        return { user: userApi(await getUser(ctx.db, agency.id, request.params.id)) };
+      },
     );
 
     app.put(
@@ -107,15 +110,16 @@ export function adminUserRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request) => {
-        const { id } = request.params as { id: string };
-        const input = request.body as UserInput & { active?: boolean };
-        if (id === request.auth!.user.id && (input.active === false || input.role === "analyst")) {
+        const { agency, user: me } = await guards.requireAdmin(request);
+        const { id } = request.params;
+        const input = request.body;
+        if (id === me.id && (input.active === false || input.role === "analyst")) {
           throw badRequest(
             "You cannot deactivate yourself or remove your own admin role",
             input.active === false ? "active" : "role",
           );
         }
-        const { after } = await updateUser(ctx.db, request.agency!.id, id, input, ({ changed }) =>
+        const { after } = await updateUser(ctx.db, agency.id, id, input, ({ changed }) =>
           requestEntry(request, {
             action: "user.update",
             target: { type: "user", id },
@@ -137,9 +141,10 @@ export function adminUserRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request) => {
-        const { id } = request.params as { id: string };
-        if (id === request.auth!.user.id) throw badRequest("You cannot deactivate yourself", "id");
-        const { after } = await updateUser(ctx.db, request.agency!.id, id, { active: false }, () =>
+        const { agency, user: me } = await guards.requireAdmin(request);
+        const { id } = request.params;
+        if (id === me.id) throw badRequest("You cannot deactivate yourself", "id");
+        const { after } = await updateUser(ctx.db, agency.id, id, { active: false }, () =>
           requestEntry(request, {
             action: "user.deactivate",
             target: { type: "user", id },
@@ -161,11 +166,12 @@ export function adminUserRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request) => {
-        const { id } = request.params as { id: string };
-        if (id === request.auth!.user.id) {
+        const { agency, user: me } = await guards.requireAdmin(request);
+        const { id } = request.params;
+        if (id === me.id) {
           throw badRequest("Turn off your own 2FA from your account page (it needs a code)", "id");
         }
-        const before = await getUser(ctx.db, request.agency!.id, id);
+        const before = await getUser(ctx.db, agency.id, id);
         await inTransaction(ctx, async (tx) => {
           await removeTwoFactor(tx, id);
           await auditRequest(tx.db, request, {
@@ -174,7 +180,7 @@ export function adminUserRoutes(ctx: AppContext, guards: Guards) {
             details: { hadTwoFactor: before.twoFactorEnabled, via: "admin" },
           });
         });
-        return { user: userApi(await getUser(ctx.db, request.agency!.id, id)) };
+        return { user: userApi(await getUser(ctx.db, agency.id, id)) };
       },
     );
 
@@ -190,6 +196,7 @@ export function adminUserRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request) => {
+        const { agency } = await guards.requireAdmin(request);
         const rows = await ctx.db
           .selectFrom("sub_accounts")
           .leftJoin("memberships", "memberships.sub_account_id", "sub_accounts.id")
@@ -198,7 +205,7 @@ export function adminUserRoutes(ctx: AppContext, guards: Guards) {
             "sub_accounts.name",
             (eb) => eb.fn.count<number>("memberships.user_id").as("memberCount"),
           ])
-          .where("sub_accounts.agency_id", "=", request.agency!.id)
+          .where("sub_accounts.agency_id", "=", agency.id)
           .groupBy(["sub_accounts.id", "sub_accounts.name"])
           .orderBy("sub_accounts.name")
           .execute();
@@ -222,12 +229,13 @@ export function adminUserRoutes(ctx: AppContext, guards: Guards) {
         },
       },
       async (request, reply) => {
-        const name = (request.body as { name: string }).name.trim();
+        const { agency } = await guards.requireAdmin(request);
+        const name = request.body.name.trim();
         if (!name) throw badRequest("name is required", "name");
         const id = randomUUID();
         try {
           await transaction(ctx.db, async (tx) => {
-            await tx.insertInto("sub_accounts").values({ id, agency_id: request.agency!.id, name }).execute();
+            await tx.insertInto("sub_accounts").values({ id, agency_id: agency.id, name }).execute();
             await auditRequest(tx, request, {
               action: "sub_account.create",
               target: { type: "sub_account", id },
@@ -253,7 +261,7 @@ export function adminUserRoutes(ctx: AppContext, guards: Guards) {
           response: { 204: Type.Null(), ...errors },
         },
       },
-      deleteAgencyRow(ctx, {
+      deleteAgencyRow(ctx, guards, {
         table: "sub_accounts",
         notFound: "Sub-account not found",
         action: "sub_account.delete",
