@@ -33,6 +33,8 @@ import {
   settleAgencySettings,
 } from "./connections.js";
 import { startOidcFlow } from "./flow-routes.js";
+import { kindDescriptions } from "./kinds/index.js";
+import type { KindDescription } from "./kinds/wizard.js";
 import { ssoMessage } from "./messages.js";
 import { forgetProvider, SsoStepError } from "./oidc.js";
 import {
@@ -171,6 +173,14 @@ const errors = {
   409: ErrorResponse,
   422: ErrorResponse,
 };
+/** kinds/wizard.ts's KindDescription (the web UI renders the wizard from it). */
+const KindDescriptionSchema = Type.Unsafe<KindDescription>(
+  Type.Object(
+    { type: S(), label: S(), method: S(), steps: Type.Array(Type.Any()) },
+    { additionalProperties: true },
+  ),
+);
+
 const ConnectionEnvelope = Type.Object({ connection: ConnectionSchema, warnings: Type.Array(S()) });
 
 export function connectionApi(row: Row, latest: TestView | null): Static<typeof ConnectionSchema> {
@@ -280,6 +290,21 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           connections: rows.map((r) => connectionApi(r, latest.get(r.id) ?? null)),
           defaultRedirectUrl: defaultRedirectUrl(request, agency),
         };
+      },
+    );
+
+    app.get(
+      "/api/admin/sso/kinds",
+      {
+        schema: {
+          tags: ["sso admin"],
+          summary: "The connection kinds and the setup wizard's description of each",
+          response: { 200: Type.Object({ kinds: Type.Array(KindDescriptionSchema) }), ...errors },
+        },
+      },
+      async (request) => {
+        await guards.requireAdmin(request);
+        return { kinds: kindDescriptions() };
       },
     );
 

@@ -24,6 +24,7 @@ import type { AppContext } from "../context.js";
 import type { SsoConnectionsTable } from "../db/schema.js";
 import { describeFetchError, SafeFetchError } from "../net/safe-fetch.js";
 import { connectionSecret } from "./connections.js";
+import type { TraceMessage } from "./kinds/kind.js";
 import { claim } from "./resolve-user.js";
 
 export type SsoStep =
@@ -332,7 +333,7 @@ export async function exchangeCode(
   row: ConnectionRow,
   callbackQuery: string,
   checks: { state: string; nonce: string; codeVerifier: string },
-): Promise<{ idToken: string; accessToken: string | null }> {
+): Promise<{ idToken: string; accessToken: string | null; response: Record<string, unknown> }> {
   const currentUrl = new URL(row.redirect_url!);
   currentUrl.search = callbackQuery;
   try {
@@ -348,7 +349,11 @@ export async function exchangeCode(
       { redirect_uri: row.redirect_url! },
     );
     if (!tokens.id_token) throw new SsoStepError("token", "the token response has no id_token");
-    return { idToken: tokens.id_token, accessToken: tokens.access_token ?? null };
+    return {
+      idToken: tokens.id_token,
+      accessToken: tokens.access_token ?? null,
+      response: { ...tokens } as Record<string, unknown>,
+    };
   } catch (err) {
     throw classifyExchangeError(err, { issuer: provider.issuer, state: checks.state });
   }
@@ -584,9 +589,15 @@ export async function callbackClaims(
   checks: { state: string; nonce: string; codeVerifier: string; flowStartedAt: number },
   wanted: readonly (string | null)[],
   purpose: "login" | "test",
+  /** The protocol messages, raw, as they arrive (the trace redacts them before it keeps any). */
+  messages: TraceMessage[] = [],
 ): Promise<Record<string, unknown>> {
+  const at = () => ctx.now().toISOString();
+  messages.push({ name: "callback", at: at(), data: { query: callbackQuery } });
   const provider = await providerFor(ctx, row);
   const tokens = await exchangeCode(provider, row, callbackQuery, checks);
+  messages.push({ name: "token_response", at: at(), data: tokens.response });
+  messages.push({ name: "id_token", at: at(), data: { jwt: tokens.idToken } });
   const idClaims: Record<string, unknown> = await verifyIdToken(ctx, provider, row, tokens.idToken, checks);
   if (purpose === "test") {
     if (!provider.userinfoEndpoint) return idClaims;
@@ -597,5 +608,6 @@ export async function callbackClaims(
     return idClaims;
   }
   const userinfo = await fetchUserinfo(provider, tokens.accessToken, String(idClaims.sub));
+  messages.push({ name: "userinfo_response", at: at(), data: userinfo });
   return { ...userinfo, ...idClaims };
 }

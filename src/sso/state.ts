@@ -38,33 +38,34 @@ import { isNormalReturnTo } from "../shared/return-to.js";
 
 export type StatePurpose = "login" | "test";
 
-export interface StateInput {
+/** What the flow is for: a sign-in (with where to land) or a test (with its record's id). */
+export type StateFlow =
+  | {
+      purpose: "login" /** A normalised path from safeReturnTo (shared/return-to.ts). */;
+      returnTo?: string;
+      testId?: never;
+    }
+  | { purpose: "test"; testId: string; returnTo?: never };
+
+export type StateInput = StateFlow & {
   connectionId: string;
-  purpose: StatePurpose;
-  /** Required when `purpose` is `test`, absent otherwise. */
-  testId?: string;
-  /** A normalised path from safeReturnTo (shared/return-to.ts). */
-  returnTo?: string;
   /** OIDC `nonce` sent in the authorization request. */
   nonce: string;
   /** PKCE `code_verifier` whose S256 challenge was sent in the authorization request. */
   codeVerifier: string;
   /** This flow's value from issueBrowserBinding, also kept in the browser's binding cookie. */
   browserBinding: string;
-}
+};
 
-export interface StatePayload {
+export type StatePayload = StateFlow & {
   connectionId: string;
-  purpose: StatePurpose;
-  testId?: string;
-  returnTo?: string;
   nonce: string;
   codeVerifier: string;
   /** Issue time, ms since the epoch. */
   issuedAt: number;
   /** Random id of this state (unique per flow; usable as a correlation id in the audit log). */
   id: string;
-}
+};
 
 export type StateFailureReason = "malformed" | "bad_signature" | "expired" | "future" | "browser_mismatch";
 
@@ -225,16 +226,11 @@ function fromWire(value: unknown): { payload: StatePayload; binding: string } | 
   if (w.p !== "login" && w.p !== "test") return undefined;
   if (w.p === "test" ? !isShortString(w.x) : w.x !== undefined) return undefined;
   if (w.r !== undefined && !isNormalReturnTo(w.r)) return undefined;
-  const payload: StatePayload = {
-    connectionId: w.c,
-    purpose: w.p,
-    nonce: w.n,
-    codeVerifier: w.v,
-    issuedAt: w.t,
-    id: w.j,
-  };
-  if (typeof w.x === "string") payload.testId = w.x;
-  if (typeof w.r === "string") payload.returnTo = w.r;
+  const common = { connectionId: w.c, nonce: w.n, codeVerifier: w.v, issuedAt: w.t, id: w.j };
+  const payload: StatePayload =
+    w.p === "test"
+      ? { ...common, purpose: "test", testId: w.x as string }
+      : { ...common, purpose: "login", ...(typeof w.r === "string" ? { returnTo: w.r } : {}) };
   return { payload, binding: w.b };
 }
 

@@ -14,7 +14,8 @@ const secret = randomToken(32);
 const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
 const BINDING = issueBrowserBinding(secret);
 
-function input(overrides: Partial<StateInput> = {}): StateInput {
+/** A state input; overrides may make it invalid on purpose (createState must refuse those). */
+function input(overrides: Record<string, unknown> = {}): StateInput {
   return {
     connectionId: "3f2c6a1e-0d3b-4a5e-9c1f-2b7d8e9f0a1b",
     purpose: "login",
@@ -23,7 +24,7 @@ function input(overrides: Partial<StateInput> = {}): StateInput {
     codeVerifier: "verifier-value-0123456789abcdefghijklmnopqrstuvwxyz",
     browserBinding: BINDING,
     ...overrides,
-  };
+  } as StateInput;
 }
 
 /** Replaces one character inside the given dot-separated segment of a token. */

@@ -1,0 +1,116 @@
+/**
+ * The `cloudflare-access` kind (SPEC §5): CoPilot behind Cloudflare Zero Trust. There is no
+ * redirect to an IdP: Cloudflare adds a signed assertion to every request, so a flow "starts" by
+ * sending the browser to /login/sso/cloudflare (behind Access) and completes by verifying the
+ * assertion that request carries (sso/cloudflare.ts).
+ */
+import type { AppContext } from "../../context.js";
+import { badRequest } from "../../http/errors.js";
+import { CloudflareAssertionError, verifyAccessAssertion } from "../cloudflare.js";
+import { type Assertion, readAssertion } from "../cloudflare-session.js";
+import { HOSTNAME, requiredText } from "./fields.js";
+import type { CompleteInput, Completion, ConnectionKind, StartInput } from "./kind.js";
+import type { KindWizard } from "./wizard.js";
+
+export const CLOUDFLARE_LOGIN_PATH = "/login/sso/cloudflare";
+
+function describeSource(assertion: Assertion | null): string {
+  if (!assertion)
+    return "no assertion arrived (neither a Cf-Access-Jwt-Assertion header nor a CF_Authorization cookie)";
+  return assertion.source === "header"
+    ? "an assertion arrived in the Cf-Access-Jwt-Assertion header"
+    : "an assertion arrived in the CF_Authorization cookie";
+}
+
+/** SPEC §7 "Start test": the test is the real sign-in, run by the admin's own browser behind Access. */
+async function start(_ctx: AppContext, { flow }: StartInput): Promise<string> {
+  if (flow.purpose === "test") return `${CLOUDFLARE_LOGIN_PATH}?test=${encodeURIComponent(flow.testId)}`;
+  return flow.returnTo
+    ? `${CLOUDFLARE_LOGIN_PATH}?returnTo=${encodeURIComponent(flow.returnTo)}`
+    : CLOUDFLARE_LOGIN_PATH;
+}
+
+/** SPEC §5: the assertion of this request, every check of sso/cloudflare.ts. */
+async function complete(ctx: AppContext, { request, row }: CompleteInput): Promise<Completion> {
+  const assertion = readAssertion(request);
+  if (!assertion) {
+    return { ok: false, failure: { step: "assertion", cause: describeSource(null) }, messages: [] };
+  }
+  const messages: Completion["messages"] = [
+    {
+      name: "cloudflare_assertion",
+      at: ctx.now().toISOString(),
+      data: { source: assertion.source, jwt: assertion.token },
+    },
+  ];
+  try {
+    return { ok: true, claims: await verifyAccessAssertion(ctx, row, assertion.token), messages };
+  } catch (err) {
+    const e =
+      err instanceof CloudflareAssertionError
+        ? err
+        : new CloudflareAssertionError(
+            "signature",
+            `the assertion could not be verified (${err instanceof Error ? err.name : "unknown error"})`,
+          );
+    return {
+      ok: false,
+      failure: {
+        step: "assertion",
+        cause: `${e.check} check failed: ${e.detail} (${assertion.source})`,
+        ...(e.claimNames.length > 0 ? { claimNames: e.claimNames } : {}),
+      },
+      messages,
+    };
+  }
+}
+
+export const cloudflareAccessKind: ConnectionKind = {
+  type: "cloudflare-access",
+  method: "cloudflare",
+  failureCode: "cloudflare_failed",
+  fields: ["teamDomain", "audience", "mapping"],
+  defaultMapping: {
+    remoteIdField: "sub",
+    idField: null,
+    emailField: "email",
+    emailVerifiedField: "email",
+    nameField: null,
+  },
+  normalize(input, base, opts) {
+    const warnings: string[] = [];
+    const team = requiredText(input.teamDomain, "teamDomain", 253)
+      .toLowerCase()
+      .replace(/^https?:\/\//, "")
+      .replace(/\/+$/, "");
+    if (!HOSTNAME.test(team))
+      throw badRequest("teamDomain must be a hostname such as myteam.cloudflareaccess.com", "teamDomain");
+    const isLoopback = /^(127\.\d+\.\d+\.\d+|localhost)(:\d+)?$/.test(team);
+    if (/:\d+$/.test(team) && !(opts.allowHttp && isLoopback)) {
+      throw badRequest("teamDomain must be a hostname without a port", "teamDomain");
+    }
+    if (!team.endsWith(".cloudflareaccess.com")) {
+      warnings.push(
+        `The team domain ${team} is not a *.cloudflareaccess.com domain: check it in Cloudflare Zero Trust → Settings → Custom Pages.`,
+      );
+    }
+    const audience = requiredText(input.audience, "audience", 200);
+    if (!/^[A-Za-z0-9._-]+$/.test(audience))
+      throw badRequest("audience must be the Application Audience (AUD) tag", "audience");
+    return { value: { ...base, team_domain: team, audience }, warnings };
+  },
+  start,
+  complete,
+  get wizard() {
+    return wizard;
+  },
+};
+
+// ── The setup wizard's description (GET /api/admin/sso/kinds) ─────────────────────────────────
+const wizard: KindWizard = {
+  label: "Cloudflare Access",
+  method: "Cloudflare Access",
+  steps: [],
+  presets: [],
+  mappingHelp: {},
+};

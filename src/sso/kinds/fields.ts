@@ -1,0 +1,138 @@
+/**
+ * The API fields of a connection (SPEC §3, §11) and the checks every kind shares: text, URLs,
+ * host names, the mapping and the scopes. Each check throws a 422 naming the field.
+ */
+import type { ConnectionMapping, ConnectionType } from "../../db/schema.js";
+import { badRequest } from "../../http/errors.js";
+
+export const DEFAULT_SCOPES = ["openid", "profile", "email"];
+
+/** What the API takes (SPEC §11). */
+export interface ConnectionInput {
+  type?: ConnectionType;
+  name?: string;
+  clientId?: string | null;
+  clientSecret?: string | null;
+  discoveryUrl?: string | null;
+  issuer?: string | null;
+  authorizationEndpoint?: string | null;
+  tokenEndpoint?: string | null;
+  userinfoEndpoint?: string | null;
+  jwksUri?: string | null;
+  scopes?: string[] | null;
+  redirectUrl?: string | null;
+  tokenEndpointAuthMethod?: string | null;
+  mapping?: Partial<ConnectionMapping> | null;
+  azureTenantId?: string | null;
+  googleHostedDomain?: string | null;
+  teamDomain?: string | null;
+  audience?: string | null;
+}
+
+/** The stored shape of a connection's configuration (the secret is sealed separately). */
+export interface NormalizedConnection {
+  type: ConnectionType;
+  name: string;
+  client_id: string | null;
+  discovery_url: string | null;
+  issuer: string | null;
+  authorization_endpoint: string | null;
+  token_endpoint: string | null;
+  userinfo_endpoint: string | null;
+  jwks_uri: string | null;
+  scopes: string[];
+  redirect_url: string | null;
+  token_endpoint_auth_method: string;
+  mapping: ConnectionMapping;
+  azure_tenant_id: string | null;
+  google_hosted_domain: string | null;
+  team_domain: string | null;
+  audience: string | null;
+}
+
+/** A trimmed string of at most `max` characters, or null when absent or blank. */
+export function text(value: unknown, field: string, { required = false, max = 2048 } = {}): string | null {
+  if (value === undefined || value === null || (typeof value === "string" && value.trim() === "")) {
+    if (required) throw badRequest(`${field} is required`, field);
+    return null;
+  }
+  if (typeof value !== "string") throw badRequest(`${field} must be a string`, field);
+  if (value.length > max) throw badRequest(`${field} is too long (at most ${max} characters)`, field);
+  return value.trim();
+}
+
+/** Like `text` with `required`: the value, or a 422 naming the field. */
+export function requiredText(value: unknown, field: string, max = 2048): string {
+  const v = text(value, field, { required: true, max });
+  if (v === null) throw badRequest(`${field} is required`, field);
+  return v;
+}
+
+/** An absolute https URL (http only where the operator allows private IdP URLs). */
+export function urlField(value: unknown, field: string, allowHttp: boolean, required = false): string | null {
+  const raw = text(value, field, { required });
+  if (raw === null) return null;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw badRequest(`${field} must be an absolute URL such as https://idp.example.com/…`, field);
+  }
+  if (url.protocol !== "https:" && !(allowHttp && url.protocol === "http:")) {
+    throw badRequest(`${field} must use https://`, field);
+  }
+  if (url.username || url.password) throw badRequest(`${field} must not contain credentials`, field);
+  return url.toString();
+}
+
+export const HOSTNAME =
+  /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*(?::\d{1,5})?$/;
+
+const MAPPING_KEYS = ["remoteIdField", "idField", "emailField", "emailVerifiedField", "nameField"] as const;
+
+/** The mapping with the kind's defaults for what the admin left out (SPEC §3). */
+export function normalizeMapping(
+  defaults: ConnectionMapping,
+  input: Partial<ConnectionMapping> | null | undefined,
+): ConnectionMapping {
+  const m = input ?? {};
+  for (const key of Object.keys(m)) {
+    if (!(MAPPING_KEYS as readonly string[]).includes(key))
+      throw badRequest(`mapping.${key} is not a known field`, `mapping.${key}`);
+  }
+  const pick = (k: keyof ConnectionMapping) =>
+    m[k] === undefined ? defaults[k] : text(m[k], `mapping.${k}`, { max: 200 });
+  const remoteIdField = pick("remoteIdField");
+  const emailVerifiedField = pick("emailVerifiedField");
+  if (!remoteIdField) throw badRequest("mapping.remoteIdField is required", "mapping.remoteIdField");
+  if (!emailVerifiedField)
+    throw badRequest("mapping.emailVerifiedField is required", "mapping.emailVerifiedField");
+  const mapping: ConnectionMapping = {
+    remoteIdField,
+    idField: pick("idField"),
+    emailField: pick("emailField"),
+    emailVerifiedField,
+    nameField: pick("nameField"),
+  };
+  if (!mapping.emailField && !mapping.idField) {
+    throw badRequest("mapping.emailField is required unless mapping.idField is set", "mapping.emailField");
+  }
+  return mapping;
+}
+
+export function normalizeScopes(value: unknown): string[] {
+  if (value === undefined || value === null) return [...DEFAULT_SCOPES];
+  const list = typeof value === "string" ? value.split(/\s+/) : value;
+  if (
+    !Array.isArray(list) ||
+    list.some((s) => typeof s !== "string" || !/^[\x21\x23-\x5B\x5D-\x7E]+$/.test(s))
+  ) {
+    throw badRequest("scopes must be a list of scope names", "scopes");
+  }
+  const scopes = [...new Set((list as string[]).filter(Boolean))];
+  if (!scopes.includes("openid")) throw badRequest("scopes must contain openid", "scopes");
+  if (scopes.includes("offline_access")) {
+    throw badRequest("offline_access is not supported: CoPilot does not keep refresh tokens", "scopes");
+  }
+  return scopes;
+}

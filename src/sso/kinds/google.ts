@@ -1,0 +1,39 @@
+/**
+ * The `google` kind (SPEC §3): Google Workspace or Google accounts, optionally restricted to one
+ * Workspace domain (the signed ID token's `hd`, checked in sso/oidc.ts). The protocol steps are
+ * the `oidc` kind's.
+ */
+import { badRequest } from "../../http/errors.js";
+import { HOSTNAME, text, urlField } from "./fields.js";
+import type { ConnectionKind } from "./kind.js";
+import { normalizeOidcCommon, OIDC_COMMON_FIELDS, oidcProtocol, STANDARD_MAPPING } from "./oidc.js";
+import type { KindWizard } from "./wizard.js";
+
+export const GOOGLE_DISCOVERY_URL = "https://accounts.google.com/.well-known/openid-configuration";
+
+export const googleKind: ConnectionKind = {
+  type: "google",
+  ...oidcProtocol,
+  fields: [...OIDC_COMMON_FIELDS, "discoveryUrl", "googleHostedDomain"],
+  defaultMapping: STANDARD_MAPPING,
+  normalize(input, base, opts) {
+    const { value: common, warnings } = normalizeOidcCommon(input, base, opts);
+    const hd = text(input.googleHostedDomain, "googleHostedDomain", { max: 253 })?.toLowerCase() ?? null;
+    if (hd && !HOSTNAME.test(hd))
+      throw badRequest("googleHostedDomain must be a domain such as acme.com", "googleHostedDomain");
+    const discovery = urlField(input.discoveryUrl, "discoveryUrl", opts.allowHttp) ?? GOOGLE_DISCOVERY_URL;
+    return { value: { ...common, discovery_url: discovery, google_hosted_domain: hd }, warnings };
+  },
+  get wizard() {
+    return wizard;
+  },
+};
+
+// ── The setup wizard's description (GET /api/admin/sso/kinds) ─────────────────────────────────
+const wizard: KindWizard = {
+  label: "Google",
+  method: "OIDC",
+  steps: [],
+  presets: [],
+  mappingHelp: {},
+};
