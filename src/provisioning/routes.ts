@@ -231,7 +231,20 @@ interface RouteConfig {
   action?: "user.create" | "user.update" | "user.deactivate";
 }
 
-const tokenOf = new WeakMap<FastifyRequest, AuthenticatedToken>();
+declare module "fastify" {
+  interface FastifyRequest {
+    /** The provisioning API's authenticated integration token (set by its onRequest hook). */
+    integrationToken: AuthenticatedToken | null;
+  }
+}
+
+/** The request's authenticated token; a route reached without one fails closed (401). */
+function tokenOf(request: FastifyRequest): AuthenticatedToken {
+  if (!request.integrationToken) {
+    throw unauthorizedToken("An integration token is required: Authorization: Bearer <token>");
+  }
+  return request.integrationToken;
+}
 
 function tokenActor(token: AuthenticatedToken): Actor {
   return { type: "token", id: token.id, label: token.name };
@@ -261,6 +274,7 @@ function bearerOf(request: FastifyRequest): string | null {
 function provisioningApi(ctx: AppContext) {
   return async (instance: FastifyInstance) => {
     const app = instance.withTypeProvider<TypeBoxTypeProvider>();
+    app.decorateRequest("integrationToken", null);
     // 1. Authentication first (onRequest, below): a request without a valid token never reaches
     //    the per-token limit, so a made-up token writes no counter of its own. Failed
     //    authentications count per client address instead (one row per IP, `refuseToken`).
@@ -272,7 +286,7 @@ function provisioningApi(ctx: AppContext) {
       store: throttleTableStore(ctx),
       max: RATE_LIMIT.max,
       timeWindow: RATE_LIMIT.timeWindowMs,
-      keyGenerator: (request) => `token:${tokenOf.get(request)?.id ?? "none"}`,
+      keyGenerator: (request) => `token:${request.integrationToken?.id ?? "none"}`,
       errorResponseBuilder: (_request, context) =>
         new AppError(
           429,
@@ -329,10 +343,10 @@ function provisioningApi(ctx: AppContext) {
           ),
         );
       }
-      tokenOf.set(request, result.token);
+      request.integrationToken = result.token;
     };
     const checkScope = async (request: FastifyRequest) => {
-      const token = tokenOf.get(request)!;
+      const token = tokenOf(request);
       const { scope } = configOf(request);
       if (scope && !hasScope(token.scopes, scope)) {
         throw new AppError(403, "insufficient_scope", `This token lacks the ${scope} scope`, undefined, {
@@ -352,7 +366,7 @@ function provisioningApi(ctx: AppContext) {
     //    log is for changes an admin must be able to account for; reads are logged at debug level
     //    and leave their trace in the token's lastUsedAt.
     app.addHook("onError", async (request, _reply, error: FastifyError) => {
-      const token = tokenOf.get(request);
+      const token = request.integrationToken;
       const { action } = configOf(request);
       const appError = error instanceof AppError ? error : null;
       const status = appError?.statusCode ?? (error.validation ? 422 : (error.statusCode ?? 500));
@@ -381,7 +395,7 @@ function provisioningApi(ctx: AppContext) {
     });
 
     app.addHook("onResponse", async (request, reply) => {
-      const token = tokenOf.get(request);
+      const token = request.integrationToken;
       if (!token || configOf(request).action) return;
       request.log.debug(
         { tokenId: token.id, tokenName: token.name, agencyId: token.agencyId, status: reply.statusCode },
@@ -396,7 +410,7 @@ function provisioningApi(ctx: AppContext) {
       userId: string,
       details: Record<string, unknown>,
     ): AuditEntry => {
-      const token = tokenOf.get(request)!;
+      const token = tokenOf(request);
       return {
         agencyId: token.agencyId,
         action,
@@ -429,7 +443,7 @@ function provisioningApi(ctx: AppContext) {
         },
       },
       async (request, reply) => {
-        const token = tokenOf.get(request)!;
+        const token = tokenOf(request);
         const user = await createUser(ctx.db, token.agencyId, request.body, (u) =>
           apiEntry(request, "user.create", u.id, {
             email: u.email,
@@ -467,7 +481,7 @@ function provisioningApi(ctx: AppContext) {
         },
       },
       async (request) => {
-        const token = tokenOf.get(request)!;
+        const token = tokenOf(request);
         const q = request.query;
         const page = q.page ?? 1;
         const pageSize = q.pageSize ?? 50;
@@ -494,7 +508,7 @@ function provisioningApi(ctx: AppContext) {
         },
       },
       async (request) => {
-        const token = tokenOf.get(request)!;
+        const token = tokenOf(request);
         const { id } = request.params;
         return { user: userApi(await getUser(ctx.db, token.agencyId, id)) };
       },
@@ -523,7 +537,7 @@ function provisioningApi(ctx: AppContext) {
         },
       },
       async (request) => {
-        const token = tokenOf.get(request)!;
+        const token = tokenOf(request);
         const { id } = request.params;
         const input = request.body ?? {};
         const { after } = await updateUser(ctx.db, token.agencyId, id, input, ({ changed }) =>
@@ -553,7 +567,7 @@ function provisioningApi(ctx: AppContext) {
         },
       },
       async (request) => {
-        const token = tokenOf.get(request)!;
+        const token = tokenOf(request);
         const { id } = request.params;
         const { after } = await updateUser(ctx.db, token.agencyId, id, { active: false }, ({ before }) =>
           apiEntry(request, "user.deactivate", id, { wasActive: before.active }),

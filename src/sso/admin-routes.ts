@@ -5,14 +5,14 @@
 import { randomUUID } from "node:crypto";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { type Static, Type } from "@sinclair/typebox";
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Selectable } from "kysely";
 import { type Agency, agencyOrigin, findAgencyById, lockAgency } from "../agencies/agencies.js";
 import { auditRequest } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import { type Db, isUniqueViolation } from "../db/database.js";
 import type { SsoConnectionsTable } from "../db/schema.js";
-import { inTransaction, transaction } from "../db/transaction.js";
+import { transaction } from "../db/transaction.js";
 import { deleteAgencyRow } from "../http/agency-rows.js";
 import { AppError, badRequest, notFound } from "../http/errors.js";
 import { noContent } from "../http/replies.js";
@@ -32,15 +32,15 @@ import {
   secretAad,
   settleAgencySettings,
 } from "./connections.js";
-import { startOidcFlow } from "./flow-routes.js";
-import { kindDescriptions } from "./kinds/index.js";
+import { attemptOf } from "./flow-routes.js";
+import { kindDescriptions, kindOf } from "./kinds/index.js";
 import type { KindDescription } from "./kinds/wizard.js";
 import { ssoMessage } from "./messages.js";
 import { forgetProvider, SsoStepError } from "./oidc.js";
+import { failTestStart } from "./settle.js";
 import {
   createTest,
   expireTests,
-  finishTest,
   getTest,
   hasPassedTest,
   latestTests,
@@ -235,27 +235,17 @@ function storedSecret(ctx: AppContext, row: Row): string | null {
   }
 }
 
-/** Types whose sign-in is an OIDC redirect (Cloudflare Access adds its own start in its module). */
-export type TestStarter = (
-  ctx: AppContext,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  row: Row,
-  testId: string,
-) => Promise<string>;
-export const testStarters: Partial<Record<Row["type"], TestStarter>> = {
-  oidc: async (ctx, request, reply, row, testId) =>
-    (await startOidcFlow(ctx, request, reply, row, { purpose: "test", testId })).toString(),
-};
-testStarters.azure = testStarters.oidc;
-testStarters.google = testStarters.oidc;
-
 export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
   return async (instance: FastifyInstance) => {
     const app = instance.withTypeProvider<TypeBoxTypeProvider>();
     app.addHook("preHandler", guards.requireAdmin);
 
-    const reload = async (db: Db, agencyId: string) => (await findAgencyById(db, agencyId))!;
+    /** The agency as it is now: gone (deleted meanwhile) is a 404, never a crash. */
+    const reload = async (db: Db, agencyId: string) => {
+      const agency = await findAgencyById(db, agencyId);
+      if (!agency) throw notFound("Agency not found");
+      return agency;
+    };
 
     app.get(
       "/api/admin/sso",
@@ -326,8 +316,9 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           allowHttp: ctx.config.allowPrivateIdpUrls,
           defaultRedirectUrl: defaultRedirectUrl(request, agency),
         });
-        const needsSecret = value.type !== "cloudflare-access";
-        if (needsSecret && !input.clientSecret) throw badRequest("clientSecret is required", "clientSecret");
+        const secret = kindOf(value.type).usesClientSecret ? input.clientSecret : null;
+        if (kindOf(value.type).usesClientSecret && !secret)
+          throw badRequest("clientSecret is required", "clientSecret");
         const id = newConnectionId();
         const row = await transaction(ctx.db, async (tx) => {
           const created = await tx
@@ -336,9 +327,7 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
               id,
               agency_id: agency.id,
               ...rowValues(value),
-              client_secret_enc: needsSecret
-                ? ctx.secretBox.encrypt(input.clientSecret!, secretAad(id))
-                : null,
+              client_secret_enc: secret ? ctx.secretBox.encrypt(secret, secretAad(id)) : null,
             })
             .returningAll()
             .executeTakeFirstOrThrow();
@@ -408,14 +397,16 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
             );
           }
           // Re-sending the stored secret is no change (the wizard may send what the admin re-typed).
-          const secretChanged = Boolean(input.clientSecret) && input.clientSecret !== storedSecret(ctx, row);
+          const newSecret =
+            input.clientSecret && input.clientSecret !== storedSecret(ctx, row) ? input.clientSecret : null;
+          const secretChanged = newSecret !== null;
           if (!configChanged(row, value) && !secretChanged) return { row, updated: null };
           const r = await tx
             .updateTable("sso_connections")
             .set({
               ...rowValues(value),
-              ...(secretChanged
-                ? { client_secret_enc: ctx.secretBox.encrypt(input.clientSecret!, secretAad(row.id)) }
+              ...(newSecret
+                ? { client_secret_enc: ctx.secretBox.encrypt(newSecret, secretAad(row.id)) }
                 : {}),
               enabled: false,
               config_version: row.config_version + 1,
@@ -499,29 +490,20 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           configVersion: row.config_version,
           startedBy: user.id,
         });
-        const starter = testStarters[row.type];
+        const flow = { purpose: "test", testId } as const;
+        const attempt = attemptOf(agency, row, flow, ctx.now());
         let authorizationUrl: string;
         try {
-          if (!starter)
-            throw new SsoStepError("authorize", `no test is available for ${row.type} connections`);
-          authorizationUrl = await starter(ctx, request, reply, row, testId);
+          authorizationUrl = await attempt.kind.start(ctx, { request, reply, row, flow });
         } catch (err) {
           const e =
             err instanceof SsoStepError
               ? err
               : new SsoStepError("authorize", err instanceof Error ? err.message : String(err));
-          await inTransaction(ctx, async (tx) => {
-            await finishTest(tx, testId, {
-              passed: false,
-              errorCode: "test_start_failed",
-              diagnostic: { step: e.step, idpError: e.idpError, claimNames: [], detail: e.cause },
-            });
-            await auditRequest(tx.db, request, {
-              action: "sso.test.start",
-              outcome: "failure",
-              target: { type: "sso_connection", id: row.id },
-              details: { testId, step: e.step, cause: e.cause },
-            });
+          await failTestStart(ctx, request, attempt, testId, {
+            step: e.step,
+            cause: e.cause,
+            idpError: e.idpError,
           });
           throw new AppError(502, "test_start_failed", ssoMessage("test_start_failed"), undefined, {
             body: { testId },
@@ -533,7 +515,8 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           details: { testId, configVersion: row.config_version },
         });
         const test = await getTest(ctx.db, agency.id, testId);
-        return reply.status(201).send({ test: test!, authorizationUrl });
+        if (!test) throw notFound("SSO test not found");
+        return reply.status(201).send({ test, authorizationUrl });
       },
     );
 

@@ -10,59 +10,24 @@
  *        records whether an assertion arrived, which check failed and the claims' names, then
  *        back to `/settings/sso?test=<id>`. It changes no user.
  *
- * "Start test" for this type sends the admin's browser to the second form (testStarters below).
+ * "Start test" for this type sends the admin's browser to the second form (kinds/cloudflare-access.ts).
  */
-
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { Selectable } from "kysely";
 import type { Agency } from "../agencies/agencies.js";
-import { auditRequest } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
-import type { SsoConnectionsTable } from "../db/schema.js";
-import { inTransaction } from "../db/transaction.js";
 import { type Guards, requestOrigin } from "../http/request-context.js";
 import { ErrorResponse } from "../http/schemas.js";
 import { safeReturnTo } from "../shared/return-to.js";
-import { testStarters } from "./admin-routes.js";
-import { CloudflareAssertionError, verifyAccessAssertion } from "./cloudflare.js";
-import { type Assertion, enabledConnection, readAssertion } from "./cloudflare-session.js";
+import { enabledConnection, readAssertion } from "./cloudflare-session.js";
 import { ssoLive } from "./connections.js";
-import { failSignIn, finishSso, type SsoFailure } from "./finish.js";
-import { finishTest } from "./tests.js";
+import { attemptOf } from "./flow-routes.js";
+import { CLOUDFLARE_LOGIN_PATH, cloudflareAccessKind } from "./kinds/cloudflare-access.js";
+import type { ConnectionRow, FlowPurpose } from "./kinds/kind.js";
+import { failSignIn, type SsoFailure, settle, wantedClaims } from "./settle.js";
 
-type ConnectionRow = Selectable<SsoConnectionsTable>;
-
-export const CLOUDFLARE_LOGIN_PATH = "/login/sso/cloudflare";
-
-// SPEC §7 "Start test": the test is the real sign-in, run by the admin's own browser behind Access.
-testStarters["cloudflare-access"] = async (_ctx, _request, _reply, _row, testId) =>
-  `${CLOUDFLARE_LOGIN_PATH}?test=${encodeURIComponent(testId)}`;
-
-function describeSource(assertion: Assertion | null): string {
-  if (!assertion)
-    return "no assertion arrived (neither a Cf-Access-Jwt-Assertion header nor a CF_Authorization cookie)";
-  return assertion.source === "header"
-    ? "an assertion arrived in the Cf-Access-Jwt-Assertion header"
-    : "an assertion arrived in the CF_Authorization cookie";
-}
-
-/** Any failure of the verification as a CloudflareAssertionError (never a 500). */
-async function verify(ctx: AppContext, row: ConnectionRow, token: string) {
-  try {
-    return { ok: true as const, claims: await verifyAccessAssertion(ctx, row, token) };
-  } catch (err) {
-    const error =
-      err instanceof CloudflareAssertionError
-        ? err
-        : new CloudflareAssertionError(
-            "signature",
-            `the assertion could not be verified (${err instanceof Error ? err.name : "unknown error"})`,
-          );
-    return { ok: false as const, error };
-  }
-}
+export { CLOUDFLARE_LOGIN_PATH };
 
 const QuerySchema = Type.Object(
   {
@@ -81,26 +46,38 @@ export function cloudflareRoutes(ctx: AppContext, guards: Guards) {
     connectionId: string | null,
     step: SsoFailure["step"],
     cause: string,
-    claimNames?: string[],
   ) =>
     failSignIn(ctx, request, reply, {
       agencyId: agency?.id ?? null,
       connectionId,
       method: "cloudflare",
-      failure: {
-        code: "cloudflare_failed",
-        step,
-        cause,
-        ...(claimNames && claimNames.length > 0 ? { claimNames } : {}),
-      },
+      failure: { code: "cloudflare_failed", step, cause },
     });
+
+  /** The assertion of this request, verified by the kind, then settle. */
+  async function complete(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    agency: Agency,
+    row: ConnectionRow,
+    flow: FlowPurpose,
+  ) {
+    const attempt = attemptOf(agency, row, flow, ctx.now());
+    const completion = await cloudflareAccessKind.complete(ctx, {
+      request,
+      row,
+      flow,
+      state: null,
+      wanted: wantedClaims(attempt),
+    });
+    return settle(ctx, request, reply, attempt, completion);
+  }
 
   async function signIn(request: FastifyRequest, reply: FastifyReply, returnTo: string | null) {
     const agency = request.agency;
     if (!agency)
       return fail(request, reply, null, null, "connection", "no agency is configured for this host");
-    const assertion = readAssertion(request);
-    const row = await enabledConnection(ctx, agency, assertion?.token ?? null);
+    const row = await enabledConnection(ctx, agency, readAssertion(request)?.token ?? null);
     if (!row) {
       return fail(
         request,
@@ -113,28 +90,7 @@ export function cloudflareRoutes(ctx: AppContext, guards: Guards) {
     }
     if (!ssoLive(agency))
       return fail(request, reply, agency, row.id, "connection", "SSO is not enabled for the agency");
-    if (!assertion) return fail(request, reply, agency, row.id, "assertion", describeSource(null));
-    const result = await verify(ctx, row, assertion.token);
-    if (!result.ok) {
-      const e = result.error;
-      return fail(
-        request,
-        reply,
-        agency,
-        row.id,
-        "assertion",
-        `${e.check} check failed: ${e.detail} (${assertion.source})`,
-        e.claimNames,
-      );
-    }
-    return finishSso(ctx, request, reply, {
-      agency,
-      connection: row,
-      claims: result.claims,
-      method: "cloudflare",
-      purpose: "login",
-      returnTo,
-    });
+    return complete(request, reply, agency, row, { purpose: "login", returnTo });
   }
 
   async function runTest(request: FastifyRequest, reply: FastifyReply, testId: string) {
@@ -161,9 +117,9 @@ export function cloudflareRoutes(ctx: AppContext, guards: Guards) {
       .executeTakeFirst();
     if (!test)
       return fail(request, reply, agency, null, "connection", "the test does not exist in this agency");
-    const back = () => reply.redirect(`/settings/sso?test=${encodeURIComponent(test.id)}`, 302);
     // A finished (or expired) test is shown again, not run again: a reload changes nothing.
-    if (test.status !== "pending") return back();
+    if (test.status !== "pending")
+      return reply.redirect(`/settings/sso?test=${encodeURIComponent(test.id)}`, 302);
     const row = await ctx.db
       .selectFrom("sso_connections")
       .selectAll()
@@ -180,48 +136,7 @@ export function cloudflareRoutes(ctx: AppContext, guards: Guards) {
         "the test is not for the current configuration of a Cloudflare Access connection",
       );
     }
-
-    const assertion = readAssertion(request);
-    const result = assertion ? await verify(ctx, row, assertion.token) : null;
-    if (!result?.ok) {
-      const e = result?.error;
-      const detail = e
-        ? `${describeSource(assertion)}; the ${e.check} check failed: ${e.detail}`
-        : describeSource(assertion);
-      const claimNames = e?.claimNames ?? [];
-      // The test's result and its audit record commit together.
-      await inTransaction(ctx, async (tx) => {
-        await finishTest(tx, test.id, {
-          passed: false,
-          errorCode: "cloudflare_failed",
-          diagnostic: { step: "cloudflare", idpError: null, claimNames, detail },
-        });
-        // The request's agency and admin (checked above), as actor, from the request's IP.
-        await auditRequest(tx.db, request, {
-          action: "sso.test",
-          outcome: "failure",
-          target: { type: "sso_connection", id: row.id },
-          details: {
-            testId: test.id,
-            code: "cloudflare_failed",
-            step: "assertion",
-            check: e?.check ?? "missing",
-            cause: detail,
-            assertionReceived: assertion !== null,
-            claimNames,
-          },
-        });
-      });
-      return back();
-    }
-    return finishSso(ctx, request, reply, {
-      agency,
-      connection: row,
-      claims: result.claims,
-      method: "cloudflare",
-      purpose: "test",
-      testId: test.id,
-    });
+    return complete(request, reply, agency, row, { purpose: "test", testId: test.id });
   }
 
   return async (instance: FastifyInstance) => {

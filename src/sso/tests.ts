@@ -39,14 +39,15 @@ export async function createTest(
   return id;
 }
 
+/** Records a pending test's result; returns who started it (null when it was no longer pending). */
 export async function finishTest(
   ctx: AppContext,
   testId: string,
   result:
     | { passed: true; matchedUserId: string | null; diagnostic: Diagnostic }
     | { passed: false; errorCode: string; diagnostic: Diagnostic },
-): Promise<void> {
-  await ctx.db
+): Promise<string | null> {
+  const row = await ctx.db
     .updateTable("sso_tests")
     .set({
       status: result.passed ? "passed" : "failed",
@@ -58,7 +59,9 @@ export async function finishTest(
     })
     .where("id", "=", testId)
     .where("status", "=", "pending")
-    .execute();
+    .returning("started_by")
+    .executeTakeFirst();
+  return row?.started_by ?? null;
 }
 
 export async function expireTests(db: Db, connectionId: string): Promise<void> {

@@ -78,7 +78,7 @@ describe.each(storages())("Cloudflare Access with its certs endpoint down (%s)",
         step: "assertion",
       });
       expect(entry.details.cause).toMatch(
-        /^certs check failed: the certs of 127\.0\.0\.1:\d+ could not be fetched/,
+        /; the certs check failed: the certs of 127\.0\.0\.1:\d+ could not be fetched/,
       );
       await browser.close();
     } finally {

@@ -155,7 +155,7 @@ describe.each(storages())("Cloudflare Access sign-in (%s)", (storage) => {
   it("prefers the header over the cookie", async () => {
     await expectRefused(
       await cf.sign(person(ALICE), { use: "current", kid: "nope" }),
-      /signature check failed.*\(header\)/,
+      /^an assertion arrived in the Cf-Access-Jwt-Assertion header; the signature check failed/,
       {
         cookie: await cf.sign(person(ALICE)),
       },
@@ -368,7 +368,7 @@ describe.each(storages())("Cloudflare Access connection tests (%s)", (storage) =
       errorCode: "cloudflare_failed",
       message: "Cloudflare authentication failed",
     });
-    expect(test.diagnostic?.step).toBe("cloudflare");
+    expect(test.diagnostic?.step).toBe("assertion");
     expect(test.diagnostic?.detail).toMatch(/^no assertion arrived/);
     expect(test.diagnostic?.claimNames).toEqual([]);
     const entry = (await w.auditFor("sso.test"))[0]!;

@@ -34,7 +34,15 @@ async function start(_ctx: AppContext, { flow }: StartInput): Promise<string> {
 async function complete(ctx: AppContext, { request, row }: CompleteInput): Promise<Completion> {
   const assertion = readAssertion(request);
   if (!assertion) {
-    return { ok: false, failure: { step: "assertion", cause: describeSource(null) }, messages: [] };
+    return {
+      ok: false,
+      failure: {
+        step: "assertion",
+        cause: describeSource(null),
+        details: { check: "missing", assertionReceived: false },
+      },
+      messages: [],
+    };
   }
   const messages: Completion["messages"] = [
     {
@@ -57,7 +65,8 @@ async function complete(ctx: AppContext, { request, row }: CompleteInput): Promi
       ok: false,
       failure: {
         step: "assertion",
-        cause: `${e.check} check failed: ${e.detail} (${assertion.source})`,
+        cause: `${describeSource(assertion)}; the ${e.check} check failed: ${e.detail}`,
+        details: { check: e.check, assertionReceived: true },
         ...(e.claimNames.length > 0 ? { claimNames: e.claimNames } : {}),
       },
       messages,
@@ -68,6 +77,7 @@ async function complete(ctx: AppContext, { request, row }: CompleteInput): Promi
 export const cloudflareAccessKind: ConnectionKind = {
   type: "cloudflare-access",
   method: "cloudflare",
+  usesClientSecret: false,
   failureCode: "cloudflare_failed",
   fields: ["teamDomain", "audience", "mapping"],
   defaultMapping: {

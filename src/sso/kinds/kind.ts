@@ -43,6 +43,8 @@ export interface FlowFailure {
   cause: string;
   idpError?: string | null;
   claimNames?: string[];
+  /** Facts of the failed check for the audit record (never a token or personal value). */
+  details?: Record<string, string | boolean>;
 }
 
 /** How a flow came back from the IdP. `messages` are what the trace records either way. */
@@ -87,6 +89,8 @@ export interface ConnectionKind {
   method: "sso" | "cloudflare";
   /** The §4 code of a failure on the IdP's side of the flow. */
   failureCode: Extract<SsoErrorCode, "sso_failed" | "cloudflare_failed">;
+  /** True when the kind authenticates to its IdP with a client secret (`clientSecret` is required). */
+  usesClientSecret: boolean;
   /** The API fields this kind takes (besides `type` and `name`); any other non-null field is a 422. */
   fields: readonly (keyof ConnectionInput)[];
   defaultMapping: ConnectionMapping;

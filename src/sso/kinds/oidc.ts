@@ -130,10 +130,14 @@ async function completeOidc(ctx: AppContext, input: CompleteInput): Promise<Comp
 /** What the OIDC kinds share: how a flow starts and completes. */
 export const oidcProtocol = {
   method: "sso",
+  usesClientSecret: true,
   failureCode: "sso_failed",
   start: startOidc,
   complete: completeOidc,
-} as const satisfies Pick<ConnectionKind, "method" | "failureCode" | "start" | "complete">;
+} as const satisfies Pick<
+  ConnectionKind,
+  "method" | "usesClientSecret" | "failureCode" | "start" | "complete"
+>;
 
 export const oidcKind: ConnectionKind = {
   type: "oidc",

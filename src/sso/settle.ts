@@ -1,0 +1,435 @@
+/**
+ * Where an SSO callback becomes a session: `settle` takes every completed flow, whatever its
+ * kind (an OIDC callback, a Cloudflare Access assertion, the instance's Google sign-in; SAML
+ * next), and runs the steps after the IdP (SPEC §4 steps 4–7, §7):
+ *
+ *   IdP failure  → the test's failed result, or the sign-in's failure (the §4 table's message)
+ *   mapping      → the connection's mapping applied to the vouched claims (resolve-user.ts)
+ *   resolution   → the user, by this connection's link, externalUserId, id field or email, and
+ *                  the provisioning policy (creation under `allowlist`)
+ *   test         → the test's result (nothing else changes; resolution is a dry run)
+ *   sign-in      → 2FA or the session (sessions/sign-in.ts), then where the person lands
+ *
+ * Every failure ends on the login page with one message of SPEC §4's table; the precise cause
+ * goes to the audit log, the debug log and the connection's trace (SPEC §17). Writes that belong
+ * together commit together: a test's result with its audit record and trace; a user created or
+ * linked with its audit record, the session (or pending 2FA step) and the trace.
+ */
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { Agency } from "../agencies/agencies.js";
+import { audit } from "../audit/audit.js";
+import type { AppContext } from "../context.js";
+import type { Db } from "../db/database.js";
+import { inTransaction } from "../db/transaction.js";
+import { prefersJson } from "../http/errors.js";
+import { completeSignIn, type SignInOutcome } from "../sessions/sign-in.js";
+import { findUserByEmail } from "../users/users.js";
+import type {
+  Completion,
+  ConnectionKind,
+  ConnectionRow,
+  FlowFailure,
+  FlowPurpose,
+  TraceMessage,
+} from "./kinds/kind.js";
+import { type SsoErrorCode, ssoMessage } from "./messages.js";
+import type { SsoStep } from "./oidc.js";
+import {
+  isEmailVerified,
+  type MappingResult,
+  mapIdentity,
+  mappedClaims,
+  type Resolution,
+  resolveUser,
+} from "./resolve-user.js";
+import { finishTest } from "./tests.js";
+
+export type SignInMethod = "sso" | "cloudflare" | "google";
+
+export interface SsoFailure {
+  code: SsoErrorCode;
+  step: SsoStep | "policy";
+  cause: string;
+  idpError?: string | null;
+  claimNames?: string[];
+  details?: Record<string, string | boolean>;
+}
+
+/** The attempt a trace is about: a connection of the agency, its kind and the flow's purpose. */
+export interface Attempt {
+  agency: Agency;
+  connection: ConnectionRow;
+  kind: ConnectionKind;
+  flow: FlowPurpose;
+  /** When the flow started (the state's time), or when this request began for flows without one. */
+  startedAt: Date;
+  /**
+   * `connection`: the agency's own connection (SPEC §4). `instance`: the instance's Google
+   * sign-in (SPEC §2): existing users by their verified Google email only; it never links a
+   * Remote ID, never creates anyone, and its attempts belong to no connection's trace.
+   */
+  origin: "connection" | "instance";
+}
+
+interface TraceRecord {
+  outcome: "success" | "failure";
+  step: string;
+  code: SsoErrorCode | null;
+  cause: string | null;
+  claimNames: string[];
+  userId: string | null;
+  messages: TraceMessage[];
+}
+
+/** The connection's trace of this attempt (SPEC §17), in the caller's transaction. */
+async function keepTrace(_db: Db, _now: Date, attempt: Attempt, _record: TraceRecord): Promise<void> {
+  if (attempt.origin === "instance") return;
+  // Recorded by sso/traces.ts (wired when the traces land).
+}
+
+function methodOf(attempt: Attempt): SignInMethod {
+  return attempt.origin === "instance" ? "google" : attempt.kind.method;
+}
+
+/**
+ * Ends a failed sign-in: metrics, the debug log and the audit record with the cause (and the
+ * connection's trace when the attempt's connection is known); the person gets the table's message.
+ */
+export async function failSignIn(
+  ctx: AppContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  input: {
+    agencyId: string | null;
+    connectionId: string | null;
+    method: SignInMethod;
+    failure: SsoFailure;
+    /** The attempt, when the connection is known: its trace records the failure. */
+    attempt?: Attempt;
+    messages?: TraceMessage[];
+  },
+) {
+  const { failure } = input;
+  ctx.metrics.signIn(input.method, "failure");
+  request.log.debug({ sso: { ...failure, connectionId: input.connectionId } }, "SSO sign-in failed");
+  const agencyId = input.agencyId;
+  if (agencyId) {
+    await inTransaction(ctx, async (tx) => {
+      await audit(tx.db, {
+        agencyId,
+        action: "sso.sign_in",
+        outcome: "failure",
+        actor: { type: "anonymous" },
+        target: input.connectionId ? { type: "sso_connection", id: input.connectionId } : null,
+        ip: request.ip,
+        details: {
+          method: input.method,
+          code: failure.code,
+          step: failure.step,
+          cause: failure.cause,
+          ...(failure.idpError ? { idpError: failure.idpError } : {}),
+          ...(failure.claimNames ? { claimNames: failure.claimNames } : {}),
+          ...failure.details,
+        },
+      });
+      if (input.attempt) {
+        await keepTrace(tx.db, ctx.now(), input.attempt, {
+          outcome: "failure",
+          step: failure.step,
+          code: failure.code,
+          cause: failure.cause,
+          claimNames: failure.claimNames ?? [],
+          userId: null,
+          messages: input.messages ?? [],
+        });
+      }
+    });
+  }
+  return sendFailure(request, reply, failure.code);
+}
+
+/** Browsers go back to the login page; API clients get the JSON error (SPEC §4). */
+export function sendFailure(request: FastifyRequest, reply: FastifyReply, code: SsoErrorCode) {
+  if (prefersJson(request)) {
+    return reply.status(401).send({ error: { code, message: ssoMessage(code) } });
+  }
+  return reply.redirect(`/login?error=${code}`, 302);
+}
+
+/** The instance's Google sign-in reads the verified email only (SPEC §2). */
+function instanceMapping(claims: Record<string, unknown>): MappingResult {
+  const email = typeof claims.email === "string" && claims.email.trim() ? claims.email.trim() : null;
+  if (!email) return { ok: false, code: "email_or_id_missing", cause: "Google gave no email" };
+  if (!isEmailVerified(claims.email_verified)) {
+    return { ok: false, code: "email_not_verified", cause: "Google says the email is not verified" };
+  }
+  return {
+    ok: true,
+    identity: { remoteId: String(claims.sub ?? ""), email, idFieldValue: null, name: null },
+  };
+}
+
+/** Claim names the attempt's mapping reads (an OIDC sign-in asks user-info only when one is missing). */
+export function wantedClaims(attempt: Pick<Attempt, "connection" | "origin">): readonly (string | null)[] {
+  return attempt.origin === "instance"
+    ? ["email", "email_verified"]
+    : mappedClaims(attempt.connection.mapping);
+}
+
+/** The one settle function: every completed flow of every kind ends here. */
+export async function settle(
+  ctx: AppContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  attempt: Attempt,
+  completion: Completion,
+) {
+  const { flow } = attempt;
+  if (flow.purpose === "test") return settleTest(ctx, request, reply, attempt, flow.testId, completion);
+  const base = {
+    agencyId: attempt.agency.id,
+    connectionId: attempt.origin === "instance" ? null : attempt.connection.id,
+    method: methodOf(attempt),
+    attempt,
+    messages: completion.messages,
+  };
+  if (!completion.ok) {
+    const f = completion.failure;
+    return failSignIn(ctx, request, reply, {
+      ...base,
+      failure: {
+        code: attempt.kind.failureCode,
+        step: f.step,
+        cause: f.cause,
+        idpError: f.idpError ?? null,
+        ...(f.claimNames ? { claimNames: f.claimNames } : {}),
+        ...(f.details ? { details: f.details } : {}),
+      },
+    });
+  }
+  const claimNames = Object.keys(completion.claims).sort();
+  const mapped =
+    attempt.origin === "instance"
+      ? instanceMapping(completion.claims)
+      : mapIdentity(completion.claims, attempt.connection.mapping);
+  if (!mapped.ok) {
+    return failSignIn(ctx, request, reply, {
+      ...base,
+      failure: { code: mapped.code, step: "mapping", cause: mapped.cause, claimNames },
+    });
+  }
+  const identity = mapped.identity;
+  const returnTo = flow.returnTo;
+  const result = await inTransaction(ctx, async (tx) => {
+    const resolved =
+      attempt.origin === "instance"
+        ? await instanceUser(tx.db, attempt.agency, identity.email)
+        : await resolveUser(tx, attempt.agency, attempt.connection.id, identity, { dryRun: false });
+    if (!resolved.ok) return { ok: false, failure: resolved } as const;
+    if (resolved.how === "created" || resolved.linked || resolved.emailUpdated) {
+      await audit(tx.db, {
+        agencyId: attempt.agency.id,
+        action: resolved.how === "created" ? "user.create" : "user.update",
+        actor: { type: "system", label: `SSO ${attempt.connection.name}` },
+        target: { type: "user", id: resolved.userId },
+        ip: request.ip,
+        details: {
+          via: "sso",
+          ...(resolved.how === "created" ? { policy: "allowlist" } : {}),
+          ...(resolved.linked ? { linkedRemoteId: true } : {}),
+          ...(resolved.emailUpdated ? { emailUpdatedFromIdp: true } : {}),
+        },
+      });
+    }
+    const outcome = await completeSignIn(tx, request, reply, {
+      agency: attempt.agency,
+      userId: resolved.userId,
+      ...(resolved.user ? { user: resolved.user } : {}),
+      method: methodOf(attempt),
+      returnTo,
+      ...(attempt.origin === "instance"
+        ? {}
+        : {
+            details: {
+              connectionId: attempt.connection.id,
+              connection: attempt.connection.name,
+              matchedBy: resolved.how,
+            },
+          }),
+    });
+    await keepTrace(tx.db, ctx.now(), attempt, {
+      ...traceOfOutcome(outcome),
+      claimNames,
+      userId: resolved.userId,
+      messages: completion.messages,
+    });
+    return { ok: true, outcome } as const;
+  });
+  if (!result.ok) {
+    const { code, cause } = result.failure;
+    return failSignIn(ctx, request, reply, {
+      ...base,
+      failure: { code, step: "resolution", cause, claimNames },
+    });
+  }
+  switch (result.outcome.kind) {
+    case "session":
+      return reply.redirect(returnTo ?? "/", 302);
+    case "mfa":
+      return reply.redirect("/login/2fa", 302);
+    case "enroll":
+      return reply.redirect("/login/2fa/enroll", 302);
+    case "refused":
+      return sendFailure(request, reply, "not_authorized");
+  }
+}
+
+/** What the trace says of a sign-in that got past resolution. */
+function traceOfOutcome(outcome: SignInOutcome): Pick<TraceRecord, "outcome" | "step" | "code" | "cause"> {
+  switch (outcome.kind) {
+    case "session":
+      return { outcome: "success", step: "session", code: null, cause: null };
+    case "mfa":
+      return { outcome: "success", step: "mfa", code: null, cause: "the second factor is asked next" };
+    case "enroll":
+      return { outcome: "success", step: "mfa", code: null, cause: "2FA enrollment is asked next" };
+    case "refused":
+      return { outcome: "failure", step: "policy", code: outcome.code, cause: outcome.cause };
+  }
+}
+
+/** SPEC §2: the instance's Google sign-in finds an existing user of the agency by email, nothing else. */
+async function instanceUser(db: Db, agency: Agency, email: string | null): Promise<Resolution> {
+  const user = email ? await findUserByEmail(db, agency.id, email) : null;
+  if (!user) return { ok: false, code: "user_not_found", cause: `no user with ${email}` };
+  return { ok: true, userId: user.id, how: "email", linked: false, emailUpdated: false };
+}
+
+/**
+ * SPEC §7: a test records its result — the step that failed, the IdP's error, the NAMES of the
+ * claims received and the user they would match (a dry run: nothing else changes) — with its
+ * audit record and trace, then the admin is back on the SSO page.
+ */
+async function settleTest(
+  ctx: AppContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  attempt: Attempt,
+  testId: string,
+  completion: Completion,
+) {
+  const claimNames = completion.ok
+    ? Object.keys(completion.claims).sort()
+    : (completion.failure.claimNames ?? []);
+  await inTransaction(ctx, async (tx) => {
+    let result: Parameters<typeof finishTest>[2];
+    let trace: Omit<TraceRecord, "claimNames" | "messages">;
+    if (!completion.ok) {
+      const f = completion.failure;
+      const code = attempt.kind.failureCode;
+      result = {
+        passed: false,
+        errorCode: code,
+        diagnostic: { step: f.step, idpError: f.idpError ?? null, claimNames, detail: f.cause },
+      };
+      trace = { outcome: "failure", step: f.step, code, cause: f.cause, userId: null };
+    } else {
+      const mapped = mapIdentity(completion.claims, attempt.connection.mapping);
+      if (!mapped.ok) {
+        result = {
+          passed: false,
+          errorCode: mapped.code,
+          diagnostic: { step: "mapping", idpError: null, claimNames, detail: mapped.cause },
+        };
+        trace = { outcome: "failure", step: "mapping", code: mapped.code, cause: mapped.cause, userId: null };
+      } else {
+        const match = await resolveUser(tx, attempt.agency, attempt.connection.id, mapped.identity, {
+          dryRun: true,
+        });
+        const detail = match.ok ? `matched by ${match.how}` : match.cause;
+        result = {
+          passed: true,
+          matchedUserId: match.ok ? match.userId : null,
+          diagnostic: { step: "done", idpError: null, claimNames, detail },
+        };
+        trace = {
+          outcome: "success",
+          step: "done",
+          code: null,
+          cause: detail,
+          userId: match.ok ? match.userId : null,
+        };
+      }
+    }
+    const startedBy = await finishTest(tx, testId, result);
+    await audit(tx.db, {
+      agencyId: attempt.agency.id,
+      action: "sso.test",
+      outcome: result.passed ? "success" : "failure",
+      actor: startedBy ? { type: "user", id: startedBy } : { type: "anonymous" },
+      target: { type: "sso_connection", id: attempt.connection.id },
+      ip: request.ip,
+      details: {
+        testId,
+        ...(result.passed
+          ? {}
+          : {
+              code: result.errorCode,
+              step: result.diagnostic.step,
+              cause: result.diagnostic.detail,
+              ...(result.diagnostic.idpError ? { idpError: result.diagnostic.idpError } : {}),
+              ...(completion.ok ? {} : completion.failure.details),
+            }),
+        claimNames,
+      },
+    });
+    await keepTrace(tx.db, ctx.now(), attempt, { ...trace, claimNames, messages: completion.messages });
+  });
+  return reply.redirect(`/settings/sso?test=${encodeURIComponent(testId)}`, 302);
+}
+
+/**
+ * SPEC §7: a test that could not even start (the IdP's metadata unreachable, a broken
+ * configuration) is recorded as failed with the step and cause, with its audit record and trace;
+ * the admin API answers 502 with the test's id.
+ */
+export async function failTestStart(
+  ctx: AppContext,
+  request: FastifyRequest,
+  attempt: Attempt,
+  testId: string,
+  failure: FlowFailure,
+): Promise<void> {
+  await inTransaction(ctx, async (tx) => {
+    await finishTest(tx, testId, {
+      passed: false,
+      errorCode: "test_start_failed",
+      diagnostic: {
+        step: failure.step,
+        idpError: failure.idpError ?? null,
+        claimNames: [],
+        detail: failure.cause,
+      },
+    });
+    await audit(tx.db, {
+      agencyId: attempt.agency.id,
+      action: "sso.test.start",
+      outcome: "failure",
+      actor: request.auth
+        ? { type: "user", id: request.auth.user.id, label: request.auth.user.email }
+        : { type: "anonymous" },
+      target: { type: "sso_connection", id: attempt.connection.id },
+      ip: request.ip,
+      details: { testId, step: failure.step, cause: failure.cause },
+    });
+    await keepTrace(tx.db, ctx.now(), attempt, {
+      outcome: "failure",
+      step: failure.step,
+      code: "test_start_failed",
+      cause: failure.cause,
+      claimNames: [],
+      userId: null,
+      messages: [],
+    });
+  });
+}
