@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Agency } from "../../src/agencies/agencies.js";
 import { prerequisiteProblems } from "../../src/sso/connections.js";
 import { KINDS, kindDescriptions } from "../../src/sso/kinds/index.js";
+import type { KindDescription } from "../../src/sso/kinds/wizard.js";
 import { TEST_PASSWORD } from "../support/app.js";
 import { Browser, signInAtIdp } from "../support/browser.js";
 import { storages } from "../support/db.js";
@@ -169,14 +170,14 @@ describe.each(storages())("SSO administration (%s)", (storage) => {
     it("lists the four kinds with their steps, presets and fields, whole", async () => {
       const res = await w.api("GET", "/api/admin/sso/kinds");
       expect(res.status, res.body).toBe(200);
-      const { kinds } = res.json<any>();
-      expect(kinds.map((k: any) => [k.type, k.label, k.steps.map((s: any) => s.title)])).toEqual([
+      const { kinds } = res.json<{ kinds: KindDescription[] }>();
+      expect(kinds.map((k) => [k.type, k.label, k.steps.map((s) => s.title)])).toEqual([
         ["oidc", "OpenID Connect", ["Client ID & Secret", "OIDC Configuration", "User Details Mapping"]],
         ["azure", "Azure Entra ID", ["Client ID & Secret", "OIDC Configuration", "User Details Mapping"]],
         ["google", "Google", ["Client ID & Secret", "OIDC Configuration", "User Details Mapping"]],
         ["cloudflare-access", "Cloudflare Access", ["Team domain & Audience", "User Details Mapping"]],
       ]);
-      expect(kinds.flatMap((k: any) => k.presets.map((p: any) => p.label))).toEqual([
+      expect(kinds.flatMap((k) => k.presets.map((p) => p.label))).toEqual([
         "Generic OIDC",
         "Auth0",
         "Okta",
@@ -184,9 +185,9 @@ describe.each(storages())("SSO administration (%s)", (storage) => {
         "Google",
         "Cloudflare Access",
       ]);
-      const oidc = kinds[0];
-      expect(oidc.steps[1].choice).toMatchObject({ name: "useConfigUrl", label: "Use OIDC Config URL" });
-      expect(oidc.steps[1].fields.map((f: any) => [f.name, f.when ?? null])).toEqual([
+      const oidc = kinds[0]!;
+      expect(oidc.steps[1]?.choice).toMatchObject({ name: "useConfigUrl", label: "Use OIDC Config URL" });
+      expect(oidc.steps[1]?.fields.map((f) => [f.name, f.when ?? null])).toEqual([
         ["discoveryUrl", "yes"],
         ["issuer", "no"],
         ["authorizationEndpoint", "no"],
@@ -197,16 +198,16 @@ describe.each(storages())("SSO administration (%s)", (storage) => {
         ["redirectUrl", null],
         ["tokenEndpointAuthMethod", null],
       ]);
-      expect(kinds[1].steps[1].fields[0].derive).toEqual({
+      expect(kinds[1]?.steps[1]?.fields[0]?.derive).toEqual({
         from: "azureTenantId",
         template: "https://login.microsoftonline.com/TENANT_ID/v2.0/.well-known/openid-configuration",
         slot: "TENANT_ID",
       });
       for (const kind of kinds) {
         // Every field the wizard sends is one the kind takes; its mapping defaults are the kind's.
-        const taken = ["name", ...KINDS[kind.type as keyof typeof KINDS].fields];
+        const taken: string[] = ["name", ...KINDS[kind.type as keyof typeof KINDS].fields];
         for (const step of kind.steps) {
-          for (const field of step.fields.filter((f: any) => f.input !== "fixed")) {
+          for (const field of step.fields.filter((f) => f.input !== "fixed")) {
             expect(taken, `${kind.type}: ${field.name}`).toContain(field.name.split(".")[0]);
           }
         }
