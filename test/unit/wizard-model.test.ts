@@ -356,6 +356,17 @@ describe("the wizard model on the server's real kinds", () => {
     for (const field of named) expect(placeOfField(kind, normalizeServerField(field)), field).not.toBeNull();
   });
 
+  it("OIDC scopes: openid is required, offline_access refused (the server's rules, said before saving)", () => {
+    const oidc = real.find((k) => k.type === "oidc")!;
+    const step = oidc.steps.find((s) => s.fields.some((f) => f.input === "scopes"))!;
+    const values = initialValues(providerByKey([oidc], "oidc")!, REDIRECT);
+    expect(validateStep(step, { ...values, scopes: "" }, false).scopes).toBe("Scopes must include openid.");
+    expect(validateStep(step, { ...values, scopes: "openid offline_access" }, false).scopes).toBe(
+      "offline_access is not supported.",
+    );
+    expect(validateStep(step, values, false).scopes).toBeUndefined();
+  });
+
   it("Azure's discovery URL follows the tenant; Google's review names its issuer", () => {
     const azure = real.find((k) => k.type === "azure")!;
     const values = setValue(

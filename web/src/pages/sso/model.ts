@@ -213,13 +213,14 @@ function fieldProblem(field: WizardField, values: WizardValues, hasStoredSecret:
   const raw = values[field.name] ?? "";
   const value = raw.trim();
   if (field.input === "fixed") return null;
-  if (!value) {
+  // Scopes say what they lack (openid) rather than "required".
+  if (!value && field.input !== "scopes") {
     if (field.required && !(field.input === "secret" && hasStoredSecret))
       return `${field.label} is required.`;
     if (field.requiredUnless && !(values[field.requiredUnless.field] ?? "").trim()) {
       return field.requiredUnless.message;
     }
-    if (field.input !== "scopes") return null;
+    return null;
   }
   switch (field.input) {
     case "url":
