@@ -106,6 +106,15 @@ export function SsoWizard({ kinds, connection, defaultRedirectUrl, onCancel, onS
     headingRef.current?.focus();
   }, [stepIndex]);
 
+  // After the render that shows the errors (and, after a server error, their step): focus the first.
+  const [focusRequest, setFocusRequest] = useState<{ n: number; fallback: string | undefined } | null>(null);
+  useEffect(() => {
+    if (!focusRequest) return;
+    const invalid = document.querySelector<HTMLElement>(".wizard [aria-invalid='true']");
+    if (invalid) invalid.focus();
+    else if (focusRequest.fallback) setFormError(focusRequest.fallback);
+  }, [focusRequest, setFormError]);
+
   const title = editing ? "Edit SSO configuration" : "Set up Single Sign-On";
 
   if (!draft) {
@@ -188,13 +197,9 @@ export function SsoWizard({ kinds, connection, defaultRedirectUrl, onCancel, onS
     else if (!editing) setStepIndex(-1);
   }
 
-  /** Focuses the first invalid field; `fallback` is shown above the buttons when no field shows it. */
+  /** Focuses the first invalid field once shown; `fallback` is shown above the buttons when no field shows it. */
   function focusFirstError(fallback?: string) {
-    window.setTimeout(() => {
-      const invalid = document.querySelector<HTMLElement>(".wizard [aria-invalid='true']");
-      if (invalid) invalid.focus();
-      else if (fallback) setFormError(fallback);
-    }, 0);
+    setFocusRequest((n) => ({ n: (n?.n ?? 0) + 1, fallback }));
   }
 
   function finish() {
