@@ -34,7 +34,7 @@ import {
 } from "./connections.js";
 import { attemptOf } from "./flow-routes.js";
 import { kindDescriptions, kindOf } from "./kinds/index.js";
-import type { KindDescription } from "./kinds/wizard.js";
+import { KindDescriptionSchema } from "./kinds/wizard.js";
 import { ssoMessage } from "./messages.js";
 import { forgetProvider, SsoStepError } from "./oidc.js";
 import { failTestStart } from "./settle.js";
@@ -120,7 +120,7 @@ const TestSchema = Type.Object({
   finishedAt: Nullable(S({ format: "date-time" })),
 });
 
-const ConnectionSchema = Type.Object({
+export const ConnectionSchema = Type.Object({
   id: S(),
   type: S(),
   name: S(),
@@ -173,14 +173,6 @@ const errors = {
   409: ErrorResponse,
   422: ErrorResponse,
 };
-/** kinds/wizard.ts's KindDescription (the web UI renders the wizard from it). */
-const KindDescriptionSchema = Type.Unsafe<KindDescription>(
-  Type.Object(
-    { type: S(), label: S(), method: S(), steps: Type.Array(Type.Any()) },
-    { additionalProperties: true },
-  ),
-);
-
 const ConnectionEnvelope = Type.Object({ connection: ConnectionSchema, warnings: Type.Array(S()) });
 
 export function connectionApi(row: Row, latest: TestView | null): Static<typeof ConnectionSchema> {

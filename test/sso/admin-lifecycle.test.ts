@@ -4,6 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Agency } from "../../src/agencies/agencies.js";
 import { prerequisiteProblems } from "../../src/sso/connections.js";
+import { KINDS, kindDescriptions } from "../../src/sso/kinds/index.js";
+import type { KindDescription } from "../../src/sso/kinds/wizard.js";
 import { TEST_PASSWORD } from "../support/app.js";
 import { Browser, signInAtIdp } from "../support/browser.js";
 import { storages } from "../support/db.js";
@@ -161,6 +163,72 @@ describe.each(storages())("SSO administration (%s)", (storage) => {
       const test = await w.runTest(id, "user-alice");
       expect(test.status, JSON.stringify(test)).toBe("passed");
       expect((await w.api("DELETE", `/api/admin/sso/connections/${id}`)).status).toBe(204);
+    });
+  });
+
+  describe("the setup wizard's description (GET /api/admin/sso/kinds)", () => {
+    it("lists the four kinds with their steps, presets and fields, whole", async () => {
+      const res = await w.api("GET", "/api/admin/sso/kinds");
+      expect(res.status, res.body).toBe(200);
+      const { kinds } = res.json<{ kinds: KindDescription[] }>();
+      expect(kinds.map((k) => [k.type, k.label, k.steps.map((s) => s.title)])).toEqual([
+        ["oidc", "OpenID Connect", ["Client ID & Secret", "OIDC Configuration", "User Details Mapping"]],
+        ["azure", "Azure Entra ID", ["Client ID & Secret", "OIDC Configuration", "User Details Mapping"]],
+        ["google", "Google", ["Client ID & Secret", "OIDC Configuration", "User Details Mapping"]],
+        ["cloudflare-access", "Cloudflare Access", ["Team domain & Audience", "User Details Mapping"]],
+      ]);
+      expect(kinds.flatMap((k) => k.presets.map((p) => p.label))).toEqual([
+        "Generic OIDC",
+        "Auth0",
+        "Okta",
+        "Azure Entra ID",
+        "Google",
+        "Cloudflare Access",
+      ]);
+      const oidc = kinds[0]!;
+      expect(oidc.steps[1]?.choice).toMatchObject({ name: "useConfigUrl", label: "Use OIDC Config URL" });
+      expect(oidc.steps[1]?.fields.map((f) => [f.name, f.when ?? null])).toEqual([
+        ["discoveryUrl", "yes"],
+        ["issuer", "no"],
+        ["authorizationEndpoint", "no"],
+        ["tokenEndpoint", "no"],
+        ["userinfoEndpoint", "no"],
+        ["jwksUri", "no"],
+        ["scopes", null],
+        ["redirectUrl", null],
+        ["tokenEndpointAuthMethod", null],
+      ]);
+      expect(kinds[1]?.steps[1]?.fields[0]?.derive).toEqual({
+        from: "azureTenantId",
+        template: "https://login.microsoftonline.com/TENANT_ID/v2.0/.well-known/openid-configuration",
+        slot: "TENANT_ID",
+      });
+      for (const kind of kinds) {
+        // Every field the wizard sends is one the kind takes; its mapping defaults are the kind's.
+        const taken: string[] = ["name", ...KINDS[kind.type as keyof typeof KINDS].fields];
+        for (const step of kind.steps) {
+          for (const field of step.fields.filter((f) => f.input !== "fixed")) {
+            expect(taken, `${kind.type}: ${field.name}`).toContain(field.name.split(".")[0]);
+          }
+        }
+        expect(kind.defaultMapping).toEqual(KINDS[kind.type as keyof typeof KINDS].defaultMapping);
+      }
+      // The response schema keeps every property of the description (nothing is dropped on the way).
+      expect(kinds).toEqual(JSON.parse(JSON.stringify(kindDescriptions())));
+    });
+
+    it("is for admins: an analyst gets 403, no session 401", async () => {
+      const analyst = new Browser();
+      const login = await analyst.postJson(`${w.origin}/api/auth/login`, {
+        email: "ann@acme.test",
+        password: TEST_PASSWORD,
+      });
+      expect(login.status, login.body).toBe(200);
+      expect((await analyst.request("GET", `${w.origin}/api/admin/sso/kinds`)).status).toBe(403);
+      await analyst.close();
+      const anonymous = new Browser();
+      expect((await anonymous.request("GET", `${w.origin}/api/admin/sso/kinds`)).status).toBe(401);
+      await anonymous.close();
     });
   });
 

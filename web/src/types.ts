@@ -3,6 +3,7 @@
 import type { Static } from "@sinclair/typebox";
 // Types only (erased from the bundle): the API's own schema of a user is the one definition.
 import type { UserSchema } from "../../src/http/schemas.js";
+import type { ConnectionSchema } from "../../src/sso/admin-routes.js";
 
 /** A person of the agency, as the API sends it. */
 export type User = Static<typeof UserSchema>;
@@ -22,7 +23,9 @@ export interface Session {
   agency: Agency;
 }
 
-export type ConnectionType = "oidc" | "azure" | "google" | "cloudflare-access";
+export type { ConnectionType } from "../../src/db/schema.js";
+
+import type { ConnectionType } from "../../src/db/schema.js";
 
 export interface SsoMethod {
   id: string;
@@ -58,46 +61,8 @@ export interface SsoTest {
   finishedAt: string | null;
 }
 
-export type TokenEndpointAuthMethod = "client_secret_basic" | "client_secret_post";
-
-export interface Mapping {
-  remoteIdField: string;
-  idField: string | null;
-  emailField: string | null;
-  emailVerifiedField: string;
-  nameField: string | null;
-}
-
-export interface ConnectionInput {
-  type: ConnectionType;
-  name: string;
-  clientId: string | null;
-  clientSecret?: string;
-  discoveryUrl: string | null;
-  issuer: string | null;
-  authorizationEndpoint: string | null;
-  tokenEndpoint: string | null;
-  userinfoEndpoint: string | null;
-  jwksUri: string | null;
-  scopes: string[] | null;
-  redirectUrl: string | null;
-  tokenEndpointAuthMethod: TokenEndpointAuthMethod | null;
-  mapping: Mapping | null;
-  azureTenantId: string | null;
-  googleHostedDomain: string | null;
-  teamDomain: string | null;
-  audience: string | null;
-}
-
-export interface Connection extends Omit<ConnectionInput, "clientSecret"> {
-  id: string;
-  hasSecret: boolean;
-  enabled: boolean;
-  configVersion: number;
-  latestTest: SsoTest | null;
-  createdAt: string;
-  updatedAt: string;
-}
+/** A saved connection, as the API sends it (its fields per kind are the server's). */
+export type Connection = Static<typeof ConnectionSchema>;
 
 export type ProvisioningPolicy = "existing-users" | "allowlist";
 

@@ -6,8 +6,16 @@
 import { badRequest } from "../../http/errors.js";
 import { text, urlField } from "./fields.js";
 import type { ConnectionKind } from "./kind.js";
-import { normalizeOidcCommon, OIDC_COMMON_FIELDS, oidcProtocol } from "./oidc.js";
-import type { KindWizard } from "./wizard.js";
+import {
+  configUrlChoice,
+  DISCOVERY_URL_FIELD,
+  normalizeOidcCommon,
+  OIDC_COMMON_FIELDS,
+  oidcConfigurationStep,
+  oidcCredentialsStep,
+  oidcProtocol,
+} from "./oidc.js";
+import { type KindWizard, mappingStep } from "./wizard.js";
 
 export const azureDiscoveryUrl = (tenant: string) =>
   `https://login.microsoftonline.com/${encodeURIComponent(tenant)}/v2.0/.well-known/openid-configuration`;
@@ -54,10 +62,50 @@ export const azureKind: ConnectionKind = {
 };
 
 // ── The setup wizard's description (GET /api/admin/sso/kinds) ─────────────────────────────────
+const TENANT_SLOT = "TENANT_ID";
+
 const wizard: KindWizard = {
   label: "Azure Entra ID",
-  method: "OIDC",
-  steps: [],
-  presets: [],
-  mappingHelp: {},
+  steps: [
+    oidcCredentialsStep({
+      name: "azureTenantId",
+      label: "Directory (tenant) ID",
+      hint: "From the app registration's Overview page. Sign-ins from other tenants are refused.",
+      placeholder: "00000000-0000-0000-0000-000000000000",
+      input: "text",
+      required: true,
+      mono: true,
+    }),
+    oidcConfigurationStep({
+      choice: configUrlChoice({
+        note: "CoPilot discovers the endpoints from your Directory (tenant) ID.",
+        facts: [{ label: "OIDC Config URL", value: "Discovered from the tenant ID" }],
+      }),
+      fields: [
+        {
+          ...DISCOVERY_URL_FIELD,
+          derive: { from: "azureTenantId", template: azureDiscoveryUrl(TENANT_SLOT), slot: TENANT_SLOT },
+        },
+      ],
+    }),
+    mappingStep(azureKind.defaultMapping),
+  ],
+  presets: [
+    {
+      key: "azure",
+      label: "Azure Entra ID",
+      summary: "Microsoft Entra ID (Azure Active Directory).",
+      defaultName: "Microsoft",
+      guide: [
+        "Azure Portal → App registrations → New registration.",
+        "Add the CoPilot Redirect URI (Authentication → Add a platform → Web).",
+        "Copy Application (client) ID → Client ID, and Directory (tenant) ID → Directory (tenant) ID.",
+        "Certificates & secrets → New client secret; copy its Value → Client Secret.",
+        "Copy the OpenID metadata document URL from Endpoints → OIDC Config URL.",
+        "Add permissions: openid, profile, email (Token configuration → Add optional claim → email).",
+        "Mapping: Remote ID → sub, Email → userPrincipalName, Email Verified → email.",
+      ],
+      placeholders: { discoveryUrl: azureDiscoveryUrl(TENANT_SLOT) },
+    },
+  ],
 };

@@ -10,7 +10,7 @@ import { CloudflareAssertionError, verifyAccessAssertion } from "../cloudflare.j
 import { type Assertion, readAssertion } from "../cloudflare-session.js";
 import { HOSTNAME, requiredText } from "./fields.js";
 import type { CompleteInput, Completion, ConnectionKind, StartInput } from "./kind.js";
-import type { KindWizard } from "./wizard.js";
+import { DISPLAY_NAME_FIELD, type KindWizard, mappingStep } from "./wizard.js";
 
 export const CLOUDFLARE_LOGIN_PATH = "/login/sso/cloudflare";
 
@@ -119,8 +119,54 @@ export const cloudflareAccessKind: ConnectionKind = {
 // ── The setup wizard's description (GET /api/admin/sso/kinds) ─────────────────────────────────
 const wizard: KindWizard = {
   label: "Cloudflare Access",
-  method: "Cloudflare Access",
-  steps: [],
-  presets: [],
-  mappingHelp: {},
+  steps: [
+    {
+      id: "credentials",
+      title: "Team domain & Audience",
+      fields: [
+        DISPLAY_NAME_FIELD,
+        {
+          name: "teamDomain",
+          label: "Team domain",
+          hint: "Zero Trust → Settings → Custom Pages, e.g. myteam.cloudflareaccess.com.",
+          placeholder: "myteam.cloudflareaccess.com",
+          input: "hostname",
+          required: true,
+          verbatim: true,
+          pattern: {
+            source: HOSTNAME.source,
+            message: "Enter a domain such as myteam.cloudflareaccess.com.",
+          },
+        },
+        {
+          name: "audience",
+          label: "Application Audience (AUD) Tag",
+          hint: "Access → Applications → your app → Overview.",
+          input: "text",
+          required: true,
+          mono: true,
+        },
+      ],
+      note: {
+        text: "Cloudflare Access needs no client secret: CoPilot verifies the signed JWT Cloudflare adds to each request.",
+        placement: "end",
+      },
+    },
+    mappingStep(cloudflareAccessKind.defaultMapping),
+  ],
+  presets: [
+    {
+      key: "cloudflare",
+      label: "Cloudflare Access",
+      summary: "CoPilot behind Cloudflare Zero Trust.",
+      defaultName: "Cloudflare Access",
+      guide: [
+        "Cloudflare Zero Trust → Access → Applications → Add an application → Self-hosted.",
+        "Set the domain to your CoPilot URL and connect your identity provider.",
+        "Open the app → Overview → copy the Application Audience (AUD) Tag.",
+        "Settings → Custom Pages → copy your team domain (e.g. myteam.cloudflareaccess.com).",
+        "There is no client secret: Cloudflare signs a JWT on every request.",
+      ],
+    },
+  ],
 };

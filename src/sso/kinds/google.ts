@@ -6,8 +6,15 @@
 import { badRequest } from "../../http/errors.js";
 import { HOSTNAME, text, urlField } from "./fields.js";
 import type { ConnectionKind } from "./kind.js";
-import { normalizeOidcCommon, OIDC_COMMON_FIELDS, oidcProtocol, STANDARD_MAPPING } from "./oidc.js";
-import type { KindWizard } from "./wizard.js";
+import {
+  normalizeOidcCommon,
+  OIDC_COMMON_FIELDS,
+  oidcConfigurationStep,
+  oidcCredentialsStep,
+  oidcProtocol,
+  STANDARD_MAPPING,
+} from "./oidc.js";
+import { type KindWizard, mappingStep } from "./wizard.js";
 
 export const GOOGLE_DISCOVERY_URL = "https://accounts.google.com/.well-known/openid-configuration";
 
@@ -32,8 +39,41 @@ export const googleKind: ConnectionKind = {
 // ── The setup wizard's description (GET /api/admin/sso/kinds) ─────────────────────────────────
 const wizard: KindWizard = {
   label: "Google",
-  method: "OIDC",
-  steps: [],
-  presets: [],
-  mappingHelp: {},
+  steps: [
+    oidcCredentialsStep({
+      name: "googleHostedDomain",
+      label: "Workspace domain",
+      optional: true,
+      hint: "Only accounts of this Google Workspace domain can sign in (the hd claim).",
+      placeholder: "example.com",
+      input: "hostname",
+      verbatim: true,
+      pattern: { source: HOSTNAME.source, message: "Enter a domain such as example.com." },
+      emptySummary: "Any Google account",
+    }),
+    oidcConfigurationStep({
+      note: {
+        text: "Google's endpoints are discovered automatically from https://accounts.google.com.",
+        placement: "start",
+      },
+      facts: [{ label: "Issuer", value: new URL(GOOGLE_DISCOVERY_URL).origin, mono: true }],
+    }),
+    mappingStep(STANDARD_MAPPING),
+  ],
+  presets: [
+    {
+      key: "google",
+      label: "Google",
+      summary: "Google Workspace or Google accounts.",
+      defaultName: "Google Workspace",
+      guide: [
+        "Google Cloud Console → APIs & Services → Credentials → Create Credentials → OAuth client ID.",
+        "Application type: Web application.",
+        "Authorized redirect URIs: add the CoPilot Redirect URL.",
+        "Enable the People API (APIs & Services → Library).",
+        "Copy the Client ID and Client Secret into CoPilot.",
+        "Optionally restrict sign-in to your Workspace domain.",
+      ],
+    },
+  ],
 };

@@ -11,13 +11,14 @@ import { Toggle } from "../../components/Toggle.js";
 import { useAction } from "../../hooks.js";
 import { UI } from "../../messages.js";
 import type { Connection, SsoSettings, SsoTest } from "../../types.js";
-import { summaryRows } from "./model.js";
-import { TYPE_LABELS } from "./providers.js";
+import { connectionSummary, type KindDescription } from "./model.js";
 import { SummaryList } from "./SummaryList.js";
 import { TestDetails } from "./TestResult.js";
 
 interface ConnectionCardProps {
   connection: Connection;
+  /** The server's description of the connection's kind (its label and fields). */
+  kind: KindDescription | undefined;
   settings: SsoSettings;
   /** All connections of the agency (to know whether another one stays enabled). */
   connections: Connection[];
@@ -81,6 +82,7 @@ export function useSettingsChange({ settings, onChanged, onUpdate }: SettingsCha
 /** A saved connection: SSO Configuration, Test Status and Additional Settings, plus the ⋯ menu. */
 export function ConnectionCard({
   connection,
+  kind,
   settings,
   connections,
   showHideToggle,
@@ -139,7 +141,7 @@ export function ConnectionCard({
       title={connection.name}
       description={
         <span className="connection-subtitle">
-          <span>{TYPE_LABELS[connection.type]}</span>
+          <span>{kind?.label ?? connection.type}</span>
           {enabled ? <Badge tone="success">Enabled</Badge> : <Badge tone="neutral">Disabled</Badge>}
         </span>
       }
@@ -156,7 +158,11 @@ export function ConnectionCard({
     >
       <div className="sections">
         <Collapsible title="SSO Configuration" defaultOpen={connections.length === 1}>
-          <SummaryList rows={summaryRows(connection, connection.hasSecret ? "set" : "none")} />
+          <SummaryList
+            rows={
+              kind ? connectionSummary(kind, connection) : [{ label: "Display name", value: connection.name }]
+            }
+          />
         </Collapsible>
 
         <Collapsible

@@ -19,6 +19,7 @@ import {
   saveSettings,
   useSettingsChange,
 } from "./ConnectionCard.js";
+import { type KindDescription, kindOf } from "./model.js";
 import { SsoWizard } from "./SsoWizard.js";
 import { TestResultBanner } from "./TestResult.js";
 
@@ -29,6 +30,17 @@ export function SsoSettingsPage() {
   const { agency } = useSession();
   const testId = query.get("test");
   const overview = useApi<SsoOverview>("/api/admin/sso");
+  // The connection kinds as the server describes them: the wizard and the cards render from them.
+  const kinds = useApi<{ kinds: KindDescription[] }>("/api/admin/sso/kinds");
+  const page = {
+    data: overview.data && kinds.data ? { ...overview.data, kinds: kinds.data.kinds } : null,
+    error: overview.error ?? kinds.error,
+    loading: overview.loading || kinds.loading,
+    reload: () => {
+      overview.reload();
+      if (kinds.error) kinds.reload();
+    },
+  };
   const [wizard, setWizard] = useState<WizardState>(null);
   const [saved, setSaved] = useState<{ name: string; warnings: string[] } | null>(null);
 
@@ -92,7 +104,7 @@ export function SsoSettingsPage() {
       ) : null}
 
       <Loadable
-        resource={overview}
+        resource={page}
         loadingLabel="Loading SSO settings…"
         errorTitle="Couldn't load the SSO settings"
         keepDataOnError
@@ -102,6 +114,7 @@ export function SsoSettingsPage() {
             <Prerequisites reasons={data.prerequisites.reasons} agency={agency} />
           ) : wizard ? (
             <SsoWizard
+              kinds={data.kinds}
               key={wizard.mode === "edit" ? wizard.connection.id : "new"}
               connection={wizard.mode === "edit" ? wizard.connection : undefined}
               defaultRedirectUrl={data.defaultRedirectUrl}
@@ -123,6 +136,7 @@ export function SsoSettingsPage() {
                   <ConnectionCard
                     key={connection.id}
                     connection={connection}
+                    kind={kindOf(data.kinds, connection.type)}
                     connections={data.connections}
                     settings={data.settings}
                     showHideToggle={data.connections.length === 1}

@@ -1,17 +1,20 @@
+/**
+ * "Enable SSO" setup (SPEC §7, §9): the provider picker, the kind's steps (for OIDC: Client ID &
+ * Secret → OIDC Configuration → User Details Mapping), then Review & Finish.
+ *
+ * Everything but the picker's frame and the review is rendered from the server's description of
+ * the connection kinds (`GET /api/admin/sso/kinds`, src/sso/kinds/wizard.ts) through the pure
+ * functions of ./model.ts: the providers, steps, fields, choices, derived values, checks, request
+ * body and review rows. No kind, field or provider is named here: adding a kind on the server (one
+ * module in src/sso/kinds/ and one line in its list) needs no change to the web UI.
+ */
 import { useEffect, useRef, useState } from "react";
 import { ApiError, api, errorMessage } from "../../api.js";
 import { Alert, AlertMessage } from "../../components/Alert.js";
 import { Button } from "../../components/Button.js";
 import { Card } from "../../components/Card.js";
 import { Collapsible } from "../../components/Collapsible.js";
-import {
-  ChoiceGroup,
-  fieldBinder,
-  SelectField,
-  TextField,
-  VERBATIM,
-  VERBATIM_MONO,
-} from "../../components/Field.js";
+import { ChoiceGroup, SelectField, TextField, VERBATIM, VERBATIM_MONO } from "../../components/Field.js";
 import { Form } from "../../components/Form.js";
 import { Stepper } from "../../components/Stepper.js";
 import { useAction } from "../../hooks.js";
@@ -19,22 +22,33 @@ import { UI } from "../../messages.js";
 import type { Connection } from "../../types.js";
 import {
   type FieldErrors,
-  fieldKey,
+  fieldHint,
+  firstInvalidStep,
   initialValues,
+  type KindDescription,
+  kindOf,
   normalizeServerField,
-  stepOfField,
-  stepsFor,
+  type Provider,
+  placeOfField,
+  providerByKey,
+  providerForConnection,
+  providers,
+  REVIEW_STEP,
+  secretState,
+  setValue,
   summaryRows,
-  toPayload,
   toRequestBody,
   validateStep,
   valuesFromConnection,
+  type WizardField,
+  type WizardStep,
   type WizardValues,
 } from "./model.js";
-import { azureDiscoveryUrl, MAPPING_HELP, PROVIDERS, type ProviderKey, providerByKey } from "./providers.js";
 import { SummaryList } from "./SummaryList.js";
 
 interface SsoWizardProps {
+  /** The connection kinds as the server describes them. */
+  kinds: KindDescription[];
   /** The connection being edited; absent when creating. */
   connection?: Connection;
   defaultRedirectUrl: string;
@@ -42,17 +56,35 @@ interface SsoWizardProps {
   onSaved: (connection: Connection, warnings: string[]) => void;
 }
 
-/** "Enable SSO" setup: provider picker, then Client ID & Secret → OIDC Configuration → User Details Mapping → Review & Finish. */
-export function SsoWizard({ connection, defaultRedirectUrl, onCancel, onSaved }: SsoWizardProps) {
+interface Draft {
+  provider: Provider;
+  values: WizardValues;
+}
+
+function newDraft(kinds: KindDescription[], key: string, defaultRedirectUrl: string): Draft | null {
+  const provider = providerByKey(kinds, key);
+  return provider ? { provider, values: initialValues(provider, defaultRedirectUrl) } : null;
+}
+
+function draftOf(kinds: KindDescription[], connection: Connection, defaultRedirectUrl: string): Draft | null {
+  const kind = kindOf(kinds, connection.type);
+  if (!kind) return null;
+  const provider = providerForConnection(kind, connection);
+  return { provider, values: valuesFromConnection(provider, connection, defaultRedirectUrl) };
+}
+
+export function SsoWizard({ kinds, connection, defaultRedirectUrl, onCancel, onSaved }: SsoWizardProps) {
   const editing = Boolean(connection);
-  const [values, setValues] = useState<WizardValues>(() =>
+  const [draft, setDraft] = useState<Draft | null>(() =>
     connection
-      ? valuesFromConnection(connection, defaultRedirectUrl)
-      : initialValues("oidc", defaultRedirectUrl),
+      ? draftOf(kinds, connection, defaultRedirectUrl)
+      : newDraft(kinds, providers(kinds)[0]?.preset.key ?? "", defaultRedirectUrl),
   );
+  const kindSteps = draft?.provider.kind.steps ?? [];
+  const steps: { id: string; title: string }[] = [...kindSteps, REVIEW_STEP];
   // -1 is the provider picker (creation only).
   const [stepIndex, setStepIndex] = useState(editing ? 0 : -1);
-  const [reached, setReached] = useState(editing ? stepsFor(connection!.type).length - 1 : 0);
+  const [reached, setReached] = useState(editing ? steps.length - 1 : 0);
   const [errors, setErrors] = useState<FieldErrors>({});
   /** The save request; its error is also where a problem without a field of its own is shown. */
   const saving = useAction();
@@ -60,10 +92,9 @@ export function SsoWizard({ connection, defaultRedirectUrl, onCancel, onSaved }:
   const headingRef = useRef<HTMLHeadingElement>(null);
   const firstRender = useRef(true);
 
-  const steps = stepsFor(values.type);
   const step = stepIndex >= 0 ? steps[stepIndex] : undefined;
+  const kindStep: WizardStep | undefined = stepIndex >= 0 ? kindSteps[stepIndex] : undefined;
   const hasStoredSecret = Boolean(connection?.hasSecret);
-  const provider = providerByKey(values.provider);
 
   // Move focus to the new step's heading so keyboard and screen-reader users follow along.
   // biome-ignore lint/correctness/useExhaustiveDependencies: runs on step change only.
@@ -75,26 +106,43 @@ export function SsoWizard({ connection, defaultRedirectUrl, onCancel, onSaved }:
     headingRef.current?.focus();
   }, [stepIndex]);
 
-  function set<K extends keyof WizardValues>(key: K, value: WizardValues[K]) {
-    setValues((prev) => {
-      const next = { ...prev, [key]: value };
-      // Azure: derive the metadata URL from the tenant while the admin has not typed their own.
-      if (key === "azureTenantId" && prev.type === "azure") {
-        const previousDerived = prev.azureTenantId ? azureDiscoveryUrl(prev.azureTenantId) : "";
-        if (!prev.discoveryUrl || prev.discoveryUrl === previousDerived) {
-          next.discoveryUrl = String(value).trim() ? azureDiscoveryUrl(String(value)) : "";
-        }
-      }
-      return next;
-    });
-    const errorKey = fieldKey(key);
-    if (errors[errorKey]) setErrors((prev) => ({ ...prev, [errorKey]: undefined }));
+  // After the render that shows the errors (and, after a server error, their step): focus the first.
+  const [focusRequest, setFocusRequest] = useState<{ n: number; fallback: string | undefined } | null>(null);
+  useEffect(() => {
+    if (!focusRequest) return;
+    const invalid = document.querySelector<HTMLElement>(".wizard [aria-invalid='true']");
+    if (invalid) invalid.focus();
+    else if (focusRequest.fallback) setFormError(focusRequest.fallback);
+  }, [focusRequest, setFormError]);
+
+  const title = editing ? "Edit SSO configuration" : "Set up Single Sign-On";
+
+  if (!draft) {
+    return (
+      <Card className="wizard" title={title}>
+        <Alert tone="error" title="This connection can't be edited here">
+          <p>The server describes no connection type “{connection?.type ?? ""}”.</p>
+        </Alert>
+        <div className="wizard-actions">
+          <Button onClick={onCancel} variant="ghost">
+            Cancel
+          </Button>
+        </div>
+      </Card>
+    );
+  }
+  const { provider, values } = draft;
+  const kind = provider.kind;
+
+  function set(name: string, value: string) {
+    setDraft((prev) =>
+      prev ? { ...prev, values: setValue(prev.provider.kind, prev.values, name, value) } : prev,
+    );
+    if (errors[name]) setErrors((prev) => ({ ...prev, [name]: undefined }));
   }
 
-  const bind = fieldBinder(values, set, errors, fieldKey);
-
-  function chooseProvider(key: ProviderKey) {
-    setValues(initialValues(key, defaultRedirectUrl));
+  function chooseProvider(key: string) {
+    setDraft(newDraft(kinds, key, defaultRedirectUrl));
     setErrors({});
   }
 
@@ -109,28 +157,17 @@ export function SsoWizard({ connection, defaultRedirectUrl, onCancel, onSaved }:
       goTo(0);
       return;
     }
-    if (step.id === "review") {
+    if (!kindStep) {
       finish();
       return;
     }
-    const found = validateStep(step.id, values, hasStoredSecret);
+    const found = validateStep(kindStep, values, hasStoredSecret);
     setErrors(found);
     if (Object.values(found).some(Boolean)) {
       focusFirstError();
       return;
     }
     goTo(stepIndex + 1);
-  }
-
-  /** The first of the steps `from` to `to` (excluded) whose fields have problems, with them. */
-  function firstInvalidStep(from: number, to: number): { index: number; errors: FieldErrors } | null {
-    for (let index = from; index < to; index++) {
-      const s = steps[index];
-      if (!s || s.id === "review") continue;
-      const found = validateStep(s.id, values, hasStoredSecret);
-      if (Object.values(found).some(Boolean)) return { index, errors: found };
-    }
-    return null;
   }
 
   /** Goes to a step with problems and shows them. */
@@ -146,7 +183,7 @@ export function SsoWizard({ connection, defaultRedirectUrl, onCancel, onSaved }:
       goTo(index);
       return;
     }
-    const invalid = firstInvalidStep(stepIndex, index);
+    const invalid = firstInvalidStep(kindSteps, values, hasStoredSecret, stepIndex, index);
     if (invalid) {
       showInvalidStep(invalid);
       return;
@@ -160,60 +197,51 @@ export function SsoWizard({ connection, defaultRedirectUrl, onCancel, onSaved }:
     else if (!editing) setStepIndex(-1);
   }
 
-  /** Focuses the first invalid field; `fallback` is shown above the buttons when no field shows it. */
+  /** Focuses the first invalid field once shown; `fallback` is shown above the buttons when no field shows it. */
   function focusFirstError(fallback?: string) {
-    window.setTimeout(() => {
-      const invalid = document.querySelector<HTMLElement>(".wizard [aria-invalid='true']");
-      if (invalid) invalid.focus();
-      else if (fallback) setFormError(fallback);
-    }, 0);
+    setFocusRequest((n) => ({ n: (n?.n ?? 0) + 1, fallback }));
   }
 
   function finish() {
     // Re-check every step before saving; jump to the first one with a problem.
-    const invalid = firstInvalidStep(0, steps.length);
+    const invalid = firstInvalidStep(kindSteps, values, hasStoredSecret);
     if (invalid) {
       showInvalidStep(invalid);
       return;
     }
     void saving.run(
       async () => {
-        const payload = toRequestBody(values);
+        const body = toRequestBody(kind, values);
         const result = connection
           ? await api<{ connection: Connection; warnings?: string[] }>(
               `/api/admin/sso/connections/${connection.id}`,
-              {
-                method: "PUT",
-                body: payload,
-              },
+              { method: "PUT", body },
             )
           : await api<{ connection: Connection; warnings?: string[] }>("/api/admin/sso/connections", {
               method: "POST",
-              body: payload,
+              body,
             });
         onSaved(result.connection, result.warnings ?? []);
       },
       {
         keepBusy: true,
         onError: (cause) => {
-          if (cause instanceof ApiError && cause.field) {
-            const key = normalizeServerField(cause.field);
-            const target = stepOfField(key);
-            if (target !== "review") {
-              setErrors({ [key]: cause.message });
-              goTo(steps.findIndex((s) => s.id === target));
-              // A field without a control on this form (e.g. one of another type) still shows its message.
-              focusFirstError(cause.message);
-              return null;
-            }
-          }
-          return errorMessage(cause);
+          const place =
+            cause instanceof ApiError && cause.field
+              ? placeOfField(kind, normalizeServerField(cause.field))
+              : null;
+          if (!place) return errorMessage(cause);
+          // Show the message under the field, on its step (with the choice that shows the field).
+          const choice = place.choice;
+          if (choice) set(choice.name, choice.value);
+          setErrors({ [place.field]: errorMessage(cause) });
+          goTo(place.stepIndex);
+          focusFirstError(errorMessage(cause));
+          return null;
         },
       },
     );
   }
-
-  const title = editing ? "Edit SSO configuration" : "Set up Single Sign-On";
 
   return (
     <Card
@@ -230,33 +258,29 @@ export function SsoWizard({ connection, defaultRedirectUrl, onCancel, onSaved }:
       ) : null}
       <Form className="wizard-form" onSubmit={next}>
         {!step ? (
-          <ProviderPicker value={values.provider} onChange={chooseProvider} />
+          <ProviderPicker kinds={kinds} value={provider.preset.key} onChange={chooseProvider} />
         ) : (
           <div className="wizard-step">
             <h3 className="wizard-step-title" ref={headingRef} tabIndex={-1}>
               {step.title}
             </h3>
-            {step.id === "credentials" ? (
-              <CredentialsStep
+            {kindStep ? (
+              <StepFields
+                step={kindStep}
+                provider={provider}
                 values={values}
-                bind={bind}
+                errors={errors}
+                set={set}
                 editing={editing}
                 hasStoredSecret={hasStoredSecret}
+                defaultRedirectUrl={defaultRedirectUrl}
               />
-            ) : step.id === "oidc" ? (
-              <OidcStep values={values} bind={bind} set={set} defaultRedirectUrl={defaultRedirectUrl} />
-            ) : step.id === "mapping" ? (
-              <MappingStep bind={bind} />
             ) : (
-              <ReviewStep values={values} editing={editing} hasStoredSecret={hasStoredSecret} />
+              <ReviewStep kind={kind} values={values} hasStoredSecret={hasStoredSecret} />
             )}
-            {step.id !== "review" ? (
-              <Collapsible title={`${provider.label} setup guide`} level={4} defaultOpen={false}>
-                <ol className="guide-list">
-                  {provider.guide.map((line) => (
-                    <li key={line}>{line}</li>
-                  ))}
-                </ol>
+            {kindStep ? (
+              <Collapsible title={`${provider.preset.label} setup guide`} level={4} defaultOpen={false}>
+                <Guide lines={provider.preset.guide} />
               </Collapsible>
             ) : null}
           </div>
@@ -273,7 +297,7 @@ export function SsoWizard({ connection, defaultRedirectUrl, onCancel, onSaved }:
               </Button>
             ) : null}
             <Button type="submit" variant="primary" loading={saving.busy}>
-              {step?.id === "review" ? "Finish" : "Next"}
+              {step && !kindStep ? "Finish" : "Next"}
             </Button>
           </div>
         </div>
@@ -282,26 +306,27 @@ export function SsoWizard({ connection, defaultRedirectUrl, onCancel, onSaved }:
   );
 }
 
-type SetValue = <K extends keyof WizardValues>(key: K, value: WizardValues[K]) => void;
-
-/** Gives a field its value, setter and error: `<TextField {...bind("clientId")} />`. */
-type Bind = ReturnType<typeof fieldBinder<WizardValues>>;
-
-/** A text field of a step that lists its fields. */
-interface FieldSpec<Key> {
-  key: Key;
-  label: string;
-  required?: boolean;
-  optional?: boolean;
+function Guide({ lines }: { lines: string[] }) {
+  return (
+    <ol className="guide-list">
+      {lines.map((line) => (
+        <li key={line}>{line}</li>
+      ))}
+    </ol>
+  );
 }
 
-interface StepProps {
-  values: WizardValues;
-  bind: Bind;
-}
-
-function ProviderPicker({ value, onChange }: { value: ProviderKey; onChange: (key: ProviderKey) => void }) {
-  const provider = providerByKey(value);
+function ProviderPicker({
+  kinds,
+  value,
+  onChange,
+}: {
+  kinds: KindDescription[];
+  value: string;
+  onChange: (key: string) => void;
+}) {
+  const all = providers(kinds);
+  const current = all.find((p) => p.preset.key === value)?.preset;
   return (
     <div className="wizard-step">
       <h3 className="wizard-step-title">Choose your identity provider</h3>
@@ -312,121 +337,84 @@ function ProviderPicker({ value, onChange }: { value: ProviderKey; onChange: (ke
         legendHidden
         className="provider-picker"
         value={value}
-        onChange={(v) => onChange(v as ProviderKey)}
-        options={PROVIDERS.map((p) => ({ value: p.key, label: p.label, description: p.summary }))}
+        onChange={onChange}
+        options={all.map(({ preset }) => ({
+          value: preset.key,
+          label: preset.label,
+          description: preset.summary,
+        }))}
       />
-      <section className="guide" aria-labelledby="provider-guide-title">
-        <h4 id="provider-guide-title" className="guide-title">
-          {provider.label}: what you'll need
-        </h4>
-        <ol className="guide-list">
-          {provider.guide.map((line) => (
-            <li key={line}>{line}</li>
-          ))}
-        </ol>
-      </section>
+      {current ? (
+        <section className="guide" aria-labelledby="provider-guide-title">
+          <h4 id="provider-guide-title" className="guide-title">
+            {current.label}: what you'll need
+          </h4>
+          <Guide lines={current.guide} />
+        </section>
+      ) : null}
     </div>
   );
 }
 
-function CredentialsStep({
-  values,
-  bind,
-  editing,
-  hasStoredSecret,
-}: StepProps & { editing: boolean; hasStoredSecret: boolean }) {
-  const nameField = (
-    <TextField
-      label="Display name"
-      hint={`Shown on the login page as “Sign in with ${values.name.trim() || "…"}”.`}
-      {...bind("name")}
-      required
-      maxLength={80}
-    />
-  );
+interface StepFieldsProps {
+  step: WizardStep;
+  provider: Provider;
+  values: WizardValues;
+  errors: FieldErrors;
+  set: (name: string, value: string) => void;
+  editing: boolean;
+  hasStoredSecret: boolean;
+  defaultRedirectUrl: string;
+}
 
-  if (values.type === "cloudflare-access") {
-    return (
-      <div className="form-grid">
-        {nameField}
-        <TextField
-          label="Team domain"
-          hint="Zero Trust → Settings → Custom Pages, e.g. myteam.cloudflareaccess.com."
-          {...bind("teamDomain")}
-          placeholder="myteam.cloudflareaccess.com"
-          required
-          {...VERBATIM}
-        />
-        <TextField
-          label="Application Audience (AUD) Tag"
-          hint="Access → Applications → your app → Overview."
-          {...bind("audience")}
-          required
-          {...VERBATIM_MONO}
-        />
-        <Alert tone="info">
-          <p>
-            Cloudflare Access needs no client secret: CoPilot verifies the signed JWT Cloudflare adds to each
-            request.
-          </p>
-        </Alert>
-      </div>
-    );
-  }
-
+/** One of the kind's steps: its intro, note, choice (with the selected option's fields) and fields. */
+function StepFields(props: StepFieldsProps) {
+  const { step, values, set } = props;
+  const choice = step.choice;
+  const selected = choice?.options.find((o) => o.value === values[choice.name]);
+  const fields = (when: string | undefined) =>
+    step.fields
+      .filter((f) => f.when === when)
+      .map((field) => <WizardInputField key={field.name} field={field} {...props} />);
+  const note = (placement: "start" | "end") =>
+    step.note?.placement === placement ? (
+      <Alert tone="info">
+        <p>{step.note.text}</p>
+      </Alert>
+    ) : null;
   return (
     <div className="form-grid">
-      {nameField}
-      <SelectField
-        label="Method of Authentication"
-        hint="Locked to OIDC. SAML will be supported in the future."
-        value="oidc"
-        onChange={() => undefined}
-        options={[{ value: "oidc", label: "OIDC" }]}
-        disabled
-      />
-      <TextField
-        label="Client ID"
-        hint="The identifier issued by your IdP."
-        {...bind("clientId")}
-        required
-        autoComplete="off"
-        {...VERBATIM_MONO}
-      />
-      <TextField
-        label="Client Secret"
-        type="password"
-        hint={
-          editing && hasStoredSecret
-            ? "Leave blank to keep the current secret."
-            : "A secure key generated by your IdP, used by CoPilot to prove its identity."
-        }
-        placeholder={editing && hasStoredSecret ? UI.secretMask : undefined}
-        {...bind("clientSecret")}
-        required={!hasStoredSecret}
-        autoComplete="new-password"
-        spellCheck={false}
-      />
-      {values.type === "azure" ? (
-        <TextField
-          label="Directory (tenant) ID"
-          hint="From the app registration's Overview page. Sign-ins from other tenants are refused."
-          {...bind("azureTenantId")}
-          placeholder="00000000-0000-0000-0000-000000000000"
-          required
-          {...VERBATIM_MONO}
-        />
+      {step.intro ? <p className="muted">{step.intro}</p> : null}
+      {note("start")}
+      {choice ? (
+        <>
+          <ChoiceGroup
+            type="radio"
+            name={choice.name}
+            legend={choice.label}
+            hint={choice.hint}
+            inline
+            value={values[choice.name] ?? choice.default}
+            onChange={(v) => set(choice.name, v)}
+            options={choice.options.map((o) => ({ value: o.value, label: o.label }))}
+          />
+          {selected?.legend ? (
+            <fieldset className="fieldset fieldset-boxed">
+              <legend className="field-label">{selected.legend}</legend>
+              <div className="form-grid">{fields(selected.value)}</div>
+            </fieldset>
+          ) : selected ? (
+            fields(selected.value)
+          ) : null}
+          {selected?.note ? (
+            <Alert tone="info">
+              <p>{selected.note}</p>
+            </Alert>
+          ) : null}
+        </>
       ) : null}
-      {values.type === "google" ? (
-        <TextField
-          label="Workspace domain"
-          optional
-          hint="Only accounts of this Google Workspace domain can sign in (the hd claim)."
-          {...bind("googleHostedDomain")}
-          placeholder="example.com"
-          {...VERBATIM}
-        />
-      ) : null}
+      {fields(undefined)}
+      {note("end")}
     </div>
   );
 }
@@ -434,162 +422,103 @@ function CredentialsStep({
 /** URLs are typed exactly, in the monospaced input. */
 const URL_INPUT = { ...VERBATIM_MONO, type: "url" } as const;
 
-/** The endpoints entered by hand when there is no config URL. */
-const ENDPOINT_FIELDS: FieldSpec<Parameters<Bind>[0]>[] = [
-  { key: "issuer", label: "Issuer", required: true },
-  { key: "authorizationEndpoint", label: "Authorization URL", required: true },
-  { key: "tokenEndpoint", label: "Token Endpoint", required: true },
-  { key: "userinfoEndpoint", label: "User Info Endpoint", optional: true },
-  { key: "jwksUri", label: "JWKS URI", required: true },
-];
-
-function OidcStep({
+/** One field of the description, drawn by its `input` kind. */
+function WizardInputField({
+  field,
+  provider,
   values,
-  bind,
+  errors,
   set,
+  editing,
+  hasStoredSecret,
   defaultRedirectUrl,
-}: StepProps & { set: SetValue; defaultRedirectUrl: string }) {
-  const provider = providerByKey(values.provider);
-  const redirectEdited = values.redirectUrl.trim() !== "" && values.redirectUrl.trim() !== defaultRedirectUrl;
+}: StepFieldsProps & { field: WizardField }) {
+  const value = values[field.name] ?? "";
+  const common = {
+    label: field.label,
+    hint: fieldHint(field, values),
+    value,
+    onChange: (v: string) => set(field.name, v),
+    error: errors[field.name],
+    optional: field.optional,
+    required: field.required,
+    placeholder: provider.preset.placeholders?.[field.name] ?? field.placeholder,
+    ...(field.maxLength ? { maxLength: field.maxLength } : {}),
+    ...(field.autoComplete ? { autoComplete: field.autoComplete } : {}),
+  };
+  const typing = field.mono ? VERBATIM_MONO : field.verbatim ? VERBATIM : {};
 
-  return (
-    <div className="form-grid">
-      {values.type === "google" ? (
-        <Alert tone="info">
-          <p>Google's endpoints are discovered automatically from https://accounts.google.com.</p>
-        </Alert>
-      ) : (
-        <>
-          <ChoiceGroup
-            type="radio"
-            name="useConfigUrl"
-            legend="Use OIDC Config URL"
-            hint="Recommended: the config URL supplies every endpoint automatically."
-            inline
-            value={values.useConfigUrl ? "yes" : "no"}
-            onChange={(v) => set("useConfigUrl", v === "yes")}
-            options={[
-              { value: "yes", label: "Yes" },
-              { value: "no", label: "No" },
-            ]}
-          />
-          {values.useConfigUrl ? (
-            <TextField
-              label="OIDC Config URL"
-              hint="Usually https://<your IdP domain>/.well-known/openid-configuration."
-              {...bind("discoveryUrl")}
-              placeholder={provider.discoveryPlaceholder}
-              required
-              {...URL_INPUT}
-            />
-          ) : values.type === "azure" ? (
-            <Alert tone="info">
-              <p>CoPilot discovers the endpoints from your Directory (tenant) ID.</p>
-            </Alert>
-          ) : (
-            <fieldset className="fieldset fieldset-boxed">
-              <legend className="field-label">Endpoints</legend>
-              <div className="form-grid">
-                {ENDPOINT_FIELDS.map((field) => (
-                  <TextField
-                    key={field.key}
-                    label={field.label}
-                    optional={field.optional}
-                    {...bind(field.key)}
-                    required={field.required}
-                    {...URL_INPUT}
-                  />
-                ))}
-              </div>
-            </fieldset>
-          )}
-        </>
-      )}
-      <TextField
-        label="Scopes"
-        hint="Separate with spaces. openid is required; profile and email are recommended."
-        {...bind("scopes")}
-        {...VERBATIM_MONO}
-        required
-      />
-      <TextField
-        label="Redirect URL"
-        hint="This Redirect URL must be whitelisted in your IdP configuration."
-        {...bind("redirectUrl")}
-        required
-        {...URL_INPUT}
-        addon={
-          <Button onClick={() => set("redirectUrl", defaultRedirectUrl)} aria-describedby={undefined}>
-            Auto-fill
-          </Button>
-        }
-        footer={
-          redirectEdited ? (
-            <p className="field-warning" role="status">
-              {UI.redirectUrlWarning}
-            </p>
-          ) : null
-        }
-      />
-      <SelectField
-        label="Token endpoint auth method"
-        hint="How CoPilot sends the client secret to the token endpoint."
-        {...bind("tokenEndpointAuthMethod")}
-        options={[
-          { value: "client_secret_basic", label: "client_secret_basic (default)" },
-          { value: "client_secret_post", label: "client_secret_post" },
-        ]}
-      />
-    </div>
-  );
-}
-
-/** The claims mapped to a CoPilot user, each with its help text. */
-const MAPPING_FIELDS: FieldSpec<keyof typeof MAPPING_HELP>[] = [
-  { key: "remoteIdField", label: "Remote ID Field", required: true },
-  { key: "idField", label: "ID Field", optional: true },
-  { key: "emailField", label: "Email Field" },
-  { key: "emailVerifiedField", label: "Email Verified Field", required: true },
-  { key: "nameField", label: "Name Field", optional: true },
-];
-
-function MappingStep({ bind }: { bind: Bind }) {
-  return (
-    <div className="form-grid">
-      <p className="muted">
-        Link the user information from your IdP to CoPilot so the same person is recognised in both systems.
-      </p>
-      {MAPPING_FIELDS.map((field) => (
-        <TextField
-          key={field.key}
-          label={field.label}
-          optional={field.optional}
-          hint={MAPPING_HELP[field.key]}
-          {...bind(field.key)}
-          required={field.required}
-          {...VERBATIM_MONO}
+  switch (field.input) {
+    case "fixed":
+      return (
+        <SelectField
+          {...common}
+          value={field.default ?? ""}
+          onChange={() => undefined}
+          options={field.options ?? []}
+          required={undefined}
+          disabled
         />
-      ))}
-    </div>
-  );
+      );
+    case "select":
+      return <SelectField {...common} options={field.options ?? []} required={undefined} />;
+    case "secret": {
+      const keep = editing && hasStoredSecret;
+      return (
+        <TextField
+          {...common}
+          type="password"
+          hint={keep ? "Leave blank to keep the current secret." : common.hint}
+          placeholder={keep ? UI.secretMask : common.placeholder}
+          required={field.required && !hasStoredSecret}
+          autoComplete="new-password"
+          spellCheck={false}
+        />
+      );
+    }
+    case "url":
+      return <TextField {...common} {...URL_INPUT} />;
+    case "redirect": {
+      const edited = value.trim() !== "" && value.trim() !== defaultRedirectUrl;
+      return (
+        <TextField
+          {...common}
+          {...URL_INPUT}
+          addon={
+            <Button onClick={() => set(field.name, defaultRedirectUrl)} aria-describedby={undefined}>
+              Auto-fill
+            </Button>
+          }
+          footer={
+            edited ? (
+              <p className="field-warning" role="status">
+                {UI.redirectUrlWarning}
+              </p>
+            ) : null
+          }
+        />
+      );
+    }
+    default:
+      return <TextField {...common} {...typing} />;
+  }
 }
 
 function ReviewStep({
+  kind,
   values,
-  editing,
   hasStoredSecret,
 }: {
+  kind: KindDescription;
   values: WizardValues;
-  editing: boolean;
   hasStoredSecret: boolean;
 }) {
-  const secret = values.clientSecret ? "set" : editing && hasStoredSecret ? "keep" : "none";
   return (
     <div className="stack">
       <p className="muted">
         Double-check all entries. After saving, run a test: SSO can be enabled only after a test passes.
       </p>
-      <SummaryList rows={summaryRows(toPayload(values), secret)} />
+      <SummaryList rows={summaryRows(kind, values, secretState(kind, values, hasStoredSecret))} />
     </div>
   );
 }
