@@ -14,6 +14,7 @@ import {
   expectSignedIn,
   FAILED,
   getTest,
+  LOGIN_PATH,
   newAuditEntry,
   newestAuditId,
   nowSeconds,
@@ -136,6 +137,22 @@ describe.each(storages())("Cloudflare Access sign-in (%s)", (storage) => {
     expect(where(unsafe.res)).toBe("/");
     const tab = await attempt(w, await cf.sign(person(ALICE)), { query: "?returnTo=%2F%09%2Fevil.example" });
     expect(where(tab.res)).toBe("/");
+  });
+
+  it("starts at /login/sso/start like every kind: the kind sends the browser behind Access, returnTo kept", async () => {
+    const browser = new Browser();
+    const start = await browser.get(
+      `${w.origin}/login/sso/start?connection=${connectionId}&returnTo=${encodeURIComponent("/settings/users")}`,
+    );
+    expect(start.status).toBe(302);
+    expect(where(start)).toBe(`${LOGIN_PATH}?returnTo=${encodeURIComponent("/settings/users")}`);
+    const token = await cf.sign(person(ALICE));
+    const landed = await attempt(w, token, {
+      browser,
+      query: `?returnTo=${encodeURIComponent("/settings/users")}`,
+    });
+    expect(where(landed.res)).toBe("/settings/users");
+    await expectSignedIn(w, browser, ALICE);
   });
 
   it("signs in to a non-ASCII returnTo, percent-encoded (never a 500)", async () => {

@@ -13,8 +13,8 @@ import type { AuthMethods, LoginResponse, SsoMethod } from "../types.js";
 /** Where "Sign in with Google" starts (the instance's own Google client). */
 export const GOOGLE_START_PATH = "/login/google/start";
 
+/** Every kind starts at /login/sso/start: the server sends the browser where the kind says. */
 function ssoHref(method: SsoMethod, returnTo: string | null): string {
-  if (method.type === "cloudflare-access") return withQuery("/login/sso/cloudflare", { returnTo });
   return withQuery("/login/sso/start", { connection: method.id, returnTo });
 }
 
