@@ -30,8 +30,9 @@ import { openDatabase } from "../src/db/database.js";
 import { createLogger } from "../src/logger.js";
 import { createSession } from "../src/sessions/sessions.js";
 import { verifyAccessAssertion } from "../src/sso/cloudflare.js";
-import { normalizeConnection, rowValues } from "../src/sso/connections.js";
+import { rowValues } from "../src/sso/connections.js";
 import { createJwksCache } from "../src/sso/jwks.js";
+import { normalizeConnection } from "../src/sso/kinds/index.js";
 import { adminQuery, insertBenchUsers, oidcConnectionRow } from "./seed.js";
 
 export interface CopilotServerOptions {

@@ -7,7 +7,8 @@ import { sql } from "kysely";
 import pg from "pg";
 import type { SecretBox } from "../src/crypto/secret-box.js";
 import type { Db } from "../src/db/database.js";
-import { normalizeConnection, rowValues, secretAad } from "../src/sso/connections.js";
+import { rowValues, secretAad } from "../src/sso/connections.js";
+import { normalizeConnection } from "../src/sso/kinds/index.js";
 
 export interface BenchIdp {
   discoveryUrl: string;

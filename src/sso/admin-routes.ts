@@ -26,14 +26,13 @@ import {
   getConnectionRow,
   newConnectionId,
   newEndpointHosts,
-  normalizeConnection,
   prerequisiteProblems,
   rowValues,
   secretAad,
   settleAgencySettings,
 } from "./connections.js";
 import { attemptOf } from "./flow-routes.js";
-import { kindDescriptions, kindOf } from "./kinds/index.js";
+import { kindDescriptions, kindOf, normalizeConnection } from "./kinds/index.js";
 import { KindDescriptionSchema } from "./kinds/wizard.js";
 import { ssoMessage } from "./messages.js";
 import { forgetProvider, SsoStepError } from "./oidc.js";

@@ -11,68 +11,10 @@ import type { AppContext } from "../context.js";
 import type { Db } from "../db/database.js";
 import { type ReadCache, readCachesOf } from "../db/read-cache.js";
 import type { SsoConnectionsTable } from "../db/schema.js";
-import { AppError, badRequest, notFound } from "../http/errors.js";
-import {
-  type ConnectionInput,
-  type NormalizedConnection,
-  normalizeMapping,
-  requiredText,
-} from "./kinds/fields.js";
-import { CONNECTION_TYPES, isConnectionType, KINDS, kindOf } from "./kinds/index.js";
-import type { NormalizeOptions } from "./kinds/kind.js";
-
-export { azureDiscoveryUrl } from "./kinds/azure.js";
-export { DEFAULT_SCOPES } from "./kinds/fields.js";
-export { GOOGLE_DISCOVERY_URL } from "./kinds/google.js";
-export { CONNECTION_TYPES, DEFAULT_MAPPINGS } from "./kinds/index.js";
-export type { ConnectionInput, NormalizedConnection };
+import { AppError, notFound } from "../http/errors.js";
+import type { NormalizedConnection } from "./kinds/fields.js";
 
 type Row = Selectable<SsoConnectionsTable>;
-
-/** Every field some kind takes: a field of another kind is refused by name. */
-const ALL_FIELDS = [...new Set(CONNECTION_TYPES.flatMap((t) => KINDS[t].fields))];
-
-/**
- * Validates an admin's input into the stored shape: the type, the fields that belong to it, the
- * name and mapping, then the kind's own fields (kinds/<kind>.ts). `defaultRedirectUrl` is the
- * agency origin + /login/sso; a different redirect URL is kept but produces a warning.
- */
-export function normalizeConnection(
-  input: ConnectionInput,
-  opts: NormalizeOptions,
-): { value: NormalizedConnection; warnings: string[] } {
-  const type = input.type;
-  if (!isConnectionType(type)) {
-    throw badRequest(`type must be one of ${CONNECTION_TYPES.join(", ")}`, "type");
-  }
-  const kind = kindOf(type);
-  for (const field of ALL_FIELDS) {
-    const v = input[field];
-    if (v !== undefined && v !== null && v !== "" && !kind.fields.includes(field)) {
-      throw badRequest(`${field} does not apply to ${type} connections`, field);
-    }
-  }
-  const base: NormalizedConnection = {
-    type,
-    name: requiredText(input.name, "name", 100),
-    client_id: null,
-    discovery_url: null,
-    issuer: null,
-    authorization_endpoint: null,
-    token_endpoint: null,
-    userinfo_endpoint: null,
-    jwks_uri: null,
-    scopes: [],
-    redirect_url: null,
-    token_endpoint_auth_method: "client_secret_basic",
-    mapping: normalizeMapping(kind.defaultMapping, input.mapping),
-    azure_tenant_id: null,
-    google_hosted_domain: null,
-    team_domain: null,
-    audience: null,
-  };
-  return kind.normalize(input, base, opts);
-}
 
 /** SPEC §3 prerequisites: the reasons SSO is not available to the agency (empty when it is). */
 export function prerequisiteProblems(agency: Agency): string[] {

@@ -75,8 +75,34 @@ export interface Provider {
   jwksUri: string;
   userinfoEndpoint: string | null;
   algorithms: string[];
-  /** Azure: the tenant GUID the token's `tid` must carry. */
-  tenantId: string | null;
+  /** Claims the ID token must carry with these values (the dialect's: Entra's `tid`, Google's `hd`). */
+  requiredClaims: RequiredClaim[];
+  /** Parameters the dialect adds to the authorization request (hints only: the token decides). */
+  authorizationParams: Record<string, string>;
+}
+
+/** A claim the ID token must carry with exactly this value (compared case-insensitively). */
+export interface RequiredClaim {
+  claim: string;
+  value: string;
+  /** What the value is, for the cause: "the configured tenant". */
+  what: string;
+}
+
+/**
+ * What a kind of OpenID provider does beyond the standard steps (kinds/azure.ts, kinds/google.ts):
+ * the issuer its metadata names, the claims its tokens must carry, the hints its authorization
+ * request takes. Every hook is optional; without one the standard rule holds.
+ */
+export interface OidcDialect {
+  /**
+   * Discovery §4.3 as this provider practises it: the issuer its ID tokens carry, given the
+   * document's and the one the standard rule expects; null leaves the standard rule to decide.
+   * Throws SsoStepError (step `discovery`) to refuse the document.
+   */
+  issuer?(row: ConnectionRow, documentIssuer: string, expected: string): string | null;
+  requiredClaims?(row: ConnectionRow, issuer: string): RequiredClaim[];
+  authorizationParams?(row: ConnectionRow): Record<string, string>;
 }
 
 /**
@@ -88,8 +114,6 @@ export type ProviderCache = Map<string, { provider: Provider; expiresAt: number 
 export function createProviderCache(): ProviderCache {
   return new Map();
 }
-
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function requireUrl(doc: Record<string, unknown>, name: string, allowHttp: boolean): string {
   const v = doc[name];
@@ -108,57 +132,12 @@ function requireUrl(doc: Record<string, unknown>, name: string, allowHttp: boole
 
 const stripSlash = (s: string) => s.replace(/\/+$/, "");
 
-/**
- * Entra ID names a tenant in its issuer by the tenant's GUID only: `<authority>/<GUID>/v2.0`,
- * where the authority is the origin the metadata came from (login.microsoftonline.com, or a
- * national cloud's). The GUID of an issuer of exactly that shape, else null.
- */
-function entraTenantOfIssuer(issuer: string, discoveryUrl: string): string | null {
-  const origin = new URL(discoveryUrl).origin;
-  if (!issuer.startsWith(`${origin}/`)) return null;
-  const m = /^\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/v2\.0$/i.exec(
-    issuer.slice(origin.length),
-  );
-  return m ? m[1]!.toLowerCase() : null;
-}
-
-/**
- * An Azure connection configured with a domain tenant (contoso.onmicrosoft.com): Entra answers the
- * metadata URL `<authority>/<domain>/v2.0/.well-known/openid-configuration` with the tenant's own
- * document, whose issuer is `<authority>/<GUID>/v2.0`. That issuer is accepted (instead of the
- * URL's own base) only when the URL has exactly that form for the configured domain and the
- * issuer exactly the Microsoft form on the same authority; returns its GUID, else null.
- */
-function entraDomainTenantIssuer(row: ConnectionRow, issuer: string): string | null {
-  const domain = row.azure_tenant_id;
-  if (row.type !== "azure" || !domain || GUID.test(domain) || !row.discovery_url) return null;
-  const url = new URL(row.discovery_url);
-  if (url.search || url.hash) return null;
-  if (url.pathname.toLowerCase() !== `/${domain.toLowerCase()}/v2.0/.well-known/openid-configuration`)
-    return null;
-  return entraTenantOfIssuer(issuer, row.discovery_url);
-}
-
-/**
- * The tenant GUID an Azure connection's ID tokens must carry as `tid` (and in `iss`): the
- * configured Directory ID, or for a domain tenant the GUID its metadata's issuer names. A domain
- * tenant whose issuer names no GUID is refused: its tokens' tenant could not be checked.
- */
-function entraTenantOf(row: ConnectionRow, issuer: string): string | null {
-  if (row.type !== "azure") return null;
-  if (row.azure_tenant_id && GUID.test(row.azure_tenant_id)) return row.azure_tenant_id.toLowerCase();
-  const guid = row.discovery_url ? entraTenantOfIssuer(issuer, row.discovery_url) : null;
-  if (!guid) {
-    throw new SsoStepError(
-      "discovery",
-      `the issuer ${issuer} does not name the Directory (tenant) ID of ${row.azure_tenant_id ?? "the tenant"} as a GUID`,
-    );
-  }
-  return guid;
-}
-
 /** OpenID Connect Discovery 1.0 §4: fetch and check the provider metadata. */
-async function discover(ctx: AppContext, row: ConnectionRow): Promise<client.ServerMetadata> {
+async function discover(
+  ctx: AppContext,
+  row: ConnectionRow,
+  dialect: OidcDialect,
+): Promise<client.ServerMetadata> {
   const allowHttp = ctx.config.allowPrivateIdpUrls;
   if (!row.discovery_url) {
     return {
@@ -184,27 +163,17 @@ async function discover(ctx: AppContext, row: ConnectionRow): Promise<client.Ser
   if (typeof doc !== "object" || doc === null || typeof doc.issuer !== "string") {
     throw new SsoStepError("discovery", "the discovery document has no issuer");
   }
-  let issuer = doc.issuer;
-  if (row.type === "azure" && issuer.includes("{tenantid}")) {
-    // Entra's multi-tenant metadata names the issuer as a template; resolve it to the configured tenant.
-    if (!row.azure_tenant_id || !GUID.test(row.azure_tenant_id)) {
-      throw new SsoStepError(
-        "discovery",
-        "a multi-tenant metadata URL needs the Directory (tenant) ID as a GUID",
-      );
-    }
-    issuer = issuer.replace("{tenantid}", row.azure_tenant_id);
-  } else {
-    // §4.3: the issuer must be the URL the document was fetched from (or the configured issuer).
-    // An Entra domain tenant's document names the tenant by its GUID instead (see above).
-    const expected = row.issuer ?? row.discovery_url.replace(/\/\.well-known\/openid-configuration\/?$/, "");
-    if (stripSlash(issuer) !== stripSlash(expected) && !entraDomainTenantIssuer(row, issuer)) {
-      throw new SsoStepError(
-        "discovery",
-        `the discovery document's issuer ${issuer} does not match ${expected}`,
-      );
-    }
+  // §4.3: the issuer must be the URL the document was fetched from (or the configured issuer),
+  // unless the provider's dialect names the issuer its tokens carry otherwise.
+  const expected = row.issuer ?? row.discovery_url.replace(/\/\.well-known\/openid-configuration\/?$/, "");
+  const own = dialect.issuer?.(row, doc.issuer, expected) ?? null;
+  if (own === null && stripSlash(doc.issuer) !== stripSlash(expected)) {
+    throw new SsoStepError(
+      "discovery",
+      `the discovery document's issuer ${doc.issuer} does not match ${expected}`,
+    );
   }
+  const issuer = own ?? doc.issuer;
   const { userinfo_endpoint: _unchecked, ...rest } = doc;
   return {
     ...(rest as Partial<client.ServerMetadata>),
@@ -219,13 +188,17 @@ async function discover(ctx: AppContext, row: ConnectionRow): Promise<client.Ser
 }
 
 /** The provider of a connection, discovered once per configuration version and cached for an hour. */
-export async function providerFor(ctx: AppContext, row: ConnectionRow): Promise<Provider> {
+export async function providerFor(
+  ctx: AppContext,
+  row: ConnectionRow,
+  dialect: OidcDialect = {},
+): Promise<Provider> {
   // The version changes with every edit; URL and client id also key the instance-level Google client.
   const key = `${row.id}:${row.config_version}:${row.discovery_url ?? row.issuer}:${row.client_id}`;
   const providers = ctx.providers;
   const cached = providers.get(key);
   if (cached && cached.expiresAt > ctx.now().getTime()) return cached.provider;
-  const meta = await discover(ctx, row);
+  const meta = await discover(ctx, row, dialect);
   const advertised = meta.id_token_signing_alg_values_supported;
   const algorithms = Array.isArray(advertised)
     ? ALLOWED_ID_TOKEN_ALGORITHMS.filter((a) => advertised.includes(a))
@@ -254,7 +227,8 @@ export async function providerFor(ctx: AppContext, row: ConnectionRow): Promise<
     jwksUri: meta.jwks_uri!,
     userinfoEndpoint: meta.userinfo_endpoint ?? null,
     algorithms,
-    tenantId: entraTenantOf(row, meta.issuer),
+    requiredClaims: dialect.requiredClaims?.(row, meta.issuer) ?? [],
+    authorizationParams: dialect.authorizationParams?.(row) ?? {},
   };
   forgetProvider(ctx, row.id);
   providers.set(key, { provider, expiresAt: ctx.now().getTime() + METADATA_TTL_MS });
@@ -272,8 +246,6 @@ export function authorizationUrl(
   row: ConnectionRow,
   params: { state: string; nonce: string; codeVerifier: string },
 ): URL {
-  const extra: Record<string, string> = {};
-  if (row.type === "google" && row.google_hosted_domain) extra.hd = row.google_hosted_domain; // a hint only: checked on the token
   return client.buildAuthorizationUrl(provider.config, {
     redirect_uri: row.redirect_url!,
     scope: (row.scopes as string[]).join(" "),
@@ -281,7 +253,7 @@ export function authorizationUrl(
     nonce: params.nonce,
     code_challenge: pkceChallenge(params.codeVerifier),
     code_challenge_method: "S256",
-    ...extra,
+    ...provider.authorizationParams,
   });
 }
 
@@ -519,19 +491,12 @@ export async function verifyIdToken(
   if ((audiences.length > 1 || payload.azp !== undefined) && payload.azp !== row.client_id) {
     throw new SsoStepError("id_token", "the ID token's azp is not this client");
   }
-  if (provider.tenantId && String(payload.tid ?? "").toLowerCase() !== provider.tenantId.toLowerCase()) {
-    throw new SsoStepError(
-      "id_token",
-      `the ID token's tid ${String(payload.tid ?? "(missing)")} is not the configured tenant`,
-    );
-  }
-  // Google Workspace restriction: `hd` is only a hint in the request; the signed ID token decides.
-  if (row.type === "google" && row.google_hosted_domain) {
-    const hd = typeof payload.hd === "string" ? payload.hd.toLowerCase() : null;
-    if (hd !== row.google_hosted_domain.toLowerCase()) {
+  for (const required of provider.requiredClaims) {
+    const got = typeof payload[required.claim] === "string" ? String(payload[required.claim]) : null;
+    if (got?.toLowerCase() !== required.value.toLowerCase()) {
       throw new SsoStepError(
         "id_token",
-        `the ID token's hd ${hd ?? "(missing)"} is not the configured Workspace domain ${row.google_hosted_domain}`,
+        `the ID token's ${required.claim} ${got ?? "(missing)"} is not ${required.what}`,
       );
     }
   }
@@ -589,12 +554,13 @@ export async function callbackClaims(
   checks: { state: string; nonce: string; codeVerifier: string; flowStartedAt: number },
   wanted: readonly (string | null)[],
   purpose: "login" | "test",
+  dialect: OidcDialect,
   /** The protocol messages, raw, as they arrive (the trace redacts them before it keeps any). */
   messages: TraceMessage[] = [],
 ): Promise<Record<string, unknown>> {
   const at = () => ctx.now().toISOString();
   messages.push({ name: "callback", at: at(), data: { query: callbackQuery } });
-  const provider = await providerFor(ctx, row);
+  const provider = await providerFor(ctx, row, dialect);
   const tokens = await exchangeCode(provider, row, callbackQuery, checks);
   messages.push({ name: "token_response", at: at(), data: tokens.response });
   messages.push({ name: "id_token", at: at(), data: { jwt: tokens.idToken } });

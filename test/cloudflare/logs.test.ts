@@ -2,7 +2,8 @@
 // arrives in the header or the cookie, valid or refused.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgency } from "../../src/agencies/agencies.js";
-import { newConnectionId, normalizeConnection, rowValues } from "../../src/sso/connections.js";
+import { newConnectionId, rowValues } from "../../src/sso/connections.js";
+import { normalizeConnection } from "../../src/sso/kinds/index.js";
 import { createUser } from "../../src/users/users.js";
 import { type FakeCloudflareAccess, startCloudflareAccess } from "../support/cloudflare.js";
 import type { TestDatabase } from "../support/db.js";

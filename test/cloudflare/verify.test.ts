@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AppContext } from "../../src/context.js";
 import type { SsoConnectionsTable } from "../../src/db/schema.js";
 import { CloudflareAssertionError, teamEndpoints, verifyAccessAssertion } from "../../src/sso/cloudflare.js";
-import { DEFAULT_MAPPINGS } from "../../src/sso/connections.js";
 import { createJwksCache } from "../../src/sso/jwks.js";
+import { DEFAULT_MAPPINGS } from "../../src/sso/kinds/index.js";
 import { type FakeCloudflareAccess, startCloudflareAccess } from "../support/cloudflare.js";
 
 type Row = Selectable<SsoConnectionsTable>;

@@ -4,6 +4,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { entraDialect } from "../../src/sso/kinds/azure.js";
 import { forgetProvider, providerFor } from "../../src/sso/oidc.js";
 import { storages } from "../support/db.js";
 import { DEFAULT_AZURE_TENANT_ID, type Idp, startIdp } from "../support/idp.js";
@@ -266,9 +267,11 @@ describe.each(storages())("SSO vendor profiles (%s)", (storage) => {
         .selectAll()
         .where("id", "=", id)
         .executeTakeFirstOrThrow();
-      const provider = await providerFor(w.t.ctx, row);
+      const provider = await providerFor(w.t.ctx, row, entraDialect);
       expect(provider.issuer).toBe(azure.issuer); // http://127.0.0.1:<port>/<GUID>/v2.0
-      expect(provider.tenantId).toBe(DEFAULT_AZURE_TENANT_ID);
+      expect(provider.requiredClaims).toEqual([
+        { claim: "tid", value: DEFAULT_AZURE_TENANT_ID, what: "the configured tenant" },
+      ]);
 
       await w.enable(id, "az-alice");
       await signsInAs(id, "az-alice", "alice@contoso.onmicrosoft.com");
@@ -373,7 +376,9 @@ describe.each(storages())("SSO vendor profiles (%s)", (storage) => {
           .selectAll()
           .where("id", "=", id)
           .executeTakeFirstOrThrow();
-        expect((await providerFor(w.t.ctx, row)).tenantId).toBe(DEFAULT_AZURE_TENANT_ID);
+        expect((await providerFor(w.t.ctx, row, entraDialect)).requiredClaims[0]?.value).toBe(
+          DEFAULT_AZURE_TENANT_ID,
+        );
         expect((await w.api("DELETE", `/api/admin/sso/connections/${id}`)).status).toBe(204);
       } finally {
         metadata.closeAllConnections();

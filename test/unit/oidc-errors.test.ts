@@ -223,7 +223,8 @@ describe("fetchUserinfo's failures", () => {
     jwksUri: `${issuer}/jwks`,
     userinfoEndpoint: `${issuer}/userinfo`,
     algorithms: ["RS256"],
-    tenantId: null,
+    requiredClaims: [],
+    authorizationParams: {},
   });
   async function userinfoError(): Promise<SsoStepError> {
     try {

@@ -4,8 +4,7 @@
 // field and lists the review rows. And for the real kinds, a body built from their description is
 // one the server takes, and every field a server 422 names is placed on a step.
 import { describe, expect, it } from "vitest";
-import { normalizeConnection } from "../../src/sso/connections.js";
-import { kindDescriptions } from "../../src/sso/kinds/index.js";
+import { kindDescriptions, normalizeConnection } from "../../src/sso/kinds/index.js";
 import { DISPLAY_NAME_FIELD, type KindDescription, mappingStep } from "../../src/sso/kinds/wizard.js";
 import {
   activeFields,

@@ -1,11 +1,13 @@
 /**
  * The `azure` kind (SPEC §3, seed 000's Azure guide): Microsoft Entra ID, by its Directory
- * (tenant) ID. The OIDC protocol steps are the `oidc` kind's; sso/oidc.ts adds Entra's checks
- * (the issuer's `{tenantid}` template, the token's `tid` must be the configured tenant).
+ * (tenant) ID. The OIDC protocol steps are the `oidc` kind's, with Entra's dialect: the issuer of
+ * its metadata (a `{tenantid}` template, or a domain tenant's GUID) and the tenant every token's
+ * `tid` must carry.
  */
 import { badRequest } from "../../http/errors.js";
+import { type OidcDialect, SsoStepError } from "../oidc.js";
 import { text, urlField } from "./fields.js";
-import type { ConnectionKind } from "./kind.js";
+import type { ConnectionKind, ConnectionRow } from "./kind.js";
 import {
   configUrlChoice,
   DISCOVERY_URL_FIELD,
@@ -23,9 +25,74 @@ export const azureDiscoveryUrl = (tenant: string) =>
 const TENANT = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[a-z0-9.-]+\.[a-z]{2,})$/i;
 const MULTI_TENANT = new Set(["common", "organizations", "consumers"]);
 
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Entra ID names a tenant in its issuer by the tenant's GUID only: `<authority>/<GUID>/v2.0`,
+ * where the authority is the origin the metadata came from (login.microsoftonline.com, or a
+ * national cloud's). The GUID of an issuer of exactly that shape, else null.
+ */
+function entraTenantOfIssuer(issuer: string, discoveryUrl: string): string | null {
+  const origin = new URL(discoveryUrl).origin;
+  if (!issuer.startsWith(`${origin}/`)) return null;
+  const m = /^\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/v2\.0$/i.exec(
+    issuer.slice(origin.length),
+  );
+  return m?.[1] ? m[1].toLowerCase() : null;
+}
+
+/**
+ * A connection configured with a domain tenant (contoso.onmicrosoft.com): Entra answers the
+ * metadata URL `<authority>/<domain>/v2.0/.well-known/openid-configuration` with the tenant's own
+ * document, whose issuer is `<authority>/<GUID>/v2.0`. That issuer is accepted (instead of the
+ * URL's own base) only when the URL has exactly that form for the configured domain and the
+ * issuer exactly the Microsoft form on the same authority; returns its GUID, else null.
+ */
+function entraDomainTenantIssuer(row: ConnectionRow, issuer: string): string | null {
+  const domain = row.azure_tenant_id;
+  if (!domain || GUID.test(domain) || !row.discovery_url) return null;
+  const url = new URL(row.discovery_url);
+  if (url.search || url.hash) return null;
+  if (url.pathname.toLowerCase() !== `/${domain.toLowerCase()}/v2.0/.well-known/openid-configuration`)
+    return null;
+  return entraTenantOfIssuer(issuer, row.discovery_url);
+}
+
+export const entraDialect: OidcDialect = {
+  issuer(row, documentIssuer) {
+    if (documentIssuer.includes("{tenantid}")) {
+      // Entra's multi-tenant metadata names the issuer as a template; resolve it to the configured tenant.
+      if (!row.azure_tenant_id || !GUID.test(row.azure_tenant_id)) {
+        throw new SsoStepError(
+          "discovery",
+          "a multi-tenant metadata URL needs the Directory (tenant) ID as a GUID",
+        );
+      }
+      return documentIssuer.replace("{tenantid}", row.azure_tenant_id);
+    }
+    return entraDomainTenantIssuer(row, documentIssuer) ? documentIssuer : null;
+  },
+  /**
+   * The tenant GUID every ID token must carry as `tid`: the configured Directory ID, or for a
+   * domain tenant the GUID its metadata's issuer names. A domain tenant whose issuer names no
+   * GUID is refused: its tokens' tenant could not be checked.
+   */
+  requiredClaims(row, issuer) {
+    const configured = row.azure_tenant_id && GUID.test(row.azure_tenant_id) ? row.azure_tenant_id : null;
+    const guid = configured ?? (row.discovery_url ? entraTenantOfIssuer(issuer, row.discovery_url) : null);
+    if (!guid) {
+      throw new SsoStepError(
+        "discovery",
+        `the issuer ${issuer} does not name the Directory (tenant) ID of ${row.azure_tenant_id ?? "the tenant"} as a GUID`,
+      );
+    }
+    return [{ claim: "tid", value: guid.toLowerCase(), what: "the configured tenant" }];
+  },
+};
+
 export const azureKind: ConnectionKind = {
   type: "azure",
-  ...oidcProtocol,
+  ...oidcProtocol(entraDialect),
   fields: [...OIDC_COMMON_FIELDS, "discoveryUrl", "azureTenantId"],
   // Seed 000's Azure guide: Remote ID → sub, Email → userPrincipalName, Email Verified → email.
   defaultMapping: {

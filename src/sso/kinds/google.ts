@@ -4,6 +4,7 @@
  * the `oidc` kind's.
  */
 import { badRequest } from "../../http/errors.js";
+import type { OidcDialect } from "../oidc.js";
 import { HOSTNAME, text, urlField } from "./fields.js";
 import type { ConnectionKind } from "./kind.js";
 import {
@@ -18,9 +19,28 @@ import { type KindWizard, mappingStep } from "./wizard.js";
 
 export const GOOGLE_DISCOVERY_URL = "https://accounts.google.com/.well-known/openid-configuration";
 
+/**
+ * A Workspace restriction: `hd` is only a hint in the authorization request; the signed ID
+ * token's `hd` decides.
+ */
+const googleDialect: OidcDialect = {
+  authorizationParams: (row): Record<string, string> =>
+    row.google_hosted_domain ? { hd: row.google_hosted_domain } : {},
+  requiredClaims: (row) =>
+    row.google_hosted_domain
+      ? [
+          {
+            claim: "hd",
+            value: row.google_hosted_domain,
+            what: `the configured Workspace domain ${row.google_hosted_domain}`,
+          },
+        ]
+      : [],
+};
+
 export const googleKind: ConnectionKind = {
   type: "google",
-  ...oidcProtocol,
+  ...oidcProtocol(googleDialect),
   fields: [...OIDC_COMMON_FIELDS, "discoveryUrl", "googleHostedDomain"],
   defaultMapping: STANDARD_MAPPING,
   normalize(input, base, opts) {

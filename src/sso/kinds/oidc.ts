@@ -7,7 +7,14 @@ import type { AppContext } from "../../context.js";
 import type { ConnectionMapping } from "../../db/schema.js";
 import { badRequest } from "../../http/errors.js";
 import { startBrowserBinding } from "../binding.js";
-import { authorizationUrl, callbackClaims, newFlowSecrets, providerFor, SsoStepError } from "../oidc.js";
+import {
+  authorizationUrl,
+  callbackClaims,
+  newFlowSecrets,
+  type OidcDialect,
+  providerFor,
+  SsoStepError,
+} from "../oidc.js";
 import { createState } from "../state.js";
 import {
   type ConnectionInput,
@@ -83,8 +90,12 @@ export function normalizeOidcCommon(
  * SPEC §4 step 2: PKCE, nonce and the signed state (bound to this browser), then the IdP's
  * authorization endpoint. A discovery failure throws SsoStepError (step `discovery`).
  */
-async function startOidc(ctx: AppContext, { request, reply, row, flow }: StartInput): Promise<string> {
-  const provider = await providerFor(ctx, row);
+async function startOidc(
+  ctx: AppContext,
+  dialect: OidcDialect,
+  { request, reply, row, flow }: StartInput,
+): Promise<string> {
+  const provider = await providerFor(ctx, row, dialect);
   const { nonce, codeVerifier } = newFlowSecrets();
   const common = {
     connectionId: row.id,
@@ -103,7 +114,11 @@ async function startOidc(ctx: AppContext, { request, reply, row, flow }: StartIn
 }
 
 /** SPEC §4 step 3: the code exchange, our ID token check and user-info (sso/oidc.ts). */
-async function completeOidc(ctx: AppContext, input: CompleteInput): Promise<Completion> {
+async function completeOidc(
+  ctx: AppContext,
+  dialect: OidcDialect,
+  input: CompleteInput,
+): Promise<Completion> {
   const { request, row, flow, state } = input;
   const messages: Completion["messages"] = [];
   if (!state) {
@@ -124,6 +139,7 @@ async function completeOidc(ctx: AppContext, input: CompleteInput): Promise<Comp
       },
       input.wanted,
       flow.purpose,
+      dialect,
       messages,
     );
     return { ok: true, claims, messages };
@@ -136,21 +152,25 @@ async function completeOidc(ctx: AppContext, input: CompleteInput): Promise<Comp
   }
 }
 
-/** What the OIDC kinds share: how a flow starts and completes. */
-export const oidcProtocol = {
-  method: "sso",
-  usesClientSecret: true,
-  failureCode: "sso_failed",
-  start: startOidc,
-  complete: completeOidc,
-} as const satisfies Pick<
-  ConnectionKind,
-  "method" | "usesClientSecret" | "failureCode" | "start" | "complete"
->;
+/**
+ * What the OIDC kinds share: how a flow starts and completes, with the provider's dialect
+ * (sso/oidc.ts OidcDialect: Entra's issuer and tenant, Google's Workspace domain).
+ */
+export function oidcProtocol(
+  dialect: OidcDialect = {},
+): Pick<ConnectionKind, "method" | "usesClientSecret" | "failureCode" | "start" | "complete"> {
+  return {
+    method: "sso",
+    usesClientSecret: true,
+    failureCode: "sso_failed",
+    start: (ctx, input) => startOidc(ctx, dialect, input),
+    complete: (ctx, input) => completeOidc(ctx, dialect, input),
+  };
+}
 
 export const oidcKind: ConnectionKind = {
   type: "oidc",
-  ...oidcProtocol,
+  ...oidcProtocol(),
   fields: [
     ...OIDC_COMMON_FIELDS,
     "discoveryUrl",
