@@ -45,6 +45,7 @@ import {
   listTests,
   type TestView,
 } from "./tests.js";
+import { recordTrace } from "./traces.js";
 
 type Row = Selectable<SsoConnectionsTable>;
 
@@ -116,6 +117,8 @@ const TestSchema = Type.Object({
   startedBy: Nullable(Type.Object({ id: S(), email: S() })),
   startedAt: S({ format: "date-time" }),
   finishedAt: Nullable(S({ format: "date-time" })),
+  /** The connection trace the test left (SPEC §17), once it finished. */
+  traceId: Nullable(S()),
 });
 
 const ConnectionSchema = Type.Object({
@@ -496,6 +499,21 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
               outcome: "failure",
               target: { type: "sso_connection", id: row.id },
               details: { testId, step: e.step, cause: e.cause },
+            });
+            await recordTrace(tx.db, tx.now(), {
+              agencyId: agency.id,
+              connectionId: row.id,
+              kind: row.type,
+              purpose: "test",
+              testId,
+              outcome: "failure",
+              step: e.step,
+              code: "test_start_failed",
+              cause: e.idpError ? `${e.cause} (identity provider: ${e.idpError})` : e.cause,
+              claimNames: [],
+              userId: null,
+              messages: [],
+              startedAt: tx.now(),
             });
           });
           throw new AppError(502, "test_start_failed", ssoMessage("test_start_failed"), undefined, {

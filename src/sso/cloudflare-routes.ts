@@ -31,6 +31,8 @@ import { type Assertion, enabledConnection, readAssertion } from "./cloudflare-s
 import { ssoLive } from "./connections.js";
 import { failSignIn, finishSso, type SsoFailure } from "./finish.js";
 import { finishTest } from "./tests.js";
+import { redactJwt } from "./trace-redact.js";
+import { recordTrace, type TraceMessage } from "./traces.js";
 
 type ConnectionRow = Selectable<SsoConnectionsTable>;
 
@@ -46,6 +48,18 @@ function describeSource(assertion: Assertion | null): string {
   return assertion.source === "header"
     ? "an assertion arrived in the Cf-Access-Jwt-Assertion header"
     : "an assertion arrived in the CF_Authorization cookie";
+}
+
+/** The assertion as a connection trace shows it (SPEC §17): redacted, and where it arrived. */
+function assertionMessages(ctx: AppContext, assertion: Assertion | null): TraceMessage[] {
+  if (!assertion) return [];
+  return [
+    {
+      name: "cloudflare_assertion",
+      at: ctx.now().toISOString(),
+      data: { source: assertion.source, ...redactJwt(assertion.token) },
+    },
+  ];
 }
 
 /** Any failure of the verification as a CloudflareAssertionError (never a 500). */
@@ -82,11 +96,13 @@ export function cloudflareRoutes(ctx: AppContext, guards: Guards) {
     step: SsoFailure["step"],
     cause: string,
     claimNames?: string[],
+    messages?: TraceMessage[],
   ) =>
     failSignIn(ctx, request, reply, {
       agencyId: agency?.id ?? null,
       connectionId,
       method: "cloudflare",
+      ...(messages ? { trace: { messages } } : {}),
       failure: {
         code: "cloudflare_failed",
         step,
@@ -125,6 +141,7 @@ export function cloudflareRoutes(ctx: AppContext, guards: Guards) {
         "assertion",
         `${e.check} check failed: ${e.detail} (${assertion.source})`,
         e.claimNames,
+        assertionMessages(ctx, assertion),
       );
     }
     return finishSso(ctx, request, reply, {
@@ -134,6 +151,7 @@ export function cloudflareRoutes(ctx: AppContext, guards: Guards) {
       method: "cloudflare",
       purpose: "login",
       returnTo,
+      messages: assertionMessages(ctx, assertion),
     });
   }
 
@@ -211,6 +229,21 @@ export function cloudflareRoutes(ctx: AppContext, guards: Guards) {
             claimNames,
           },
         });
+        await recordTrace(tx.db, tx.now(), {
+          agencyId: agency.id,
+          connectionId: row.id,
+          kind: row.type,
+          purpose: "test",
+          testId: test.id,
+          outcome: "failure",
+          step: "assertion",
+          code: "cloudflare_failed",
+          cause: detail,
+          claimNames,
+          userId: null,
+          messages: assertionMessages(ctx, assertion),
+          startedAt: tx.now(),
+        });
       });
       return back();
     }
@@ -221,6 +254,7 @@ export function cloudflareRoutes(ctx: AppContext, guards: Guards) {
       method: "cloudflare",
       purpose: "test",
       testId: test.id,
+      messages: assertionMessages(ctx, assertion),
     });
   }
 

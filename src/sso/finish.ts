@@ -18,6 +18,7 @@ import { type SsoErrorCode, ssoMessage } from "./messages.js";
 import type { SsoStep } from "./oidc.js";
 import { mapIdentity, resolveUser } from "./resolve-user.js";
 import { finishTest } from "./tests.js";
+import { recordTrace, type TraceInput, type TraceMessage } from "./traces.js";
 
 type ConnectionRow = Selectable<SsoConnectionsTable>;
 
@@ -39,6 +40,8 @@ export async function failSignIn(
     connectionId: string | null;
     method: "sso" | "cloudflare" | "google";
     failure: SsoFailure;
+    /** What the connection trace records beyond the failure (SPEC §17); defaults: a sign-in started now. */
+    trace?: Partial<Pick<TraceInput, "kind" | "purpose" | "testId" | "startedAt" | "messages">>;
   },
 ) {
   const { failure } = input;
@@ -61,6 +64,23 @@ export async function failSignIn(
         ...(failure.claimNames ? { claimNames: failure.claimNames } : {}),
       },
     });
+    if (input.connectionId) {
+      await recordTrace(ctx.db, ctx.now(), {
+        agencyId: input.agencyId,
+        connectionId: input.connectionId,
+        purpose: "login",
+        testId: null,
+        startedAt: ctx.now(),
+        messages: [],
+        ...input.trace,
+        outcome: "failure",
+        step: failure.step,
+        code: failure.code,
+        cause: failure.idpError ? `${failure.cause} (identity provider: ${failure.idpError})` : failure.cause,
+        claimNames: failure.claimNames ?? [],
+        userId: null,
+      });
+    }
   }
   return sendFailure(request, reply, failure.code);
 }
@@ -81,6 +101,9 @@ export interface Vouched {
   purpose: "login" | "test";
   testId?: string | null;
   returnTo?: string | null;
+  /** When the flow began (the state's timestamp), and the redacted protocol messages (SPEC §17). */
+  startedAt?: Date;
+  messages?: TraceMessage[];
 }
 
 /** The steps after the IdP: mapping → resolution → 2FA/session, or the test's record. */
@@ -88,10 +111,19 @@ export async function finishSso(ctx: AppContext, request: FastifyRequest, reply:
   const claimNames = Object.keys(v.claims).sort();
   const mapping = v.connection.mapping;
   const mapped = mapIdentity(v.claims, mapping);
+  const traceBase = {
+    agencyId: v.agency.id,
+    connectionId: v.connection.id,
+    kind: v.connection.type,
+    claimNames,
+    messages: v.messages ?? [],
+    startedAt: v.startedAt ?? ctx.now(),
+  };
 
   if (v.purpose === "test") {
     // The test's result and its audit record commit together.
     await inTransaction(ctx, async (tx) => {
+      let match: Awaited<ReturnType<typeof resolveUser>> | null = null;
       if (!mapped.ok) {
         await finishTest(tx, v.testId!, {
           passed: false,
@@ -99,7 +131,7 @@ export async function finishSso(ctx: AppContext, request: FastifyRequest, reply:
           diagnostic: { step: "mapping", idpError: null, claimNames, detail: mapped.cause },
         });
       } else {
-        const match = await resolveUser(tx, v.agency, v.connection.id, mapped.identity, { dryRun: true });
+        match = await resolveUser(tx, v.agency, v.connection.id, mapped.identity, { dryRun: true });
         await finishTest(tx, v.testId!, {
           passed: true,
           matchedUserId: match.ok ? match.userId : null,
@@ -124,6 +156,16 @@ export async function finishSso(ctx: AppContext, request: FastifyRequest, reply:
           claimNames,
         },
       });
+      await recordTrace(tx.db, tx.now(), {
+        ...traceBase,
+        purpose: "test",
+        testId: v.testId ?? null,
+        outcome: mapped.ok ? "success" : "failure",
+        step: mapped.ok ? "done" : "mapping",
+        code: mapped.ok ? null : mapped.code,
+        cause: mapped.ok ? (match?.ok ? `matched by ${match.how}` : (match?.cause ?? null)) : mapped.cause,
+        userId: match?.ok ? match.userId : null,
+      });
     });
     return reply.redirect(`/settings/sso?test=${encodeURIComponent(v.testId!)}`, 302);
   }
@@ -133,6 +175,7 @@ export async function finishSso(ctx: AppContext, request: FastifyRequest, reply:
     return failSignIn(ctx, request, reply, {
       ...base,
       failure: { code: mapped.code, step: "mapping", cause: mapped.cause, claimNames },
+      trace: traceBase,
     });
   }
   // The user (created, linked or updated), its audit record and the session (or pending 2FA
@@ -164,6 +207,19 @@ export async function finishSso(ctx: AppContext, request: FastifyRequest, reply:
       returnTo: v.returnTo ?? null,
       details: { connectionId: v.connection.id, connection: v.connection.name, matchedBy: resolved.how },
     });
+    await recordTrace(tx.db, tx.now(), {
+      ...traceBase,
+      purpose: "login",
+      testId: null,
+      outcome: outcome.kind === "refused" ? "failure" : "success",
+      step: outcome.kind === "refused" ? "policy" : outcome.kind === "session" ? "done" : "mfa",
+      code: outcome.kind === "refused" ? outcome.code : null,
+      cause:
+        outcome.kind === "refused"
+          ? outcome.cause
+          : `matched by ${resolved.how}${outcome.kind === "session" ? "" : "; continues at the two-factor step"}`,
+      userId: resolved.userId,
+    });
     return { ok: true, outcome } as const;
   });
   if (!result.ok) {
@@ -171,6 +227,7 @@ export async function finishSso(ctx: AppContext, request: FastifyRequest, reply:
     return failSignIn(ctx, request, reply, {
       ...base,
       failure: { code, step: "resolution", cause, claimNames },
+      trace: traceBase,
     });
   }
   switch (result.outcome.kind) {

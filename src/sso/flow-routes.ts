@@ -25,6 +25,8 @@ import { authorizationUrl, callbackClaims, newFlowSecrets, providerFor, SsoStepE
 import { mappedClaims } from "./resolve-user.js";
 import { createState, type StatePayload, verifyState } from "./state.js";
 import { finishTest } from "./tests.js";
+import { redactUrl } from "./trace-redact.js";
+import { recordTrace, type TraceMessage } from "./traces.js";
 
 type ConnectionRow = Selectable<SsoConnectionsTable>;
 
@@ -143,13 +145,26 @@ export function flowRoutes(ctx: AppContext) {
         // Usable once per browser: the state's binding value is used up (other flows keep theirs).
         if (verified.ok) consumeBrowserBinding(ctx, request, reply, verified.browserBinding);
 
-        const fail = (failure: SsoFailure, connectionId: string | null) =>
+        const fail = (
+          failure: SsoFailure,
+          connectionId: string | null,
+          trace?: { startedAt: Date; messages: TraceMessage[] },
+        ) =>
           failSignIn(ctx, request, reply, {
             agencyId: agency?.id ?? null,
             connectionId,
             method: "sso",
             failure,
+            ...(trace ? { trace } : {}),
           });
+        // The callback as the trace shows it: parameter names, and the values of iss / error only.
+        const messages: TraceMessage[] = [
+          {
+            name: "callback",
+            at: ctx.now().toISOString(),
+            data: redactUrl(`${requestOrigin(request)}${request.url}`, "callback"),
+          },
+        ];
 
         if (!verified.ok) {
           return fail(
@@ -162,6 +177,7 @@ export function flowRoutes(ctx: AppContext) {
           );
         }
         const state: StatePayload = verified.payload;
+        const startedAt = new Date(state.issuedAt);
         const row = await connectionById(ctx, agency, state.connectionId);
         if (!agency || !row || row.agency_id !== agency.id) {
           return fail(
@@ -182,6 +198,7 @@ export function flowRoutes(ctx: AppContext) {
               cause: "the connection or SSO was disabled during the sign-in",
             },
             row.id,
+            { startedAt, messages },
           );
         }
 
@@ -207,10 +224,28 @@ export function flowRoutes(ctx: AppContext) {
                 diagnostic: { step: e.step, idpError: e.idpError, claimNames: [], detail: e.cause },
               });
               await failSignInAuditOnly(tx, request, agency.id, row.id, e);
+              await recordTrace(tx.db, tx.now(), {
+                agencyId: agency.id,
+                connectionId: row.id,
+                kind: row.type,
+                purpose: "test",
+                testId: state.testId ?? null,
+                outcome: "failure",
+                step: e.step,
+                code: "sso_failed",
+                cause: e.idpError ? `${e.cause} (identity provider: ${e.idpError})` : e.cause,
+                claimNames: [],
+                userId: null,
+                messages,
+                startedAt,
+              });
             });
             return reply.redirect(`/settings/sso?test=${encodeURIComponent(state.testId!)}`, 302);
           }
-          return fail({ code: "sso_failed", step: e.step, cause: e.cause, idpError: e.idpError }, row.id);
+          return fail({ code: "sso_failed", step: e.step, cause: e.cause, idpError: e.idpError }, row.id, {
+            startedAt,
+            messages,
+          });
         }
         return finishSso(ctx, request, reply, {
           agency,
@@ -220,6 +255,8 @@ export function flowRoutes(ctx: AppContext) {
           purpose: state.purpose,
           testId: state.testId ?? null,
           returnTo: state.returnTo ?? null,
+          startedAt,
+          messages,
         });
       },
     );
