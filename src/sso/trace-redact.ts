@@ -245,3 +245,15 @@ export function redactHeaders(obj: unknown): Record<string, unknown> | { malform
   }
   return out;
 }
+
+const EMAIL_PATTERN = /[^\s@"<>(),;:]+@[^\s@"'<>(),;:]+\.[A-Za-z0-9-]{2,}/g;
+const JWT_PATTERN = /\beyJ[\w-]*\.[\w-]+\.[\w-]*/g;
+
+/**
+ * A cause as a trace keeps it. Causes are written by our code and name fields, steps and checks,
+ * but some quote what the IdP sent (the resolution names the email it looked for): email
+ * addresses and anything shaped like a JWT are taken out.
+ */
+export function redactCause(cause: string): string {
+  return cause.replace(JWT_PATTERN, "[redacted token]").replace(EMAIL_PATTERN, "[redacted email]");
+}

@@ -16,6 +16,7 @@ import type { Db } from "../db/database.js";
 import { badRequest } from "../http/errors.js";
 import { Nullable, OneOf } from "../http/schemas.js";
 import { ssoMessage } from "./messages.js";
+import { redactCause } from "./trace-redact.js";
 
 /** How long a trace is kept. */
 export const TRACE_RETENTION_MS = 7 * 24 * 3_600_000;
@@ -53,7 +54,7 @@ export interface TraceInput {
   step: string;
   /** The §4 error code of a failure, else null. */
   code: string | null;
-  /** The precise cause (never a secret, token, code or claim value). */
+  /** The precise cause (never a secret, token or code; emails and JWT-shaped text are taken out). */
   cause: string | null;
   claimNames: string[];
   userId: string | null;
@@ -136,7 +137,7 @@ function messagesJson(messages: readonly TraceMessage[]): string {
  */
 export async function recordTrace(db: Db, now: Date, input: TraceInput): Promise<string | null> {
   const id = randomUUID();
-  const cause = input.cause === null ? null : input.cause.slice(0, MAX_CAUSE_LENGTH);
+  const cause = input.cause ? redactCause(input.cause).slice(0, MAX_CAUSE_LENGTH) : null;
   const began =
     input.startedAt instanceof Date && !Number.isNaN(input.startedAt.getTime()) ? input.startedAt : now;
   const startedAt = began.getTime() <= now.getTime() ? began : now;

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   REDACTED,
   redactCallback,
+  redactCause,
   redactClaims,
   redactHeaders,
   redactJwt,
@@ -463,5 +464,20 @@ describe("redaction fails closed", () => {
     expect(redactValue(7)).toBe("[redacted: number]");
     expect(redactValue(false)).toBe("[redacted: boolean]");
     expect(redactValue(null)).toBeNull();
+  });
+});
+
+describe("a trace's cause", () => {
+  it("loses email addresses and JWT-shaped text, and keeps the rest", () => {
+    expect(redactCause("no user matches Remote ID or stranger.o'neil+sso@acme.co.uk")).toBe(
+      "no user matches Remote ID or [redacted email]",
+    );
+    expect(redactCause("grace@navy.mil is not on the SSO allowed emails list")).toBe(
+      "[redacted email] is not on the SSO allowed emails list",
+    );
+    expect(redactCause("refused eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln here")).toBe(
+      "refused [redacted token] here",
+    );
+    expect(redactCause('the email claim "email" is missing')).toBe('the email claim "email" is missing');
   });
 });
