@@ -238,7 +238,9 @@ describe.each(
     // Back to before 003 (the later migrations go too, and run again after it).
     await sql`DROP TABLE sso_traces`.execute(db);
     await sql`DROP TABLE sso_identities`.execute(db);
-    await sql`DELETE FROM schema_migrations WHERE name IN ('003_sso_identities', '004_sso_traces')`.execute(db);
+    await sql`DELETE FROM schema_migrations WHERE name IN ('003_sso_identities', '004_sso_traces')`.execute(
+      db,
+    );
 
     expect(await migrateToLatest(db)).toEqual(["003_sso_identities", "004_sso_traces"]);
     const links = await db

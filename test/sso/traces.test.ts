@@ -223,7 +223,9 @@ describe.each(storages())("connection traces (%s)", (storage) => {
       headers: { "cf-access-jwt-assertion": token },
     });
     expect(where(back)).toBe(`/settings/sso?test=${test.id}`);
-    const finished = (await w.api("GET", `/api/admin/sso/tests/${test.id}`)).json<{ test: any }>().test;
+    const finished = (await w.api("GET", `/api/admin/sso/tests/${test.id}`)).json<{
+      test: { status: string; traceId: string };
+    }>().test;
     expect(finished.status).toBe("failed");
     const trace = await get(finished.traceId);
     expect(trace).toMatchObject({
@@ -290,13 +292,13 @@ describe.each(storages())("connection traces (%s)", (storage) => {
   it("refuses a bad cursor or page size with 422 naming the field", async () => {
     const bad = await w.api("GET", `/api/admin/sso/connections/${connectionId}/traces?before=yesterday`);
     expect(bad.status).toBe(422);
-    expect(bad.json<any>().error.field).toBe("before");
+    expect(bad.json<{ error: { field: string } }>().error.field).toBe("before");
     const big = await w.api("GET", `/api/admin/sso/connections/${connectionId}/traces?limit=101`);
     expect(big.status).toBe(422);
-    expect(big.json<any>().error.field).toBe("limit");
+    expect(big.json<{ error: { field: string } }>().error.field).toBe("limit");
     const outcome = await w.api("GET", `/api/admin/sso/connections/${connectionId}/traces?outcome=maybe`);
     expect(outcome.status).toBe(422);
-    expect(outcome.json<any>().error.field).toBe("outcome");
+    expect(outcome.json<{ error: { field: string } }>().error.field).toBe("outcome");
   });
 
   it("never shows a trace to another agency's admin, nor to an analyst", async () => {

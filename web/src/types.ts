@@ -3,6 +3,7 @@
 import type { Static } from "@sinclair/typebox";
 // Types only (erased from the bundle): the API's own schema of a user is the one definition.
 import type { UserSchema } from "../../src/http/schemas.js";
+import type { TracePageSchema, TraceSchema, TraceSummarySchema } from "../../src/sso/traces.js";
 
 /** A person of the agency, as the API sends it. */
 export type User = Static<typeof UserSchema>;
@@ -56,7 +57,14 @@ export interface SsoTest {
   startedBy: { id: string; email: string } | null;
   startedAt: string;
   finishedAt: string | null;
+  /** The connection trace the test left (SPEC §17), once it finished. */
+  traceId: string | null;
 }
+
+/** One SSO attempt of a connection (SPEC §17), as the traces API sends it. */
+export type TraceSummary = Static<typeof TraceSummarySchema>;
+export type Trace = Static<typeof TraceSchema>;
+export type TracePage = Static<typeof TracePageSchema>;
 
 export type TokenEndpointAuthMethod = "client_secret_basic" | "client_secret_post";
 

@@ -15,6 +15,7 @@ import { summaryRows } from "./model.js";
 import { TYPE_LABELS } from "./providers.js";
 import { SummaryList } from "./SummaryList.js";
 import { TestDetails } from "./TestResult.js";
+import { SignInAttempts } from "./TracesCard.js";
 
 interface ConnectionCardProps {
   connection: Connection;
@@ -201,6 +202,8 @@ export function ConnectionCard({
             <AlertMessage message={settingsChange.error} />
           </div>
         </Collapsible>
+
+        <SignInAttempts connectionId={connection.id} />
       </div>
 
       <ConfirmDialog

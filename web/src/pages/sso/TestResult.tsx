@@ -6,6 +6,7 @@ import { formatDateTime } from "../../format.js";
 import { useApi } from "../../hooks.js";
 import { UI } from "../../messages.js";
 import type { SsoTest, User } from "../../types.js";
+import { TraceLink } from "./TraceDetail.js";
 
 const STEP_LABELS: Record<string, string> = {
   state: "Checking the state token",
@@ -18,9 +19,16 @@ const STEP_LABELS: Record<string, string> = {
   mapping: "Mapping the user details",
   resolution: "Finding the CoPilot user",
   cloudflare: "Verifying the Cloudflare Access assertion",
+  assertion: "Verifying the Cloudflare Access assertion",
+  connection: "Finding the connection",
+  authorize: "Starting the sign-in at the identity provider",
+  callback: "Reading the identity provider's answer",
+  policy: "Checking who may sign in",
+  mfa: "Handed over to two-factor authentication",
+  done: "Completed",
 };
 
-function stepLabel(step: string): string {
+export function stepLabel(step: string): string {
   return STEP_LABELS[step] ? `${STEP_LABELS[step]} (${step})` : step;
 }
 
@@ -182,6 +190,7 @@ export function TestResultBanner({
           <MatchedUser userId={test.matchedUserId} />
         </p>
         {ssoEnabled ? null : <p>You can now turn on Enable SSO in Additional Settings.</p>}
+        <TraceLink traceId={test.traceId} />
       </Alert>
     );
   }
@@ -192,6 +201,7 @@ export function TestResultBanner({
         <p>
           <MatchedUser userId={test.matchedUserId} />
         </p>
+        <TraceLink traceId={test.traceId} />
       </Alert>
     );
   }
