@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sweepExpired } from "../../src/db/housekeeping.js";
 import { recordTrace, traceIdOfTest } from "../../src/sso/traces.js";
+import { attempt, runTest as runCloudflareTest } from "../cloudflare/helpers.js";
 import { TEST_PASSWORD } from "../support/app.js";
 import { Browser, signInAtIdp } from "../support/browser.js";
 import { type FakeCloudflareAccess, startCloudflareAccess } from "../support/cloudflare.js";
@@ -44,6 +45,7 @@ describe.each(storages())("connection traces (%s)", (storage) => {
   let cf: FakeCloudflareAccess;
   let connectionId: string;
   let aliceId: string;
+  let cfId: string;
 
   const list = async (query = "", id = connectionId) => {
     const res = await w.api("GET", `/api/admin/sso/connections/${id}/traces${query}`);
@@ -210,12 +212,13 @@ describe.each(storages())("connection traces (%s)", (storage) => {
   });
 
   it("a Cloudflare Access test that fails leaves a failure trace with the redacted assertion", async () => {
-    const { id: cfId } = await w.createConnection({
+    const { id } = await w.createConnection({
       type: "cloudflare-access",
       name: "Cloudflare Access",
       teamDomain: cf.teamDomain,
       audience: cf.audTag,
     });
+    cfId = id;
     const started = await w.api("POST", `/api/admin/sso/connections/${cfId}/tests`);
     const { authorizationUrl, test } = started.json<{ authorizationUrl: string; test: { id: string } }>();
     const token = await cf.sign({ aud: ["another-application"] });
@@ -253,6 +256,88 @@ describe.each(storages())("connection traces (%s)", (storage) => {
     expect(text).not.toContain(token.split(".")[2]!);
     // This connection's traces are its own.
     expect((await list("", cfId)).traces.map((t) => t.id)).toEqual([trace.id]);
+  });
+
+  it("a Cloudflare Access sign-in leaves a trace when it succeeds and when it fails", async () => {
+    const good = await cf.sign({ sub: "cf-sub-3b7e" });
+    const test = await runCloudflareTest(w, cfId, good);
+    expect(test.status).toBe("passed");
+    const passed = await get(test.traceId!);
+    expect(passed).toMatchObject({
+      purpose: "test",
+      outcome: "success",
+      step: "done",
+      user: { id: aliceId },
+    });
+    expect(passed.messages.map((m) => m.name)).toEqual(["cloudflare_assertion"]);
+    expect((await w.api("PUT", `/api/admin/sso/connections/${cfId}/enabled`, { enabled: true })).status).toBe(
+      200,
+    );
+
+    const ok = await attempt(w, good);
+    expect(where(ok.res)).toBe("/");
+    const signedIn = await newest(cfId);
+    expect(signedIn).toMatchObject({
+      kind: "cloudflare-access",
+      purpose: "login",
+      outcome: "success",
+      step: "done",
+      user: { id: aliceId, email: ALICE.email },
+    });
+    expect(signedIn.claimNames).toEqual(expect.arrayContaining(["aud", "email", "iss", "sub"]));
+    expect(signedIn.messages[0]?.data.payload).toMatchObject({
+      iss: cf.issuer,
+      email: expect.stringMatching(/^\[redacted/),
+    });
+
+    const expired = await cf.sign({
+      sub: "cf-sub-3b7e",
+      exp: Math.floor(w.t.ctx.now().getTime() / 1000) - 3600,
+    });
+    const refused = await attempt(w, expired);
+    expect(where(refused.res)).toBe("/login?error=cloudflare_failed");
+    const failed = await newest(cfId);
+    expect(failed).toMatchObject({
+      purpose: "login",
+      outcome: "failure",
+      step: "assertion",
+      code: "cloudflare_failed",
+      message: "Cloudflare authentication failed",
+      user: null,
+    });
+    expect(failed.cause).toMatch(/expired/);
+    expect(failed.messages[0]?.data).toMatchObject({ source: "header", signature: "[signature redacted]" });
+    const text = JSON.stringify(
+      await w.t.ctx.db.selectFrom("sso_traces").selectAll().where("connection_id", "=", cfId).execute(),
+    );
+    expect(text).not.toContain("cf-sub-3b7e");
+    expect(text).not.toContain(ALICE.email);
+  });
+
+  it("a test that cannot start leaves a failure trace", async () => {
+    const { id } = await w.createConnection({
+      type: "oidc",
+      name: "Unreachable",
+      clientId: "c",
+      clientSecret: "unreachable-secret-value",
+      discoveryUrl: "http://127.0.0.1:1/.well-known/openid-configuration",
+    });
+    const started = await w.api("POST", `/api/admin/sso/connections/${id}/tests`);
+    expect(started.status).toBe(502);
+    const testId = started.json<{ error: { testId: string } }>().error.testId;
+    const test = (await w.api("GET", `/api/admin/sso/tests/${testId}`)).json<{ test: { traceId: string } }>()
+      .test;
+    const trace = await get(test.traceId);
+    expect(trace).toMatchObject({
+      connectionId: id,
+      purpose: "test",
+      outcome: "failure",
+      code: "test_start_failed",
+      message: "Failed to initiate SSO test.",
+      testId,
+    });
+    expect(trace.step).toBe("discovery");
+    expect(trace.cause).toMatch(/discovery URL could not be fetched/);
   });
 
   it("lists newest first, filters by outcome and pages with `next`", async () => {
