@@ -4,10 +4,10 @@ import { Loadable } from "../../components/Loadable.js";
 import { SettingsPage } from "../../components/PageHeader.js";
 import { formatDateTime } from "../../format.js";
 import { useApi } from "../../hooks.js";
-import { Link, traceIdOf, tracePath, useLocation, withQuery } from "../../router.js";
+import { Link, traceIdOf, useLocation, withQuery } from "../../router.js";
 import type { Trace } from "../../types.js";
 import { TYPE_LABELS } from "./providers.js";
-import { stepLabel } from "./TestResult.js";
+import { ClaimNames, stepLabel } from "./TestResult.js";
 import { OutcomeBadge, purposeLabel } from "./TracesCard.js";
 
 const MESSAGE_LABELS: Record<string, string> = {
@@ -29,16 +29,6 @@ function duration(ms: number): string {
   if (ms < 1000) return `${ms} ms`;
   if (ms < 120_000) return `${(ms / 1000).toFixed(1)} s`;
   return `${Math.round(ms / 60_000)} min`;
-}
-
-/** "View trace" for a finished test (the §7 result links to its trace). */
-export function TraceLink({ traceId }: { traceId: string | null | undefined }) {
-  if (!traceId) return null;
-  return (
-    <p>
-      <Link to={tracePath(traceId)}>View trace</Link>
-    </p>
-  );
 }
 
 /** `/settings/sso/traces/<id>`: one SSO attempt with its redacted protocol messages (SPEC §17). */
@@ -108,21 +98,7 @@ function TraceView({ trace: t }: { trace: Trace }) {
               term: "Matched user",
               value: t.user ? t.user.email : <span className="muted">None</span>,
             },
-            {
-              term: "Claims received",
-              value:
-                t.claimNames.length > 0 ? (
-                  <ul className="chips" aria-label="Claim names received">
-                    {t.claimNames.map((claim) => (
-                      <li key={claim} className="chip">
-                        {claim}
-                      </li>
-                    ))}
-                  </ul>
-                ) : (
-                  <span className="muted">None</span>
-                ),
-            },
+            { term: "Claims received", value: <ClaimNames names={t.claimNames} /> },
           ]}
         />
       </Card>

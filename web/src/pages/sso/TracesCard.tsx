@@ -65,7 +65,6 @@ export function SignInAttempts({ connectionId }: { connectionId: string }) {
     <Collapsible title="Sign-in attempts" defaultOpen={false}>
       <div className="stack">
         <div className="toolbar trace-toolbar">
-          {/* biome-ignore lint/a11y/useSemanticElements: a group of toggle buttons, not a form fieldset. */}
           <div className="segmented" role="group" aria-label="Show attempts">
             {FILTERS.map((f) => (
               <Button
