@@ -175,6 +175,22 @@ describe.each(storages())("connection traces (%s)", (storage) => {
     expect(trace.durationMs).toBeGreaterThanOrEqual(0);
   });
 
+  it("a sign-in that continues at the two-factor step leaves a success trace at the step mfa", async () => {
+    const carol = await w.t.seedUser(w.agencyId, { email: "carol@acme.test", role: "admin" });
+    await w.t.ctx.db.updateTable("users").set({ totp_enabled: true }).where("id", "=", carol.id).execute();
+    idp.addAccount({ sub: "sub-2fa-carol", claims: { email: "carol@acme.test", email_verified: true } });
+    const { res } = await w.signIn(connectionId, "sub-2fa-carol");
+    expect(where(res)).toBe("/login/2fa");
+    const trace = await newest();
+    expect(trace).toMatchObject({
+      purpose: "login",
+      outcome: "success",
+      step: "mfa",
+      user: { id: carol.id, email: "carol@acme.test" },
+    });
+    expect(trace.cause).toMatch(/two-factor/);
+  });
+
   it("a sign-in refused by the resolution leaves a failure trace with step and cause", async () => {
     const { res } = await w.signIn(connectionId, STRANGER.sub);
     expect(where(res)).toBe("/login?error=user_not_found");
