@@ -45,7 +45,7 @@ import {
   listTests,
   type TestView,
 } from "./tests.js";
-import { recordTrace } from "./traces.js";
+import { causeWithIdpError, recordTrace } from "./traces.js";
 
 type Row = Selectable<SsoConnectionsTable>;
 
@@ -509,7 +509,7 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
               outcome: "failure",
               step: e.step,
               code: "test_start_failed",
-              cause: e.idpError ? `${e.cause} (identity provider: ${e.idpError})` : e.cause,
+              cause: causeWithIdpError(e.cause, e.idpError),
               claimNames: [],
               userId: null,
               messages: [],

@@ -18,7 +18,7 @@ import { type SsoErrorCode, ssoMessage } from "./messages.js";
 import type { SsoStep } from "./oidc.js";
 import { mapIdentity, resolveUser } from "./resolve-user.js";
 import { finishTest } from "./tests.js";
-import { recordTrace, type TraceInput, type TraceMessage } from "./traces.js";
+import { causeWithIdpError, recordTrace, type TraceInput, type TraceMessage } from "./traces.js";
 
 type ConnectionRow = Selectable<SsoConnectionsTable>;
 
@@ -76,7 +76,7 @@ export async function failSignIn(
         outcome: "failure",
         step: failure.step,
         code: failure.code,
-        cause: failure.idpError ? `${failure.cause} (identity provider: ${failure.idpError})` : failure.cause,
+        cause: causeWithIdpError(failure.cause, failure.idpError),
         claimNames: failure.claimNames ?? [],
         userId: null,
       });

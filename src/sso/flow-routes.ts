@@ -26,7 +26,7 @@ import { mappedClaims } from "./resolve-user.js";
 import { createState, type StatePayload, verifyState } from "./state.js";
 import { finishTest } from "./tests.js";
 import { redactUrl } from "./trace-redact.js";
-import { recordTrace, type TraceMessage } from "./traces.js";
+import { causeWithIdpError, recordTrace, type TraceMessage } from "./traces.js";
 
 type ConnectionRow = Selectable<SsoConnectionsTable>;
 
@@ -233,7 +233,7 @@ export function flowRoutes(ctx: AppContext) {
                 outcome: "failure",
                 step: e.step,
                 code: "sso_failed",
-                cause: e.idpError ? `${e.cause} (identity provider: ${e.idpError})` : e.cause,
+                cause: causeWithIdpError(e.cause, e.idpError),
                 claimNames: [],
                 userId: null,
                 messages,

@@ -129,6 +129,11 @@ function messagesJson(messages: readonly TraceMessage[]): string {
   );
 }
 
+/** A step's cause with the IdP's own error, when it gave one, as a trace shows it. */
+export function causeWithIdpError(cause: string, idpError: string | null | undefined): string {
+  return idpError ? `${cause} (identity provider: ${idpError})` : cause;
+}
+
 /**
  * Records one attempt (in the caller's transaction when `db` is one) and returns its id — or null
  * when the connection is not the agency's (any more): a trace belongs to a connection of its
