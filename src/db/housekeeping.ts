@@ -6,6 +6,7 @@
  *   sessions         past their idle or absolute expiry
  *   mfa_challenges   past their expiry
  *   throttle         windows that ended and block nothing any more
+ *   sso_traces       connection traces older than 7 days (SPEC §17)
  *
  * On embedded storage (PGlite) PostgreSQL runs as a single backend without its autovacuum worker,
  * so housekeeping also vacuums and analyses those tables (and, once a day, the whole database):
@@ -15,6 +16,7 @@
 import { sql } from "kysely";
 import type { AppContext } from "../context.js";
 import { LIMITS } from "../http/throttle.js";
+import { purgeTraces, TRACE_RETENTION_MS } from "../sso/traces.js";
 
 /** The longest rate-limit window: a throttle row older than this counts nothing. */
 const LONGEST_WINDOW_MS = Math.max(...Object.values(LIMITS).map((l) => l.windowSeconds)) * 1000;
@@ -24,6 +26,8 @@ export interface SweepResult {
   sessions: number;
   mfaChallenges: number;
   throttle: number;
+  /** Connection traces past their 7 days. */
+  traces: number;
   vacuumed: string[];
 }
 
@@ -44,6 +48,7 @@ export async function sweepExpired(ctx: AppContext, vacuum: "tables" | "all" | "
     .where("window_start", "<=", windowsBefore)
     .where((eb) => eb.or([eb("blocked_until", "is", null), eb("blocked_until", "<=", now)]))
     .executeTakeFirst();
+  const traces = await purgeTraces(ctx.db, new Date(now.getTime() - TRACE_RETENTION_MS));
   const vacuumed: string[] = [];
   if (vacuum === "all") {
     await sql`VACUUM (ANALYZE)`.execute(ctx.db);
@@ -56,6 +61,7 @@ export async function sweepExpired(ctx: AppContext, vacuum: "tables" | "all" | "
     sessions: Number(sessions.numDeletedRows),
     mfaChallenges: Number(challenges.numDeletedRows),
     throttle: Number(throttle.numDeletedRows),
+    traces,
     vacuumed,
   };
 }

@@ -172,6 +172,26 @@ export interface SsoIdentitiesTable {
   created_at: Generated<Date>;
 }
 
+/** A connection trace (SPEC §17, migration 004): one SSO attempt, its messages already redacted. */
+export interface SsoTracesTable {
+  id: string;
+  agency_id: string;
+  connection_id: string;
+  kind: string;
+  purpose: "login" | "test";
+  test_id: string | null;
+  outcome: "success" | "failure";
+  step: string;
+  code: string | null;
+  cause: string | null;
+  claim_names: JSONColumnType<string[], string, string>;
+  user_id: string | null;
+  messages: JSONColumnType<unknown[], string, string>;
+  started_at: Timestamp;
+  finished_at: Timestamp;
+  created_at: Timestamp;
+}
+
 export interface SsoAllowedEmailsTable {
   id: string;
   agency_id: string;
@@ -208,5 +228,6 @@ export interface Database {
   sso_tests: SsoTestsTable;
   sso_allowed_emails: SsoAllowedEmailsTable;
   sso_identities: SsoIdentitiesTable;
+  sso_traces: SsoTracesTable;
   integration_tokens: IntegrationTokensTable;
 }

@@ -46,6 +46,7 @@ import {
   listTests,
   type TestView,
 } from "./tests.js";
+import { causeWithIdpError, recordTrace } from "./traces.js";
 
 type Row = Selectable<SsoConnectionsTable>;
 
@@ -117,6 +118,8 @@ const TestSchema = Type.Object({
   startedBy: Nullable(Type.Object({ id: S(), email: S() })),
   startedAt: S({ format: "date-time" }),
   finishedAt: Nullable(S({ format: "date-time" })),
+  /** The connection trace the test left (SPEC §17), once it finished. */
+  traceId: Nullable(S()),
 });
 
 export const ConnectionSchema = Type.Object({

@@ -24,7 +24,7 @@ import type { AppContext } from "../context.js";
 import type { SsoConnectionsTable } from "../db/schema.js";
 import { describeFetchError, SafeFetchError } from "../net/safe-fetch.js";
 import { connectionSecret } from "./connections.js";
-import type { TraceMessage } from "./kinds/kind.js";
+import type { ProtocolMessage } from "./kinds/kind.js";
 import { claim } from "./resolve-user.js";
 
 export type SsoStep =
@@ -556,7 +556,7 @@ export async function callbackClaims(
   purpose: "login" | "test",
   dialect: OidcDialect,
   /** The protocol messages, raw, as they arrive (the trace redacts them before it keeps any). */
-  messages: TraceMessage[] = [],
+  messages: ProtocolMessage[] = [],
 ): Promise<Record<string, unknown>> {
   const at = () => ctx.now().toISOString();
   messages.push({ name: "callback", at: at(), data: { query: callbackQuery } });

@@ -30,7 +30,7 @@ import type {
   ConnectionRow,
   FlowFailure,
   FlowPurpose,
-  TraceMessage,
+  ProtocolMessage,
 } from "./kinds/kind.js";
 import { type SsoErrorCode, ssoMessage } from "./messages.js";
 import type { SsoStep } from "./oidc.js";
@@ -43,6 +43,8 @@ import {
   resolveUser,
 } from "./resolve-user.js";
 import { finishTest } from "./tests.js";
+import { redactMessage } from "./trace-redact.js";
+import { causeWithIdpError, recordTrace } from "./traces.js";
 
 export type SignInMethod = "sso" | "cloudflare" | "google";
 
@@ -78,13 +80,32 @@ interface TraceRecord {
   cause: string | null;
   claimNames: string[];
   userId: string | null;
-  messages: TraceMessage[];
+  messages: ProtocolMessage[];
 }
 
-/** The connection's trace of this attempt (SPEC §17), in the caller's transaction. */
-async function keepTrace(_db: Db, _now: Date, attempt: Attempt, _record: TraceRecord): Promise<void> {
+/**
+ * The connection's trace of this attempt (SPEC §17), in the caller's transaction: the protocol
+ * messages redacted here, the one place raw messages go. The instance's Google sign-in belongs
+ * to no connection of the agency and leaves none.
+ */
+async function keepTrace(db: Db, now: Date, attempt: Attempt, record: TraceRecord): Promise<void> {
   if (attempt.origin === "instance") return;
-  // Recorded by sso/traces.ts (wired when the traces land).
+  const { flow, connection } = attempt;
+  await recordTrace(db, now, {
+    agencyId: attempt.agency.id,
+    connectionId: connection.id,
+    kind: connection.type,
+    purpose: flow.purpose,
+    testId: flow.purpose === "test" ? flow.testId : null,
+    outcome: record.outcome,
+    step: record.step,
+    code: record.code,
+    cause: record.cause,
+    claimNames: record.claimNames,
+    userId: record.userId,
+    messages: record.messages.map((m) => redactMessage(m, connection.redirect_url)),
+    startedAt: attempt.startedAt,
+  });
 }
 
 function methodOf(attempt: Attempt): SignInMethod {
@@ -106,7 +127,7 @@ export async function failSignIn(
     failure: SsoFailure;
     /** The attempt, when the connection is known: its trace records the failure. */
     attempt?: Attempt;
-    messages?: TraceMessage[];
+    messages?: ProtocolMessage[];
   },
 ) {
   const { failure } = input;
@@ -137,7 +158,7 @@ export async function failSignIn(
           outcome: "failure",
           step: failure.step,
           code: failure.code,
-          cause: failure.cause,
+          cause: causeWithIdpError(failure.cause, failure.idpError),
           claimNames: failure.claimNames ?? [],
           userId: null,
           messages: input.messages ?? [],
@@ -288,11 +309,21 @@ export async function settle(
 function traceOfOutcome(outcome: SignInOutcome): Pick<TraceRecord, "outcome" | "step" | "code" | "cause"> {
   switch (outcome.kind) {
     case "session":
-      return { outcome: "success", step: "session", code: null, cause: null };
+      return { outcome: "success", step: "done", code: null, cause: null };
     case "mfa":
-      return { outcome: "success", step: "mfa", code: null, cause: "the second factor is asked next" };
+      return {
+        outcome: "success",
+        step: "mfa",
+        code: null,
+        cause: "signed in at the IdP; the two-factor code is asked next",
+      };
     case "enroll":
-      return { outcome: "success", step: "mfa", code: null, cause: "2FA enrollment is asked next" };
+      return {
+        outcome: "success",
+        step: "mfa",
+        code: null,
+        cause: "signed in at the IdP; two-factor enrollment is asked next",
+      };
     case "refused":
       return { outcome: "failure", step: "policy", code: outcome.code, cause: outcome.cause };
   }
@@ -332,7 +363,13 @@ async function settleTest(
         errorCode: code,
         diagnostic: { step: f.step, idpError: f.idpError ?? null, claimNames, detail: f.cause },
       };
-      trace = { outcome: "failure", step: f.step, code, cause: f.cause, userId: null };
+      trace = {
+        outcome: "failure",
+        step: f.step,
+        code,
+        cause: causeWithIdpError(f.cause, f.idpError),
+        userId: null,
+      };
     } else {
       const mapped = mapIdentity(completion.claims, attempt.connection.mapping);
       if (!mapped.ok) {
@@ -426,7 +463,7 @@ export async function failTestStart(
       outcome: "failure",
       step: failure.step,
       code: "test_start_failed",
-      cause: failure.cause,
+      cause: causeWithIdpError(failure.cause, failure.idpError),
       claimNames: [],
       userId: null,
       messages: [],

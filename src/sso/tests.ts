@@ -104,6 +104,15 @@ function testQuery(db: Db, agencyId: string) {
     .selectFrom("sso_tests")
     .leftJoin("users", "users.id", "sso_tests.started_by")
     .select(TEST_COLUMNS)
+    .select((eb) =>
+      eb
+        .selectFrom("sso_traces")
+        .select("sso_traces.id")
+        .whereRef("sso_traces.test_id", "=", "sso_tests.id")
+        .orderBy("sso_traces.created_at", "desc")
+        .limit(1)
+        .as("trace_id"),
+    )
     .where("sso_tests.agency_id", "=", agencyId);
 }
 
@@ -121,6 +130,7 @@ export function testApi(r: TestRow) {
     startedBy: r.starter_id ? { id: r.starter_id, email: r.starter_email! } : null,
     startedAt: r.started_at.toISOString(),
     finishedAt: r.finished_at ? r.finished_at.toISOString() : null,
+    traceId: r.trace_id ?? null,
   };
 }
 

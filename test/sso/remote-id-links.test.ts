@@ -235,10 +235,14 @@ describe.each(
         }),
       })
       .execute();
+    // Back to before 003 (the later migrations go too, and run again after it).
+    await sql`DROP TABLE sso_traces`.execute(db);
     await sql`DROP TABLE sso_identities`.execute(db);
-    await sql`DELETE FROM schema_migrations WHERE name = '003_sso_identities'`.execute(db);
+    await sql`DELETE FROM schema_migrations WHERE name IN ('003_sso_identities', '004_sso_traces')`.execute(
+      db,
+    );
 
-    expect(await migrateToLatest(db)).toEqual(["003_sso_identities"]);
+    expect(await migrateToLatest(db)).toEqual(["003_sso_identities", "004_sso_traces"]);
     const links = await db
       .selectFrom("sso_identities")
       .innerJoin("users", "users.id", "sso_identities.user_id")

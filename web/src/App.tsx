@@ -8,10 +8,11 @@ import { LoginPage } from "./pages/LoginPage.js";
 import { NotFoundPage } from "./pages/NotFoundPage.js";
 import { SecurityPage } from "./pages/SecurityPage.js";
 import { SsoSettingsPage } from "./pages/sso/SsoSettingsPage.js";
+import { TraceDetailPage } from "./pages/sso/TraceDetail.js";
 import { TokensPage } from "./pages/TokensPage.js";
 import { TwoFactorPage } from "./pages/TwoFactorPage.js";
 import { UsersPage } from "./pages/UsersPage.js";
-import { type ClientRoute, useLocation } from "./router.js";
+import { type ClientRoute, traceIdOf, useLocation } from "./router.js";
 
 interface Route {
   component: ComponentType;
@@ -33,6 +34,9 @@ const ROUTES: Record<ClientRoute, Route> = {
   "/account": { component: AccountPage, shell: true },
 };
 
+/** `/settings/sso/traces/<id>`: one connection trace (SPEC §17). */
+const TRACE_ROUTE: Route = { component: TraceDetailPage, shell: true, admin: true };
+
 function normalize(pathname: string): string {
   return pathname.length > 1 ? pathname.replace(/\/+$/, "") : pathname;
 }
@@ -40,7 +44,11 @@ function normalize(pathname: string): string {
 export function App() {
   const { pathname } = useLocation();
   const path = normalize(pathname);
-  const route = Object.hasOwn(ROUTES, path) ? ROUTES[path as ClientRoute] : undefined;
+  const route = Object.hasOwn(ROUTES, path)
+    ? ROUTES[path as ClientRoute]
+    : traceIdOf(path)
+      ? TRACE_ROUTE
+      : undefined;
   const firstRender = useRef(true);
 
   // Move focus to the new page's heading after client-side navigation, so screen readers announce it.

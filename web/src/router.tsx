@@ -71,6 +71,25 @@ export const CLIENT_ROUTES = [
 
 export type ClientRoute = (typeof CLIENT_ROUTES)[number];
 
+/** The page of one connection trace (SPEC §17): `/settings/sso/traces/<id>`. */
+const TRACE_PREFIX = "/settings/sso/traces/";
+
+export function tracePath(id: string): string {
+  return `${TRACE_PREFIX}${encodeURIComponent(id)}`;
+}
+
+/** The trace id of a `/settings/sso/traces/<id>` path, else null. */
+export function traceIdOf(pathname: string): string | null {
+  if (!pathname.startsWith(TRACE_PREFIX)) return null;
+  const rest = pathname.slice(TRACE_PREFIX.length);
+  if (!rest || rest.includes("/")) return null;
+  try {
+    return decodeURIComponent(rest);
+  } catch {
+    return null;
+  }
+}
+
 /** Goes to a path: client-side when the app renders it, a full page load otherwise. */
 export function goTo(path: string): void {
   const pathname = new URL(path, window.location.origin).pathname;

@@ -4,6 +4,7 @@ import type { Static } from "@sinclair/typebox";
 // Types only (erased from the bundle): the API's own schema of a user is the one definition.
 import type { UserSchema } from "../../src/http/schemas.js";
 import type { ConnectionSchema } from "../../src/sso/admin-routes.js";
+import type { TracePageSchema, TraceSchema, TraceSummarySchema } from "../../src/sso/traces.js";
 
 /** A person of the agency, as the API sends it. */
 export type User = Static<typeof UserSchema>;
@@ -59,10 +60,17 @@ export interface SsoTest {
   startedBy: { id: string; email: string } | null;
   startedAt: string;
   finishedAt: string | null;
+  /** The connection trace the test left (SPEC §17), once it finished. */
+  traceId: string | null;
 }
 
 /** A saved connection, as the API sends it (its fields per kind are the server's). */
 export type Connection = Static<typeof ConnectionSchema>;
+
+/** One SSO attempt of a connection (SPEC §17), as the traces API sends it. */
+export type TraceSummary = Static<typeof TraceSummarySchema>;
+export type Trace = Static<typeof TraceSchema>;
+export type TracePage = Static<typeof TracePageSchema>;
 
 export type ProvisioningPolicy = "existing-users" | "allowlist";
 

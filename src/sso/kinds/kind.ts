@@ -31,7 +31,7 @@ export type FlowPurpose = { purpose: "login"; returnTo: string | null } | { purp
  * assertion) as it arrived: RAW, so it holds tokens and personal values. It goes nowhere but to
  * the trace, which redacts it before keeping anything (sso/trace-redact.ts); never log one.
  */
-export interface TraceMessage {
+export interface ProtocolMessage {
   name: string;
   at: string;
   data: unknown;
@@ -49,8 +49,8 @@ export interface FlowFailure {
 
 /** How a flow came back from the IdP. `messages` are what the trace records either way. */
 export type Completion =
-  | { ok: true; claims: Record<string, unknown>; messages: TraceMessage[] }
-  | { ok: false; failure: FlowFailure; messages: TraceMessage[] };
+  | { ok: true; claims: Record<string, unknown>; messages: ProtocolMessage[] }
+  | { ok: false; failure: FlowFailure; messages: ProtocolMessage[] };
 
 /** What the kind's completion may read of the flow's state (absent for flows without a state). */
 export interface FlowState {

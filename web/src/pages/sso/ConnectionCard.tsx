@@ -14,6 +14,7 @@ import type { Connection, SsoSettings, SsoTest } from "../../types.js";
 import { connectionSummary, type KindDescription } from "./model.js";
 import { SummaryList } from "./SummaryList.js";
 import { TestDetails } from "./TestResult.js";
+import { SignInAttempts } from "./TracesCard.js";
 
 interface ConnectionCardProps {
   connection: Connection;
@@ -207,6 +208,8 @@ export function ConnectionCard({
             <AlertMessage message={settingsChange.error} />
           </div>
         </Collapsible>
+
+        <SignInAttempts connectionId={connection.id} />
       </div>
 
       <ConfirmDialog

@@ -5,6 +5,7 @@ import { Spinner } from "../../components/Spinner.js";
 import { formatDateTime } from "../../format.js";
 import { useApi } from "../../hooks.js";
 import { UI } from "../../messages.js";
+import { Link, tracePath } from "../../router.js";
 import type { SsoTest, User } from "../../types.js";
 
 const STEP_LABELS: Record<string, string> = {
@@ -18,9 +19,16 @@ const STEP_LABELS: Record<string, string> = {
   mapping: "Mapping the user details",
   resolution: "Finding the CoPilot user",
   cloudflare: "Verifying the Cloudflare Access assertion",
+  assertion: "Verifying the Cloudflare Access assertion",
+  connection: "Finding the connection",
+  authorize: "Starting the sign-in at the identity provider",
+  callback: "Reading the identity provider's answer",
+  policy: "Checking who may sign in",
+  mfa: "Handed over to two-factor authentication",
+  done: "Completed",
 };
 
-function stepLabel(step: string): string {
+export function stepLabel(step: string): string {
   return STEP_LABELS[step] ? `${STEP_LABELS[step]} (${step})` : step;
 }
 
@@ -55,6 +63,30 @@ export function TestMeta({ test }: { test: SsoTest }) {
   );
 }
 
+/** "View trace" for a finished test (the §7 result links to its trace). */
+export function TraceLink({ traceId }: { traceId: string | null | undefined }) {
+  if (!traceId) return null;
+  return (
+    <p>
+      <Link to={tracePath(traceId)}>View trace</Link>
+    </p>
+  );
+}
+
+/** The names (never the values) of the claims an IdP sent. */
+export function ClaimNames({ names }: { names: string[] }) {
+  if (names.length === 0) return <span className="muted">None</span>;
+  return (
+    <ul className="chips" aria-label="Claim names received">
+      {names.map((claim) => (
+        <li key={claim} className="chip">
+          {claim}
+        </li>
+      ))}
+    </ul>
+  );
+}
+
 /** The outcome of a failed test: message, the step that failed, the IdP's error and the claim names received. */
 export function TestDiagnostic({ test }: { test: SsoTest }) {
   const d = test.diagnostic;
@@ -84,17 +116,7 @@ export function TestDiagnostic({ test }: { test: SsoTest }) {
           <div>
             <dt>Claims received</dt>
             <dd>
-              {d.claimNames.length > 0 ? (
-                <ul className="chips" aria-label="Claim names received">
-                  {d.claimNames.map((claim) => (
-                    <li key={claim} className="chip">
-                      {claim}
-                    </li>
-                  ))}
-                </ul>
-              ) : (
-                <span className="muted">None</span>
-              )}
+              <ClaimNames names={d.claimNames} />
             </dd>
           </div>
         </dl>
@@ -182,6 +204,7 @@ export function TestResultBanner({
           <MatchedUser userId={test.matchedUserId} />
         </p>
         {ssoEnabled ? null : <p>You can now turn on Enable SSO in Additional Settings.</p>}
+        <TraceLink traceId={test.traceId} />
       </Alert>
     );
   }
@@ -192,6 +215,7 @@ export function TestResultBanner({
         <p>
           <MatchedUser userId={test.matchedUserId} />
         </p>
+        <TraceLink traceId={test.traceId} />
       </Alert>
     );
   }
