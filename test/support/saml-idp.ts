@@ -14,8 +14,8 @@
  */
 import { X509Certificate } from "node:crypto";
 import type http from "node:http";
-import { encrypt } from "xml-encryption";
 import { SignedXml } from "xml-crypto";
+import { encrypt } from "xml-encryption";
 import { readRedirectMessage } from "../../src/sso/saml/authn-request.js";
 import { generateSpKey, type SpKey } from "../../src/sso/saml/keys.js";
 import { escapeXml } from "../../src/sso/saml/metadata.js";
@@ -58,6 +58,9 @@ export interface ResponseOptions {
   keyTransport?: string;
   signatureAlgorithm?: string;
   digestAlgorithm?: string;
+  /** Other transforms / SignedInfo canonicalization than enveloped + exclusive c14n. */
+  transforms?: string[];
+  canonicalization?: string;
   /** Sign with another key (an attacker's); `embedCertificate` puts its certificate in KeyInfo. */
   signingKey?: SpKey;
   /** Leave fields out or set them to other values. `undefined` = the right value. */
@@ -103,7 +106,8 @@ export interface SamlIdp {
 }
 
 let counter = 0;
-const nextId = (prefix: string) => `${prefix}${Date.now().toString(36)}${(++counter).toString(36)}${Math.random().toString(36).slice(2, 10)}`;
+const nextId = (prefix: string) =>
+  `${prefix}${Date.now().toString(36)}${(++counter).toString(36)}${Math.random().toString(36).slice(2, 10)}`;
 
 export async function createSamlIdp(
   options: { profile?: IdpProfile; entityId?: string; ssoUrl?: string } = {},
@@ -123,17 +127,19 @@ export async function createSamlIdp(
       privateKey: signingKey.privateKeyPem,
       publicCert: signingKey.certificatePem,
       signatureAlgorithm: o.signatureAlgorithm ?? ALGORITHMS.rsaSha256,
-      canonicalizationAlgorithm: ALGORITHMS.excC14n,
+      canonicalizationAlgorithm: o.canonicalization ?? ALGORITHMS.excC14n,
     });
     const target = element === "Response" ? "/*[local-name(.)='Response']" : "/*[local-name(.)='Assertion']";
     signer.addReference({
       xpath: target,
       digestAlgorithm: o.digestAlgorithm ?? ALGORITHMS.sha256,
-      transforms: [ALGORITHMS.enveloped, ALGORITHMS.excC14n],
+      transforms: o.transforms ?? [ALGORITHMS.enveloped, ALGORITHMS.excC14n],
     });
     signer.computeSignature(xml, {
       prefix: "ds",
-      location: { reference: `${target}/*[local-name(.)='Issuer']`, action: "after" },
+      location: /<saml:Issuer/.test(xml.slice(0, xml.indexOf(">", xml.indexOf(element)) + 20))
+        ? { reference: `${target}/*[local-name(.)='Issuer']`, action: "after" }
+        : { reference: target, action: "prepend" },
     });
     return signer.getSignedXml();
   };
@@ -151,13 +157,15 @@ export async function createSamlIdp(
     const plus = (ms: number) => new Date(now.getTime() + ms);
     const notBefore = o.notBefore === undefined ? plus(-5_000) : o.notBefore;
     const notOnOrAfter = o.notOnOrAfter === undefined ? plus(5 * 60_000) : o.notOnOrAfter;
-    const scdNotOnOrAfter = o.confirmationNotOnOrAfter === undefined ? plus(5 * 60_000) : o.confirmationNotOnOrAfter;
+    const scdNotOnOrAfter =
+      o.confirmationNotOnOrAfter === undefined ? plus(5 * 60_000) : o.confirmationNotOnOrAfter;
     const recipient = o.recipient === undefined ? o.acsUrl : o.recipient;
     const destination = o.destination === undefined ? o.acsUrl : o.destination;
     const audiences = o.audiences === undefined ? [o.spEntityId] : o.audiences;
     const responseIssuer = o.responseIssuer === undefined ? entityId : o.responseIssuer;
     const assertionIssuer = o.assertionIssuer === undefined ? entityId : o.assertionIssuer;
-    const scdInResponseTo = o.confirmationInResponseTo === undefined ? o.inResponseTo : o.confirmationInResponseTo;
+    const scdInResponseTo =
+      o.confirmationInResponseTo === undefined ? o.inResponseTo : o.confirmationInResponseTo;
     const nameIdFormat = o.nameIdFormat ?? (profile === "okta" ? FORMAT.email : FORMAT.persistent);
     const status = o.status ?? { code: "urn:oasis:names:tc:SAML:2.0:status:Success" };
 
@@ -165,7 +173,10 @@ export async function createSamlIdp(
       .map(
         ([name, values]) =>
           `<saml:Attribute Name="${escapeXml(name)}" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:${name.includes("://") ? "uri" : "basic"}">${values
-            .map((v) => `<saml:AttributeValue xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="xs:string">${escapeXml(v)}</saml:AttributeValue>`)
+            .map(
+              (v) =>
+                `<saml:AttributeValue xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="xs:string">${escapeXml(v)}</saml:AttributeValue>`,
+            )
             .join("")}</saml:Attribute>`,
       )
       .join("");
@@ -195,7 +206,9 @@ export async function createSamlIdp(
     if (o.tamper?.assertionAfterSigning) assertion = o.tamper.assertionAfterSigning(assertion);
     const encryptFor = o.encryptFor === undefined ? null : o.encryptFor;
     if (encryptFor) {
-      const publicKey = new X509Certificate(encryptFor).publicKey.export({ type: "spki", format: "pem" }).toString();
+      const publicKey = new X509Certificate(encryptFor).publicKey
+        .export({ type: "spki", format: "pem" })
+        .toString();
       const encrypted = await new Promise<string>((resolve, reject) =>
         encrypt(
           assertion,
@@ -301,9 +314,11 @@ export interface ServedSamlIdp extends SamlIdp {
 }
 
 /** The double on loopback: `/metadata`, `/sso` (HTTP-Redirect in, HTTP-POST form out). */
-export async function serveSamlIdp(
-  options: { profile?: IdpProfile; spEntityId: string; spEncryptionCertificate?: string | null },
-): Promise<ServedSamlIdp> {
+export async function serveSamlIdp(options: {
+  profile?: IdpProfile;
+  spEntityId: string;
+  spEncryptionCertificate?: string | null;
+}): Promise<ServedSamlIdp> {
   let user: ({ nameId: string } & Partial<ResponseOptions>) | null = null;
   let spCertificates: string[] | null = null;
   const requests: SeenAuthnRequest[] = [];
@@ -343,7 +358,9 @@ export async function serveSamlIdp(
         res.end(
           `<!doctype html><html><body onload="document.forms[0].submit()"><form method="post" action="${escapeXml(seen.acsUrl)}">` +
             `<input type="hidden" name="SAMLResponse" value="${samlResponse}">` +
-            (seen.relayState !== null ? `<input type="hidden" name="RelayState" value="${escapeXml(seen.relayState)}">` : "") +
+            (seen.relayState !== null
+              ? `<input type="hidden" name="RelayState" value="${escapeXml(seen.relayState)}">`
+              : "") +
             `<noscript><button type="submit">Continue</button></noscript></form></body></html>`,
         );
       } catch (err) {

@@ -27,7 +27,10 @@ export interface AuthnRequestInput {
   nameIdFormat?: string | null;
   forceAuthn?: boolean;
   /** Sent only when the admin configured one. */
-  requestedAuthnContext?: { comparison: "exact" | "minimum" | "maximum" | "better"; classRefs: string[] } | null;
+  requestedAuthnContext?: {
+    comparison: "exact" | "minimum" | "maximum" | "better";
+    classRefs: string[];
+  } | null;
 }
 
 export function buildAuthnRequest(input: AuthnRequestInput): string {
@@ -111,11 +114,18 @@ export function readRedirectMessage(
   if (options.certificates) {
     if (sigAlg === null || signature === null) throw new SamlError("signature", "the message is not signed");
     const algorithm = REDIRECT_SIGNATURE_ALGORITHMS[decodeURIComponent(sigAlg)];
-    if (!algorithm) throw new SamlError("signature_algorithm", "the message's SigAlg is not RSA-SHA256 or stronger");
+    if (!algorithm)
+      throw new SamlError("signature_algorithm", "the message's SigAlg is not RSA-SHA256 or stronger");
     const signed = `${parameter}=${message}${relay !== null ? `&RelayState=${relay}` : ""}&SigAlg=${sigAlg}`;
     const sig = Buffer.from(decodeURIComponent(signature), "base64");
-    const ok = options.certificates.some((cert) => createVerify(algorithm).update(signed, "utf8").verify(cert, sig));
-    if (!ok) throw new SamlError("signature", "the redirect signature does not verify with any configured certificate");
+    const ok = options.certificates.some((cert) =>
+      createVerify(algorithm).update(signed, "utf8").verify(cert, sig),
+    );
+    if (!ok)
+      throw new SamlError(
+        "signature",
+        "the redirect signature does not verify with any configured certificate",
+      );
   }
   let xml: string;
   try {

@@ -44,7 +44,10 @@ export async function decryptAssertion(
 ): Promise<DecryptedAssertion> {
   const data = childElements(encryptedAssertion, NS.xenc, "EncryptedData");
   if (data.length !== 1) {
-    throw new SamlError("decryption", `the EncryptedAssertion has ${data.length} EncryptedData, expected one`);
+    throw new SamlError(
+      "decryption",
+      `the EncryptedAssertion has ${data.length} EncryptedData, expected one`,
+    );
   }
   const contentAlgorithm = methodAlgorithm(data[0]!);
   if (!contentAlgorithm || !CONTENT_ALGORITHMS.has(contentAlgorithm)) {
@@ -68,17 +71,23 @@ export async function decryptAssertion(
   let xml: string | null = null;
   for (const key of privateKeys) {
     xml = await new Promise<string | null>((resolve) => {
-      decrypt(encryptedAssertion, { key, disallowDecryptionWithInsecureAlgorithm: false, warnInsecureAlgorithm: false }, (err, result) =>
-        resolve(err || typeof result !== "string" ? null : result),
+      decrypt(
+        encryptedAssertion,
+        { key, disallowDecryptionWithInsecureAlgorithm: false, warnInsecureAlgorithm: false },
+        (err, result) => resolve(err || typeof result !== "string" ? null : result),
       );
     });
     if (xml !== null) break;
   }
-  if (xml === null) throw new SamlError("decryption", "the EncryptedAssertion does not decrypt with the SP key");
+  if (xml === null)
+    throw new SamlError("decryption", "the EncryptedAssertion does not decrypt with the SP key");
   const doc = parseSamlXml(xml);
   const assertion = doc.documentElement!;
   if (!is(assertion, NS.assertion, "Assertion")) {
-    throw new SamlError("decryption", `the EncryptedAssertion holds a ${assertion.localName}, not an Assertion`);
+    throw new SamlError(
+      "decryption",
+      `the EncryptedAssertion holds a ${assertion.localName}, not an Assertion`,
+    );
   }
   return { xml, assertion, contentAlgorithm, keyTransportAlgorithm };
 }

@@ -49,10 +49,19 @@ export const SP_CERT_VALID_DAYS = 3650;
 export const EXPIRY_WARNING_DAYS = 30;
 
 /** A new SP key pair with its self-signed certificate (CN = the SP entity ID, cut to 64). */
-export async function generateSpKey(options: { commonName: string; now?: Date; validDays?: number }): Promise<SpKey> {
-  const { privateKey } = await generateKeyPairAsync("rsa", { modulusLength: SP_KEY_BITS, publicExponent: 0x10001 });
+export async function generateSpKey(options: {
+  commonName: string;
+  now?: Date;
+  validDays?: number;
+}): Promise<SpKey> {
+  const { privateKey } = await generateKeyPairAsync("rsa", {
+    modulusLength: SP_KEY_BITS,
+    publicExponent: 0x10001,
+  });
   const privateKeyPem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
-  const forgeKey = forge.pki.privateKeyFromPem(privateKey.export({ type: "pkcs1", format: "pem" }).toString());
+  const forgeKey = forge.pki.privateKeyFromPem(
+    privateKey.export({ type: "pkcs1", format: "pem" }).toString(),
+  );
   const now = options.now ?? new Date();
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e);
@@ -83,7 +92,11 @@ export function normalizeCertificate(input: string): string {
     .replace(/-----BEGIN CERTIFICATE-----/, "")
     .replace(/-----END CERTIFICATE-----/, "")
     .replace(/\s+/g, "");
-  if (!body || !/^[A-Za-z0-9+/]+={0,2}$/.test(body) || /-----/.test(input.replace(/-----(BEGIN|END) CERTIFICATE-----/g, ""))) {
+  if (
+    !body ||
+    !/^[A-Za-z0-9+/]+={0,2}$/.test(body) ||
+    /-----/.test(input.replace(/-----(BEGIN|END) CERTIFICATE-----/g, ""))
+  ) {
     throw new SamlError("certificate", "not a PEM certificate");
   }
   const pem = `-----BEGIN CERTIFICATE-----\n${body.match(/.{1,64}/g)!.join("\n")}\n-----END CERTIFICATE-----\n`;
@@ -95,10 +108,14 @@ export function normalizeCertificate(input: string): string {
   }
   const key = cert.publicKey;
   if (key.asymmetricKeyType !== "rsa") {
-    throw new SamlError("certificate", `the certificate's key is ${key.asymmetricKeyType ?? "unknown"}, not RSA`);
+    throw new SamlError(
+      "certificate",
+      `the certificate's key is ${key.asymmetricKeyType ?? "unknown"}, not RSA`,
+    );
   }
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
-  if (bits < 2048) throw new SamlError("certificate", `the certificate's RSA key has ${bits} bits, under 2048`);
+  if (bits < 2048)
+    throw new SamlError("certificate", `the certificate's RSA key has ${bits} bits, under 2048`);
   return pem;
 }
 
@@ -115,7 +132,11 @@ export function certificateInfo(pemOrBase64: string): CertificateInfo {
 }
 
 /** SPEC §12's flag: expired, or expiring within `days` (30) of `now`. */
-export function expiresSoon(info: Pick<CertificateInfo, "notAfter">, now: Date, days = EXPIRY_WARNING_DAYS): boolean {
+export function expiresSoon(
+  info: Pick<CertificateInfo, "notAfter">,
+  now: Date,
+  days = EXPIRY_WARNING_DAYS,
+): boolean {
   return info.notAfter.getTime() - now.getTime() <= days * 86_400_000;
 }
 

@@ -9,10 +9,11 @@
  * IDPSSODescriptor for SAML 2.0, an HTTP-Redirect SingleSignOnService with an http(s) Location, at
  * least one signing certificate, a `validUntil` not in the past.
  */
+
+import type { Element } from "@xmldom/xmldom";
 import { SamlError } from "./errors.js";
 import { type CertificateInfo, certificateBody, certificateInfo, expiresSoon } from "./keys.js";
 import { attr, childElements, descendants, is, NS, parseSamlXml, textOf } from "./xml.js";
-import type { Element } from "@xmldom/xmldom";
 
 export const BINDINGS = {
   redirect: "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect",
@@ -70,7 +71,10 @@ export function parseIdpMetadata(xml: string | Uint8Array, now: Date): IdpMetada
       (e) => childElements(e, NS.metadata, "IDPSSODescriptor").length > 0,
     );
     if (idps.length !== 1) {
-      throw new SamlError("metadata", `the EntitiesDescriptor holds ${idps.length} IdPs, expected exactly one`);
+      throw new SamlError(
+        "metadata",
+        `the EntitiesDescriptor holds ${idps.length} IdPs, expected exactly one`,
+      );
     }
     entity = idps[0]!;
   } else {
@@ -84,17 +88,24 @@ export function parseIdpMetadata(xml: string | Uint8Array, now: Date): IdpMetada
     const t = Date.parse(validUntilRaw);
     if (!Number.isFinite(t)) throw new SamlError("metadata", "the metadata's validUntil is not a valid time");
     validUntil = new Date(t);
-    if (t <= now.getTime()) throw new SamlError("metadata", "the metadata has expired (validUntil is in the past)");
+    if (t <= now.getTime())
+      throw new SamlError("metadata", "the metadata has expired (validUntil is in the past)");
   }
   const descriptors = childElements(entity, NS.metadata, "IDPSSODescriptor").filter((d) =>
     (attr(d, "protocolSupportEnumeration") ?? "").split(/\s+/).includes(NS.protocol),
   );
   if (descriptors.length !== 1) {
-    throw new SamlError("metadata", `the metadata has ${descriptors.length} SAML 2.0 IDPSSODescriptor, expected one`);
+    throw new SamlError(
+      "metadata",
+      `the metadata has ${descriptors.length} SAML 2.0 IDPSSODescriptor, expected one`,
+    );
   }
   const idp = descriptors[0]!;
-  const sso = childElements(idp, NS.metadata, "SingleSignOnService").find((s) => attr(s, "Binding") === BINDINGS.redirect);
-  if (!sso) throw new SamlError("metadata", "the IdP has no SingleSignOnService with the HTTP-Redirect binding");
+  const sso = childElements(idp, NS.metadata, "SingleSignOnService").find(
+    (s) => attr(s, "Binding") === BINDINGS.redirect,
+  );
+  if (!sso)
+    throw new SamlError("metadata", "the IdP has no SingleSignOnService with the HTTP-Redirect binding");
   const ssoUrl = httpUrl(attr(sso, "Location"), "the SingleSignOnService");
   const singleLogoutServices = childElements(idp, NS.metadata, "SingleLogoutService").map((s) => ({
     binding: attr(s, "Binding") ?? "",
@@ -113,7 +124,8 @@ export function parseIdpMetadata(xml: string | Uint8Array, now: Date): IdpMetada
       signingCertificates.push({ ...info, expiresSoon: expiresSoon(info, now) });
     }
   }
-  if (signingCertificates.length === 0) throw new SamlError("metadata", "the IdP metadata has no signing certificate");
+  if (signingCertificates.length === 0)
+    throw new SamlError("metadata", "the IdP metadata has no signing certificate");
   return {
     entityId,
     ssoUrl,
@@ -127,7 +139,12 @@ export function parseIdpMetadata(xml: string | Uint8Array, now: Date): IdpMetada
 
 /** The manual configuration (entity ID, SSO URL, PEM certificates) in the same shape. */
 export function manualIdpConfiguration(
-  input: { entityId: string; ssoUrl: string; certificates: readonly string[]; wantAuthnRequestsSigned?: boolean },
+  input: {
+    entityId: string;
+    ssoUrl: string;
+    certificates: readonly string[];
+    wantAuthnRequestsSigned?: boolean;
+  },
   now: Date,
 ): IdpMetadata {
   const entityId = input.entityId.trim();
@@ -190,7 +207,10 @@ function keyDescriptor(use: "signing" | "encryption", pem: string): string {
 /** Our SP metadata: entity ID, ACS (HTTP-POST), signing and encryption keys (next one too). */
 export function buildSpMetadata(input: SpMetadataInput): string {
   const certs = [input.certificatePem, ...(input.nextCertificatePem ? [input.nextCertificatePem] : [])];
-  const keys = [...certs.map((c) => keyDescriptor("signing", c)), ...certs.map((c) => keyDescriptor("encryption", c))];
+  const keys = [
+    ...certs.map((c) => keyDescriptor("signing", c)),
+    ...certs.map((c) => keyDescriptor("encryption", c)),
+  ];
   const formats = (input.nameIdFormats ?? [NAMEID_FORMATS.persistent, NAMEID_FORMATS.emailAddress])
     .map((f) => `<md:NameIDFormat>${escapeXml(f)}</md:NameIDFormat>`)
     .join("");

@@ -6,7 +6,11 @@
  *
  * ## Design: who checks what
  * Library: xml-crypto 6.3 (node-saml's own signature library) for the enveloped XML signature,
- * xml-encryption 6 for EncryptedAssertion, @xmldom/xmldom 0.9 for parsing. Not node-saml itself:
+ * xml-encryption 6 for EncryptedAssertion, @xmldom/xmldom 0.9.12 for our parsing. xml-crypto and
+ * xml-encryption run on xmldom 0.8.15 (package.json overrides: 0.8.15 is the same-day backport of
+ * 0.9.12's security fixes; xml-crypto 6.3 calls `parseFromString` without the MIME type 0.9
+ * requires). Because two parsers see the message, nothing is trusted across them: the values are
+ * read from xml-crypto's signed bytes, re-parsed by ours, and counted again there. Not node-saml itself:
  * its `validatePostResponseAsync` bundles its own cache for InResponseTo (in memory by default),
  * reads profile values with XPath over the document, and fixes policy we must set per connection.
  *
@@ -59,13 +63,12 @@
 import type { Element } from "@xmldom/xmldom";
 import { decryptAssertion } from "./decrypt.js";
 import { SamlError } from "./errors.js";
-import { ALGORITHMS, type VerifiedSignature, verifyEnvelopedSignature } from "./signature.js";
+import { type VerifiedSignature, verifyEnvelopedSignature } from "./signature.js";
 import { type SamlTraceSummary, summarizeResponse, withDecryptedAssertion } from "./summary.js";
 import {
   attr,
   childElements,
   decodeBase64Message,
-  descendants,
   is,
   MAX_SAML_XML_BYTES,
   NS,
@@ -154,9 +157,15 @@ export async function verifySamlResponse(
   input: SamlResponseInput,
   options: SamlAcceptanceOptions,
 ): Promise<SamlAssertionFacts> {
-  const bytes = "samlResponse" in input ? decodeBase64Message(input.samlResponse, MAX_SAML_XML_BYTES) : input.xml;
+  const bytes =
+    "samlResponse" in input ? decodeBase64Message(input.samlResponse, MAX_SAML_XML_BYTES) : input.xml;
   const doc = parseSamlXml(bytes);
-  const xml = typeof bytes === "string" ? bytes : Buffer.from(bytes).toString("utf8").replace(/^\uFEFF/, "");
+  const xml =
+    typeof bytes === "string"
+      ? bytes
+      : Buffer.from(bytes)
+          .toString("utf8")
+          .replace(/^\uFEFF/, "");
   const root = doc.documentElement!;
   let summary = summarizeResponse(root);
   try {
@@ -187,29 +196,50 @@ async function verifyParsed(
   checkStatus(root);
 
   // Exactly one Assertion anywhere (any namespace, encrypted or not), directly under the Response.
-  const all = [...descendantsByLocalName(root, "Assertion"), ...descendantsByLocalName(root, "EncryptedAssertion")];
+  const all = [
+    ...descendantsByLocalName(root, "Assertion"),
+    ...descendantsByLocalName(root, "EncryptedAssertion"),
+  ];
   if (all.length !== 1) {
-    throw new SamlError("assertion_count", `the document holds ${all.length} assertions, expected exactly one`);
+    throw new SamlError(
+      "assertion_count",
+      `the document holds ${all.length} assertions, expected exactly one`,
+    );
   }
   const received = all[0]!;
   if (received.parentNode !== root || received.namespaceURI !== NS.assertion) {
-    throw new SamlError("assertion_count", "the assertion is not a saml:Assertion directly under the Response");
+    throw new SamlError(
+      "assertion_count",
+      "the assertion is not a saml:Assertion directly under the Response",
+    );
   }
 
   // The Response's signature; from here on the Response is read from its signed bytes if signed.
   const responseSignature = verifyEnvelopedSignature(xml, root, policy);
   if (!responseSignature && (requirement === "response" || requirement === "both")) {
-    throw new SamlError("signature", "the Response is not signed (this connection requires the Response's signature)");
+    throw new SamlError(
+      "signature",
+      "the Response is not signed (this connection requires the Response's signature)",
+    );
   }
   const response = responseSignature ? signedRoot(responseSignature, "Response") : root;
   if (responseSignature) checkStatus(response);
 
   // The Assertion as received in the (signed, when it is) Response, decrypted when encrypted.
-  const inResponse = childElements(response).filter(
-    (e) => is(e, NS.assertion, "Assertion") || is(e, NS.assertion, "EncryptedAssertion"),
-  );
-  if (inResponse.length !== 1) {
-    throw new SamlError("assertion_count", `the signed Response holds ${inResponse.length} assertions, expected one`);
+  // (Counted again in the signed bytes: they were parsed by xml-crypto's own xmldom.)
+  const inResponse = [
+    ...descendantsByLocalName(response, "Assertion"),
+    ...descendantsByLocalName(response, "EncryptedAssertion"),
+  ];
+  if (
+    inResponse.length !== 1 ||
+    inResponse[0]!.parentNode !== response ||
+    inResponse[0]!.namespaceURI !== NS.assertion
+  ) {
+    throw new SamlError(
+      "assertion_count",
+      `the signed Response holds ${inResponse.length} assertions, expected one directly under it`,
+    );
   }
   let assertionElement = inResponse[0]!;
   let assertionXml = xml;
@@ -221,7 +251,10 @@ async function verifyParsed(
       ...descendantsByLocalName(decrypted.assertion, "EncryptedAssertion"),
     ];
     if (nested.length !== 1) {
-      throw new SamlError("assertion_count", `the decrypted assertion holds ${nested.length} assertions, expected one`);
+      throw new SamlError(
+        "assertion_count",
+        `the decrypted assertion holds ${nested.length} assertions, expected one`,
+      );
     }
     updateSummary(withDecryptedAssertion(summarizeResponse(root), decrypted.assertion));
     assertionElement = decrypted.assertion;
@@ -234,16 +267,21 @@ async function verifyParsed(
   }
   const assertionSignature = verifyEnvelopedSignature(assertionXml, assertionElement, policy);
   if (!assertionSignature && (requirement === "assertion" || requirement === "both")) {
-    throw new SamlError("signature", "the Assertion is not signed (this connection requires the Assertion's signature)");
+    throw new SamlError(
+      "signature",
+      "the Assertion is not signed (this connection requires the Assertion's signature)",
+    );
   }
   if (!assertionSignature && !responseSignature) {
     throw new SamlError("signature", "neither the Response nor the Assertion is signed");
   }
   let assertion: Element;
   if (assertionSignature) assertion = signedRoot(assertionSignature, "Assertion");
-  else if (encryption) assertion = assertionElement; // decrypted from the signed Response's bytes
+  else if (encryption)
+    assertion = assertionElement; // decrypted from the signed Response's bytes
   else assertion = inResponse[0]!; // inside the Response's signed bytes
-  if (attr(assertion, "Version") !== "2.0") throw new SamlError("root", "the Assertion is not SAML version 2.0");
+  if (attr(assertion, "Version") !== "2.0")
+    throw new SamlError("root", "the Assertion is not SAML version 2.0");
 
   // Issuer: the Response's when present, the Assertion's always.
   const responseIssuer = optionalChild(response, NS.assertion, "Issuer", "issuer");
@@ -254,7 +292,10 @@ async function verifyParsed(
   const destination = attr(response, "Destination");
   if (destination === null) throw new SamlError("destination", "the Response has no Destination");
   if (destination !== options.acsUrl) {
-    throw new SamlError("destination", `the Response's Destination ${quote(destination)} is not this ACS URL`);
+    throw new SamlError(
+      "destination",
+      `the Response's Destination ${quote(destination)} is not this ACS URL`,
+    );
   }
 
   // InResponseTo on the Response.
@@ -263,10 +304,16 @@ async function verifyParsed(
   const idpInitiated = expected === null;
   if (idpInitiated) {
     if (!options.allowIdpInitiated) {
-      throw new SamlError("in_response_to", "the Response answers no AuthnRequest of this browser and IdP-initiated sign-in is off");
+      throw new SamlError(
+        "in_response_to",
+        "the Response answers no AuthnRequest of this browser and IdP-initiated sign-in is off",
+      );
     }
     if (responseInResponseTo !== null) {
-      throw new SamlError("in_response_to", "the Response names an AuthnRequest, but no sign-in flow is bound to this POST");
+      throw new SamlError(
+        "in_response_to",
+        "the Response names an AuthnRequest, but no sign-in flow is bound to this POST",
+      );
     }
   } else if (responseInResponseTo === null) {
     throw new SamlError("in_response_to", "the Response has no InResponseTo");
@@ -287,7 +334,10 @@ async function verifyParsed(
   const notBefore = parseTime(attr(conditions, "NotBefore"), "Conditions NotBefore", false);
   const notOnOrAfter = parseTime(attr(conditions, "NotOnOrAfter"), "Conditions NotOnOrAfter", false);
   if (notBefore && now + skewMs < notBefore.getTime()) {
-    throw new SamlError("time", "the Assertion is not yet valid (Conditions NotBefore beyond the clock skew)");
+    throw new SamlError(
+      "time",
+      "the Assertion is not yet valid (Conditions NotBefore beyond the clock skew)",
+    );
   }
   if (notOnOrAfter && now - skewMs >= notOnOrAfter.getTime()) {
     throw new SamlError("time", "the Assertion has expired (Conditions NotOnOrAfter beyond the clock skew)");
@@ -300,7 +350,10 @@ async function verifyParsed(
     const audiences = childElements(restriction, NS.assertion, "Audience").map((a) => textOf(a).trim());
     if (audiences.length === 0) throw new SamlError("audience", "an AudienceRestriction has no Audience");
     if (!audiences.includes(options.spEntityId)) {
-      throw new SamlError("audience", `the Audience ${audiences.map(quote).join(", ")} is not this SP's entity ID`);
+      throw new SamlError(
+        "audience",
+        `the Audience ${audiences.map(quote).join(", ")} is not this SP's entity ID`,
+      );
     }
   }
 
@@ -367,7 +420,8 @@ async function verifyParsed(
 function signedRoot(signature: VerifiedSignature, expected: "Response" | "Assertion"): Element {
   const root = parseSamlXml(signature.signedXml).documentElement!;
   const ns = expected === "Response" ? NS.protocol : NS.assertion;
-  if (!is(root, ns, expected)) throw new SamlError("signature", `the signature covers a ${root.localName}, not the ${expected}`);
+  if (!is(root, ns, expected))
+    throw new SamlError("signature", `the signature covers a ${root.localName}, not the ${expected}`);
   return root;
 }
 
@@ -392,7 +446,8 @@ function checkIssuer(issuer: Element, expected: string, where: "Response" | "Ass
     throw new SamlError("issuer", `the ${where}'s Issuer has the Format ${quote(format)}, not an entity ID`);
   }
   const value = textOf(issuer).trim();
-  if (value !== expected) throw new SamlError("issuer", `the ${where}'s Issuer ${quote(value)} is not the IdP entity ID`);
+  if (value !== expected)
+    throw new SamlError("issuer", `the ${where}'s Issuer ${quote(value)} is not the IdP entity ID`);
 }
 
 /** Checks the bearer SubjectConfirmation(s); returns its NotOnOrAfter. */
@@ -403,7 +458,9 @@ function checkSubjectConfirmation(
   now: number,
   skewMs: number,
 ): Date {
-  const bearers = childElements(subject, NS.assertion, "SubjectConfirmation").filter((c) => attr(c, "Method") === BEARER);
+  const bearers = childElements(subject, NS.assertion, "SubjectConfirmation").filter(
+    (c) => attr(c, "Method") === BEARER,
+  );
   if (bearers.length === 0) throw new SamlError("recipient", "the Subject has no bearer SubjectConfirmation");
   let firstError: SamlError | null = null;
   for (const confirmation of bearers) {
@@ -411,23 +468,36 @@ function checkSubjectConfirmation(
       const data = optionalChild(confirmation, NS.assertion, "SubjectConfirmationData", "recipient");
       if (!data) throw new SamlError("recipient", "the SubjectConfirmation has no SubjectConfirmationData");
       const recipient = attr(data, "Recipient");
-      if (recipient === null) throw new SamlError("recipient", "the SubjectConfirmationData has no Recipient");
+      if (recipient === null)
+        throw new SamlError("recipient", "the SubjectConfirmationData has no Recipient");
       if (recipient !== options.acsUrl) {
-        throw new SamlError("recipient", `the SubjectConfirmationData Recipient ${quote(recipient)} is not this ACS URL`);
+        throw new SamlError(
+          "recipient",
+          `the SubjectConfirmationData Recipient ${quote(recipient)} is not this ACS URL`,
+        );
       }
       const inResponseTo = attr(data, "InResponseTo");
       if (expected === null && inResponseTo !== null) {
-        throw new SamlError("in_response_to", "the SubjectConfirmationData names an AuthnRequest, but no flow is bound to this POST");
+        throw new SamlError(
+          "in_response_to",
+          "the SubjectConfirmationData names an AuthnRequest, but no flow is bound to this POST",
+        );
       }
       if (expected !== null && inResponseTo !== null && inResponseTo !== expected) {
-        throw new SamlError("in_response_to", "the SubjectConfirmationData answers another AuthnRequest than this flow's");
+        throw new SamlError(
+          "in_response_to",
+          "the SubjectConfirmationData answers another AuthnRequest than this flow's",
+        );
       }
       if (attr(data, "NotBefore") !== null) {
         throw new SamlError("time", "a bearer SubjectConfirmationData must not carry NotBefore");
       }
       const until = parseTime(attr(data, "NotOnOrAfter"), "SubjectConfirmationData NotOnOrAfter", true)!;
       if (now - skewMs >= until.getTime()) {
-        throw new SamlError("time", "the SubjectConfirmation has expired (NotOnOrAfter beyond the clock skew)");
+        throw new SamlError(
+          "time",
+          "the SubjectConfirmation has expired (NotOnOrAfter beyond the clock skew)",
+        );
       }
       return until;
     } catch (err) {
@@ -461,16 +531,24 @@ function descendantsByLocalName(root: Element, localName: string): Element[] {
   return out;
 }
 
+function withoutControls(value: string, replacement: string): string {
+  let out = "";
+  for (const ch of value) {
+    const code = ch.codePointAt(0)!;
+    out += code < 0x20 || code === 0x7f ? replacement : ch;
+  }
+  return out;
+}
+
 /** A value from the message in a cause: quoted, cut, control characters removed. */
 function quote(value: string): string {
-  const clean = value.replace(/[\u0000-\u001f\u007f]/g, "?");
+  const clean = withoutControls(value, "?");
   return JSON.stringify(clean.length > 200 ? `${clean.slice(0, 200)}…` : clean);
 }
 
 /** The IdP's StatusMessage may name the person: mask anything like an email address. */
 function redactMessage(message: string): string {
-  const clean = message.replace(/[\u0000-\u001f\u007f]/g, " ").replace(/\s+/g, " ").trim();
+  const clean = withoutControls(message, " ").replace(/\s+/g, " ").trim();
   const masked = clean.replace(/[^\s'"<>@]+@[^\s'"<>@]+/g, "[email]");
   return masked.length > 300 ? `${masked.slice(0, 300)}…` : masked;
 }
-

@@ -94,9 +94,15 @@ export function verifyEnvelopedSignature(
   if (!signature) return null;
   const what = element.localName;
   const signedInfo = requiredChild(signature, NS.ds, "SignedInfo", "signature");
-  const c14n = algorithmOf(requiredChild(signedInfo, NS.ds, "CanonicalizationMethod", "transforms"), "transforms");
+  const c14n = algorithmOf(
+    requiredChild(signedInfo, NS.ds, "CanonicalizationMethod", "transforms"),
+    "transforms",
+  );
   if (c14n !== ALGORITHMS.excC14n) {
-    throw new SamlError("transforms", `the ${what} signature's CanonicalizationMethod is ${c14n}, expected exclusive c14n`);
+    throw new SamlError(
+      "transforms",
+      `the ${what} signature's CanonicalizationMethod is ${c14n}, expected exclusive c14n`,
+    );
   }
   const signatureAlgorithm = algorithmOf(
     requiredChild(signedInfo, NS.ds, "SignatureMethod", "signature_algorithm"),
@@ -111,13 +117,19 @@ export function verifyEnvelopedSignature(
   }
   const references = childElements(signedInfo, NS.ds, "Reference");
   if (references.length !== 1) {
-    throw new SamlError("signature", `the ${what} signature has ${references.length} references, expected exactly one`);
+    throw new SamlError(
+      "signature",
+      `the ${what} signature has ${references.length} references, expected exactly one`,
+    );
   }
   const reference = references[0]!;
   const id = attr(element, "ID");
   if (!id) throw new SamlError("signature", `the signed ${what} has no ID`);
   if (attr(reference, "URI") !== `#${id}`) {
-    throw new SamlError("signature", `the ${what} signature references another element than the ${what} it is in`);
+    throw new SamlError(
+      "signature",
+      `the ${what} signature references another element than the ${what} it is in`,
+    );
   }
   const root = element.ownerDocument?.documentElement ?? element;
   const occurrences = countIds(root, id);
@@ -131,7 +143,11 @@ export function verifyEnvelopedSignature(
     }
     return algorithmOf(t, "transforms");
   });
-  if (transforms.length !== 2 || transforms[0] !== ALGORITHMS.enveloped || transforms[1] !== ALGORITHMS.excC14n) {
+  if (
+    transforms.length !== 2 ||
+    transforms[0] !== ALGORITHMS.enveloped ||
+    transforms[1] !== ALGORITHMS.excC14n
+  ) {
     throw new SamlError(
       "transforms",
       `the ${what} signature's transforms are [${transforms.join(", ")}], expected exactly enveloped-signature and exclusive c14n`,
@@ -169,7 +185,10 @@ export function verifyEnvelopedSignature(
     }
     const signed = verifier.getSignedReferences();
     if (signed.length !== 1 || !signed[0]) {
-      throw new SamlError("signature", `the ${what} signature covers ${signed.length} elements, expected one`);
+      throw new SamlError(
+        "signature",
+        `the ${what} signature covers ${signed.length} elements, expected one`,
+      );
     }
     return {
       signedXml: signed[0],
@@ -179,11 +198,17 @@ export function verifyEnvelopedSignature(
       certificateFingerprint: fingerprint(certificate),
     };
   }
-  throw new SamlError("signature", `the ${what} signature does not verify with any configured IdP certificate`);
+  throw new SamlError(
+    "signature",
+    `the ${what} signature does not verify with any configured IdP certificate`,
+  );
 }
 
 function fingerprint(pem: string): string {
-  const der = Buffer.from(pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, "").replace(/\s+/g, ""), "base64");
+  const der = Buffer.from(
+    pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, "").replace(/\s+/g, ""),
+    "base64",
+  );
   return createHash("sha256").update(der).digest("hex");
 }
 

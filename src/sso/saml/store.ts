@@ -110,9 +110,16 @@ export async function settleSamlResponse(
     });
     if (!fresh) throw new SamlError("replay", "this Assertion ID was already used");
     if (facts.inResponseTo !== null) {
-      const used = await consumeAuthnRequest(tx, { id: facts.inResponseTo, connectionId: input.connectionId, now: input.now });
+      const used = await consumeAuthnRequest(tx, {
+        id: facts.inResponseTo,
+        connectionId: input.connectionId,
+        now: input.now,
+      });
       if (!used) {
-        throw new SamlError("in_response_to", "the AuthnRequest it answers is unknown, already used or expired");
+        throw new SamlError(
+          "in_response_to",
+          "the AuthnRequest it answers is unknown, already used or expired",
+        );
       }
     }
   });

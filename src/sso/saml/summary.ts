@@ -27,7 +27,12 @@ export interface SamlTraceSummary {
     signed: boolean;
     elements: string[];
     nameIdFormat: string | null;
-    subjectConfirmations: { method: string | null; recipient: string | null; notOnOrAfter: string | null; inResponseTo: string | null }[];
+    subjectConfirmations: {
+      method: string | null;
+      recipient: string | null;
+      notOnOrAfter: string | null;
+      inResponseTo: string | null;
+    }[];
     conditions: { notBefore: string | null; notOnOrAfter: string | null; audiences: string[] } | null;
     authnContextClassRef: string | null;
     attributeNames: string[];
@@ -40,7 +45,8 @@ export interface SamlTraceSummary {
 }
 
 const first = <T>(xs: T[]): T | null => xs[0] ?? null;
-const short = (s: string | null): string | null => (s === null ? null : s.length > 300 ? `${s.slice(0, 300)}…` : s);
+const short = (s: string | null): string | null =>
+  s === null ? null : s.length > 300 ? `${s.slice(0, 300)}…` : s;
 
 function issuerOf(el: Element): string | null {
   const issuer = first(childElements(el, NS.assertion, "Issuer"));
@@ -53,7 +59,10 @@ function algorithmsUnder(el: Element, localName: string): string[] {
     .filter((a): a is string => !!a);
 }
 
-export function summarizeAssertion(assertion: Element, encrypted: boolean): NonNullable<SamlTraceSummary["assertion"]> {
+export function summarizeAssertion(
+  assertion: Element,
+  encrypted: boolean,
+): NonNullable<SamlTraceSummary["assertion"]> {
   const subject = first(childElements(assertion, NS.assertion, "Subject"));
   const nameId = subject ? first(childElements(subject, NS.assertion, "NameID")) : null;
   const conditions = first(childElements(assertion, NS.assertion, "Conditions"));
@@ -86,7 +95,9 @@ export function summarizeAssertion(assertion: Element, encrypted: boolean): NonN
       ? {
           notBefore: short(attr(conditions, "NotBefore")),
           notOnOrAfter: short(attr(conditions, "NotOnOrAfter")),
-          audiences: descendants(conditions, NS.assertion, "Audience").map((a) => short((a.textContent ?? "").trim())!),
+          audiences: descendants(conditions, NS.assertion, "Audience").map(
+            (a) => short((a.textContent ?? "").trim())!,
+          ),
         }
       : null,
     authnContextClassRef: classRef ? short((classRef.textContent ?? "").trim()) : null,

@@ -46,19 +46,28 @@ export function decodeBase64Message(input: string, maxBytes = MAX_SAML_XML_BYTES
   // field costs nothing but this comparison.
   const maxEncoded = Math.ceil(maxBytes / 3) * 4;
   if (input.length > maxEncoded + Math.ceil(maxEncoded / 64) * 2 + 8) {
-    throw new SamlError("size", `the base64 message is ${input.length} characters, over the limit for ${maxBytes} bytes`);
+    throw new SamlError(
+      "size",
+      `the base64 message is ${input.length} characters, over the limit for ${maxBytes} bytes`,
+    );
   }
   const compact = input.replace(/[\r\n\t ]+/g, "");
   if (compact.length === 0) throw new SamlError("input", "the message is empty");
   if (compact.length > maxEncoded) {
-    throw new SamlError("size", `the base64 message is ${compact.length} characters, over the limit for ${maxBytes} bytes`);
+    throw new SamlError(
+      "size",
+      `the base64 message is ${compact.length} characters, over the limit for ${maxBytes} bytes`,
+    );
   }
   if (compact.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) {
     throw new SamlError("input", "the message is not valid base64");
   }
   const bytes = Buffer.from(compact, "base64");
   if (bytes.length > maxBytes) {
-    throw new SamlError("size", `the decoded document is ${bytes.length} bytes, over the ${maxBytes}-byte limit`);
+    throw new SamlError(
+      "size",
+      `the decoded document is ${bytes.length} bytes, over the ${maxBytes}-byte limit`,
+    );
   }
   return bytes;
 }
@@ -129,7 +138,10 @@ export function parseSamlXml(input: string | Uint8Array, options: ParseOptions =
     if (n.nodeType === ELEMENT_NODE) roots++;
     else if (n.nodeType === PROCESSING_INSTRUCTION_NODE && (n as { target?: string }).target !== "xml") {
       throw new SamlError("root", "the document has a processing instruction outside its root");
-    } else if ((n.nodeType === TEXT_NODE || n.nodeType === CDATA_SECTION_NODE) && (n.nodeValue ?? "").trim()) {
+    } else if (
+      (n.nodeType === TEXT_NODE || n.nodeType === CDATA_SECTION_NODE) &&
+      (n.nodeValue ?? "").trim()
+    ) {
       throw new SamlError("root", "the document has text outside its root element");
     }
   }
@@ -180,7 +192,8 @@ export function optionalChild(
   check: import("./errors.js").SamlCheck = "xml",
 ): Element | null {
   const found = childElements(el, ns, localName);
-  if (found.length > 1) throw new SamlError(check, `${el.localName} has ${found.length} ${localName} elements`);
+  if (found.length > 1)
+    throw new SamlError(check, `${el.localName} has ${found.length} ${localName} elements`);
   return found[0] ?? null;
 }
 
