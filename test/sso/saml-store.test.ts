@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/database.js";
 import { SamlError } from "../../src/sso/saml/errors.js";
+import { acceptSamlResponse } from "../../src/sso/saml/index.js";
 import { type SamlAssertionFacts, verifySamlResponse } from "../../src/sso/saml/response.js";
 import {
   consumeAuthnRequest,
@@ -160,6 +161,32 @@ describe.each(storages())("the SAML store (%s)", (storage) => {
     }).catch((e: unknown) => e);
     expect(replay).toBeInstanceOf(SamlError);
     expect(replay).toMatchObject({ check: "replay" });
+  });
+
+  it("acceptSamlResponse: verified and settled, the same POST a second time refused as a replay", async () => {
+    const now = new Date();
+    const requestId = newRequestId();
+    await saveAuthnRequest(database.db, { id: requestId, connectionId, now });
+    const samlResponse = await idp.responseBase64({
+      acsUrl: ACS,
+      spEntityId: SP,
+      inResponseTo: requestId,
+      nameId: "bob@acme.test",
+      now,
+    });
+    const options = {
+      connectionId,
+      idpEntityId: idp.entityId,
+      idpCertificates: idp.certificates,
+      spEntityId: SP,
+      acsUrl: ACS,
+      expectedInResponseTo: requestId,
+      now,
+    };
+    expect((await acceptSamlResponse(database.db, { samlResponse }, options)).nameId).toBe("bob@acme.test");
+    const again = await acceptSamlResponse(other, { samlResponse }, options).catch((e: unknown) => e);
+    expect(again).toMatchObject({ check: "replay" });
+    expect((again as SamlError).summary?.response?.inResponseTo).toBe(requestId);
   });
 
   it("an IdP-initiated Assertion is accepted once", async () => {
