@@ -495,6 +495,11 @@ describe("conditions", () => {
   });
 
   it("refuses an expired Assertion, one not yet valid, and an expired SubjectConfirmation", async () => {
+    await refused(
+      verify(okta, { notOnOrAfter: new Date(NOW.getTime() - 2 * 60_000) }),
+      "time",
+      /Assertion has expired \(Conditions NotOnOrAfter/,
+    );
     await refused(verify(okta, {}, { now: new Date(NOW.getTime() + 10 * 60_000) }), "time", /has expired/);
     await refused(verify(okta, { notBefore: new Date(NOW.getTime() + 2 * 60_000) }), "time", /not yet valid/);
     await refused(
@@ -515,7 +520,12 @@ describe("conditions", () => {
     await refused(
       verify(okta, {}, { expectedInResponseTo: "_another_flow" }),
       "in_response_to",
-      /another AuthnRequest/,
+      /the Response answers another AuthnRequest/,
+    );
+    await refused(
+      verify(okta, { inResponseTo: "_another_flow", confirmationInResponseTo: REQUEST_ID }),
+      "in_response_to",
+      /the Response answers another AuthnRequest/,
     );
     await refused(
       verify(okta, { confirmationInResponseTo: "_another_flow" }),
