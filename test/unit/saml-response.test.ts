@@ -591,6 +591,22 @@ describe("encryption", () => {
     );
   });
 
+  it("refuses a decrypted Assertion that holds another Assertion", async () => {
+    await refused(
+      verify(adfs, {
+        tamper: {
+          assertionAfterSigning: (x) =>
+            x.replace(
+              "<saml:AuthnStatement",
+              `<saml:Advice>${evilClone(x)}</saml:Advice><saml:AuthnStatement`,
+            ),
+        },
+      }),
+      "assertion_count",
+      /decrypted assertion holds 2/,
+    );
+  });
+
   it("refuses an EncryptedAssertion for another key", async () => {
     await refused(verify(adfs, { encryptFor: attacker.certificatePem }), "decryption", /does not decrypt/);
   });

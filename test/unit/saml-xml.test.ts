@@ -62,6 +62,15 @@ describe("parseSamlXml", () => {
     expect(refusal(() => parseSamlXml("<p:a/>")).check).toBe("xml");
   });
 
+  it("refuses elements nested deeper than 64 levels", () => {
+    expect(parseSamlXml(`${"<a>".repeat(64)}${"</a>".repeat(64)}`).documentElement?.localName).toBe("a");
+    const deep = `${"<a>".repeat(20_000)}${"</a>".repeat(20_000)}`;
+    expect(refusal(() => parseSamlXml(deep))).toMatchObject({
+      check: "xml",
+      cause: expect.stringMatching(/deeper than 64/),
+    });
+  });
+
   it("refuses a document over 256 KB", () => {
     const big = `<a>${"x".repeat(MAX_SAML_XML_BYTES)}</a>`;
     expect(refusal(() => parseSamlXml(big)).check).toBe("size");
@@ -103,5 +112,7 @@ describe("textOf", () => {
     expect(textOf(doc.documentElement!)).toBe("victim@acme.test.evil.test");
     const cdata = parseSamlXml("<n>victim@acme.test<![CDATA[.evil]]>.test</n>");
     expect(textOf(cdata.documentElement!)).toBe("victim@acme.test.evil.test");
+    const nested = parseSamlXml("<n>a<?pi x?><b>b<c>c</c></b>d<!--x-->e</n>");
+    expect(textOf(nested.documentElement!)).toBe("abcde");
   });
 });

@@ -27,6 +27,9 @@ export const NS = {
   xenc11: "http://www.w3.org/2009/xmlenc11#",
 } as const;
 
+/** Deeper element nesting is refused (see parseSamlXml). */
+export const MAX_DEPTH = 64;
+
 /** SPEC §12: the decoded document at most 256 KB. */
 export const MAX_SAML_XML_BYTES = 256 * 1024;
 
@@ -34,7 +37,6 @@ const ELEMENT_NODE = 1;
 const TEXT_NODE = 3;
 const CDATA_SECTION_NODE = 4;
 const PROCESSING_INSTRUCTION_NODE = 7;
-const COMMENT_NODE = 8;
 const DOCUMENT_TYPE_NODE = 10;
 
 /**
@@ -148,6 +150,15 @@ export function parseSamlXml(input: string | Uint8Array, options: ParseOptions =
   if (roots !== 1 || !doc.documentElement) {
     throw new SamlError("root", `the document has ${roots} root elements, expected exactly one`);
   }
+  // A SAML message nests about ten deep; a hostile one thousands deep would exhaust the stack of
+  // the recursive canonicalization in xml-crypto (a crash, not a refusal).
+  const stack: [Element, number][] = [[doc.documentElement, 1]];
+  while (stack.length) {
+    const [el, depth] = stack.pop()!;
+    if (depth > MAX_DEPTH)
+      throw new SamlError("xml", `the document nests elements deeper than ${MAX_DEPTH} levels`);
+    for (const child of childElements(el)) stack.push([child, depth + 1]);
+  }
   return doc;
 }
 
@@ -227,14 +238,17 @@ export function descendants(root: Element, ns: string, localName: string): Eleme
  */
 export function textOf(el: Element): string {
   let out = "";
-  const walk = (node: Node) => {
-    for (let n = node.firstChild; n; n = n.nextSibling) {
-      if (n.nodeType === TEXT_NODE || n.nodeType === CDATA_SECTION_NODE) out += n.nodeValue ?? "";
-      else if (n.nodeType === ELEMENT_NODE) walk(n);
-      else if (n.nodeType === COMMENT_NODE) continue;
+  // Document order without recursion: each node, then its children, then its next sibling.
+  const stack: Node[] = [];
+  for (let n = el.lastChild; n; n = n.previousSibling) stack.push(n);
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (n.nodeType === TEXT_NODE || n.nodeType === CDATA_SECTION_NODE) out += n.nodeValue ?? "";
+    else if (n.nodeType === ELEMENT_NODE) {
+      for (let c = n.lastChild; c; c = c.previousSibling) stack.push(c);
     }
-  };
-  walk(el);
+    // Comments and processing instructions are not text.
+  }
   return out;
 }
 
