@@ -11,6 +11,7 @@ import {
   generateSpKey,
   newKeyRing,
   normalizeCertificate,
+  parseCertificateList,
 } from "../../src/sso/saml/keys.js";
 import { buildSpMetadata, manualIdpConfiguration, parseIdpMetadata } from "../../src/sso/saml/metadata.js";
 import { NS, parseSamlXml } from "../../src/sso/saml/xml.js";
@@ -102,6 +103,21 @@ describe("IdP metadata", () => {
       authnRequestsSigned: false,
     });
     expect(refusal(() => parseIdpMetadata(sp, NOW)).check).toBe("metadata");
+  });
+
+  it("reads a pasted list of several PEM certificates, and refuses anything else in it", async () => {
+    const rotating = await createSamlIdp();
+    await rotating.rotate({ keepOld: true });
+    const [a, b] = rotating.certificates as [string, string];
+    expect(parseCertificateList(`${a}\n\n${b}\n${a}`)).toEqual([
+      normalizeCertificate(a),
+      normalizeCertificate(b),
+    ]);
+    const key = (await generateSpKey({ commonName: "k" })).privateKeyPem;
+    const err = refusal(() => parseCertificateList(`${a}\n${key}`));
+    expect(err.check).toBe("certificate");
+    expect(JSON.stringify(err)).not.toContain(key.split("\n")[1]);
+    expect(refusal(() => parseCertificateList("")).check).toBe("certificate");
   });
 
   it("refuses a certificate that is not one", () => {

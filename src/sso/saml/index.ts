@@ -25,6 +25,7 @@ export {
   generateSpKey,
   newKeyRing,
   normalizeCertificate,
+  parseCertificateList,
   type SpKey,
   type SpKeyRing,
 } from "./keys.js";

@@ -119,6 +119,19 @@ export function normalizeCertificate(input: string): string {
   return pem;
 }
 
+/**
+ * A pasted list of PEM certificates (several at once during an IdP rotation, SPEC §12) to its
+ * canonical PEMs, each checked as `normalizeCertificate` does; anything between or around the
+ * blocks other than whitespace is refused, as is an empty list.
+ */
+export function parseCertificateList(text: string): string[] {
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  const rest = text.replace(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g, "");
+  if (blocks.length === 0) throw new SamlError("certificate", "no PEM certificate");
+  if (rest.trim()) throw new SamlError("certificate", "the text holds something else than PEM certificates");
+  return [...new Set(blocks.map(normalizeCertificate))];
+}
+
 export function certificateInfo(pemOrBase64: string): CertificateInfo {
   const pem = normalizeCertificate(pemOrBase64);
   const cert = new X509Certificate(pem);
