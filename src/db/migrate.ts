@@ -5,12 +5,14 @@ import * as m001 from "./migrations/001_initial.js";
 import * as m002 from "./migrations/002_cache_invalidation.js";
 import * as m003 from "./migrations/003_sso_identities.js";
 import * as m004 from "./migrations/004_sso_traces.js";
+import * as m005 from "./migrations/005_saml.js";
 
 const migrations: Record<string, Migration> = {
   "001_initial": m001,
   "002_cache_invalidation": m002,
   "003_sso_identities": m003,
   "004_sso_traces": m004,
+  "005_saml": m005,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -214,6 +214,23 @@ export interface IntegrationTokensTable {
   revoked_at: NullableTimestamp;
 }
 
+/** SAML AuthnRequest IDs of started flows, until answered once or expired (SPEC §12). */
+export interface SamlRequestsTable {
+  id: string;
+  connection_id: string;
+  created_at: Generated<Date>;
+  expires_at: Timestamp;
+}
+
+/** IDs of accepted SAML Assertions per IdP, until they expire: a replay is refused (SPEC §12). */
+export interface SamlAssertionsTable {
+  idp_entity_id: string;
+  assertion_id: string;
+  connection_id: string;
+  created_at: Generated<Date>;
+  expires_at: Timestamp;
+}
+
 export interface Database {
   agencies: AgenciesTable;
   sub_accounts: SubAccountsTable;
@@ -230,4 +247,6 @@ export interface Database {
   sso_identities: SsoIdentitiesTable;
   sso_traces: SsoTracesTable;
   integration_tokens: IntegrationTokensTable;
+  saml_requests: SamlRequestsTable;
+  saml_assertions: SamlAssertionsTable;
 }

@@ -235,14 +235,22 @@ describe.each(
         }),
       })
       .execute();
-    // Back to before 003 (the later migrations go too, and run again after it).
-    await sql`DROP TABLE sso_traces`.execute(db);
+    // Back to before 003: the migrations after it undone too (Kysely runs migrations in order).
+    const later = await sql<{ name: string }>`
+      SELECT name FROM schema_migrations WHERE name > '003_sso_identities' ORDER BY name DESC`.execute(db);
+    for (const { name } of later.rows) {
+      const migration: { down(db: unknown): Promise<void> } = await import(
+        `../../src/db/migrations/${name}.ts`
+      );
+      await migration.down(db);
+    }
     await sql`DROP TABLE sso_identities`.execute(db);
-    await sql`DELETE FROM schema_migrations WHERE name IN ('003_sso_identities', '004_sso_traces')`.execute(
-      db,
-    );
+    await sql`DELETE FROM schema_migrations WHERE name >= '003_sso_identities'`.execute(db);
 
-    expect(await migrateToLatest(db)).toEqual(["003_sso_identities", "004_sso_traces"]);
+    expect(await migrateToLatest(db)).toEqual([
+      "003_sso_identities",
+      ...later.rows.map((r) => r.name).reverse(),
+    ]);
     const links = await db
       .selectFrom("sso_identities")
       .innerJoin("users", "users.id", "sso_identities.user_id")
