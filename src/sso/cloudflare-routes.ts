@@ -25,7 +25,7 @@ import { ssoLive } from "./connections.js";
 import { attemptOf } from "./flow-routes.js";
 import { CLOUDFLARE_LOGIN_PATH, cloudflareAccessKind } from "./kinds/cloudflare-access.js";
 import type { ConnectionRow, FlowPurpose } from "./kinds/kind.js";
-import { failSignIn, type SsoFailure, settle, wantedClaims } from "./settle.js";
+import { failSignIn, settle, wantedClaims } from "./settle.js";
 
 export { CLOUDFLARE_LOGIN_PATH };
 
@@ -44,14 +44,13 @@ export function cloudflareRoutes(ctx: AppContext, guards: Guards) {
     reply: FastifyReply,
     agency: Agency | null,
     connectionId: string | null,
-    step: SsoFailure["step"],
     cause: string,
   ) =>
     failSignIn(ctx, request, reply, {
       agencyId: agency?.id ?? null,
       connectionId,
       method: "cloudflare",
-      failure: { code: "cloudflare_failed", step, cause },
+      failure: { code: "cloudflare_failed", step: "connection", cause },
     });
 
   /** The assertion of this request, verified by the kind, then settle. */
@@ -75,39 +74,22 @@ export function cloudflareRoutes(ctx: AppContext, guards: Guards) {
 
   async function signIn(request: FastifyRequest, reply: FastifyReply, returnTo: string | null) {
     const agency = request.agency;
-    if (!agency)
-      return fail(request, reply, null, null, "connection", "no agency is configured for this host");
+    if (!agency) return fail(request, reply, null, null, "no agency is configured for this host");
     const row = await enabledConnection(ctx, agency, readAssertion(request)?.token ?? null);
     if (!row) {
-      return fail(
-        request,
-        reply,
-        agency,
-        null,
-        "connection",
-        "the agency has no enabled Cloudflare Access connection",
-      );
+      return fail(request, reply, agency, null, "the agency has no enabled Cloudflare Access connection");
     }
-    if (!ssoLive(agency))
-      return fail(request, reply, agency, row.id, "connection", "SSO is not enabled for the agency");
+    if (!ssoLive(agency)) return fail(request, reply, agency, row.id, "SSO is not enabled for the agency");
     return complete(request, reply, agency, row, { purpose: "login", returnTo });
   }
 
   async function runTest(request: FastifyRequest, reply: FastifyReply, testId: string) {
     const agency = request.agency;
-    if (!agency)
-      return fail(request, reply, null, null, "connection", "no agency is configured for this host");
+    if (!agency) return fail(request, reply, null, null, "no agency is configured for this host");
     await guards.loadSession(request);
     const admin = request.auth?.user;
     if (!admin || admin.role !== "admin") {
-      return fail(
-        request,
-        reply,
-        agency,
-        null,
-        "connection",
-        "a Cloudflare Access test needs an agency admin's session",
-      );
+      return fail(request, reply, agency, null, "a Cloudflare Access test needs an agency admin's session");
     }
     const test = await ctx.db
       .selectFrom("sso_tests")
@@ -115,8 +97,7 @@ export function cloudflareRoutes(ctx: AppContext, guards: Guards) {
       .where("id", "=", testId)
       .where("agency_id", "=", agency.id)
       .executeTakeFirst();
-    if (!test)
-      return fail(request, reply, agency, null, "connection", "the test does not exist in this agency");
+    if (!test) return fail(request, reply, agency, null, "the test does not exist in this agency");
     // A finished (or expired) test is shown again, not run again: a reload changes nothing.
     if (test.status !== "pending")
       return reply.redirect(`/settings/sso?test=${encodeURIComponent(test.id)}`, 302);
@@ -132,7 +113,6 @@ export function cloudflareRoutes(ctx: AppContext, guards: Guards) {
         reply,
         agency,
         test.connection_id,
-        "connection",
         "the test is not for the current configuration of a Cloudflare Access connection",
       );
     }

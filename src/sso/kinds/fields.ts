@@ -2,7 +2,8 @@
  * The API fields of a connection (SPEC §3, §11) and the checks every kind shares: text, URLs,
  * host names, the mapping and the scopes. Each check throws a 422 naming the field.
  */
-import type { ConnectionMapping, ConnectionType } from "../../db/schema.js";
+import type { Selectable } from "kysely";
+import type { ConnectionMapping, ConnectionType, SsoConnectionsTable } from "../../db/schema.js";
 import { badRequest } from "../../http/errors.js";
 
 export const DEFAULT_SCOPES = ["openid", "profile", "email"];
@@ -29,26 +30,14 @@ export interface ConnectionInput {
   audience?: string | null;
 }
 
-/** The stored shape of a connection's configuration (the secret is sealed separately). */
-export interface NormalizedConnection {
-  type: ConnectionType;
-  name: string;
-  client_id: string | null;
-  discovery_url: string | null;
-  issuer: string | null;
-  authorization_endpoint: string | null;
-  token_endpoint: string | null;
-  userinfo_endpoint: string | null;
-  jwks_uri: string | null;
-  scopes: string[];
-  redirect_url: string | null;
-  token_endpoint_auth_method: string;
-  mapping: ConnectionMapping;
-  azure_tenant_id: string | null;
-  google_hosted_domain: string | null;
-  team_domain: string | null;
-  audience: string | null;
-}
+/**
+ * The stored shape of a connection's configuration: its row without what the server owns (id,
+ * agency, the sealed secret, enabled, version, timestamps).
+ */
+export type NormalizedConnection = Omit<
+  Selectable<SsoConnectionsTable>,
+  "id" | "agency_id" | "client_secret_enc" | "enabled" | "config_version" | "created_at" | "updated_at"
+>;
 
 /** A trimmed string of at most `max` characters, or null when absent or blank. */
 export function text(value: unknown, field: string, { required = false, max = 2048 } = {}): string | null {
