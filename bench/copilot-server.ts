@@ -1,5 +1,7 @@
 /**
- * CoPilot as the benchmarks run it: the real application (`buildApp`) on a fresh database — PGlite
+ * CoPilot as the benchmarks run it: the real application (`buildApp`), compiled (dist/src, the
+ * build `npm start` runs; processes.ts starts it with npm start's node options and
+ * NODE_ENV=production), on a fresh database — PGlite
  * in a temporary directory or a new database on a PostgreSQL server — with, before `listen`, two
  * routes that are not CoPilot's:
  *
@@ -32,6 +34,7 @@ import { createSession } from "../src/sessions/sessions.js";
 import { verifyAccessAssertion } from "../src/sso/cloudflare.js";
 import { normalizeConnection, rowValues } from "../src/sso/connections.js";
 import { createJwksCache } from "../src/sso/jwks.js";
+import { startupDone } from "../src/startup-memory.js";
 import { adminQuery, insertBenchUsers, oidcConnectionRow } from "./seed.js";
 
 export interface CopilotServerOptions {
@@ -172,6 +175,7 @@ export async function startCopilotServer(options: CopilotServerOptions) {
     return reply.type("application/json; charset=utf-8").send(ceilingBody);
   });
   await app.listen({ port, host: "127.0.0.1" });
+  startupDone(); // as main.ts does once it listens (the process preloads startup-memory.js as npm start does)
 
   const extraAgencies: Array<{ domain: string; connectionId: string; users: number }> = [];
 

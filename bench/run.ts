@@ -39,7 +39,7 @@ import autocannon from "autocannon";
 import { findPostgresBin, type PostgresServer, startPostgres } from "../scripts/postgres.js";
 import { closedLoop, HttpClient, type LoopResult, median, percentile, signIn } from "./load.js";
 import { CHANGE_KINDS, type MemoryResult, memoryOf, propagation } from "./nodes.js";
-import { type BenchProcess, spawnRole } from "./processes.js";
+import { type BenchProcess, buildBench, REFERENCE_APP, spawnPlain, spawnRole } from "./processes.js";
 import { buildOnce, startNodeArgs } from "./server-process.js";
 
 // ---------------------------------------------------------------------------------------------------------
@@ -153,7 +153,8 @@ const slug = (text: string) =>
 
 /** With BENCH_PROFILE=1: runs `work` once more while `proc` records a CPU profile into PROFILE_DIR. */
 async function profiled(proc: BenchProcess, name: string, work: () => Promise<unknown>): Promise<void> {
-  if (PROFILE !== "1" || !PROFILE_DIR) return;
+  // The reference runs nothing but itself: it is profiled as a whole process (--cpu-prof) instead.
+  if (PROFILE !== "1" || !PROFILE_DIR || proc.role === "reference") return;
   await proc.call("profileStart");
   try {
     await work();
@@ -717,6 +718,12 @@ async function main(): Promise<void> {
     if (PROFILE_DIR) mkdirSync(PROFILE_DIR, { recursive: true });
     const spawnOpts = { profileDir: PROFILE === "process" ? PROFILE_DIR : undefined };
 
+    const needsChildren = ["signin", "auth", "cloudflare", "growth"].some((p) => ONLY.has(p));
+    // Every process runs compiled JavaScript, as its users run it: CoPilot the build of `npm run
+    // build` (dist/src) with npm start's node options, the reference its plain .mjs.
+    buildOnce(log);
+    buildBench(log);
+
     log("starting the IdP");
     const idp = await spawnRole<{ issuer: string; port: number; discoveryUrl: string; teamDomain: string }>(
       "idp",
@@ -736,7 +743,6 @@ async function main(): Promise<void> {
       teamDomain: idp.info.teamDomain,
     };
     const experiment = env.BENCH_EXPERIMENT?.trim() || null;
-    const needsChildren = ["signin", "auth", "cloudflare", "growth"].some((p) => ONLY.has(p));
     const servers = (needsChildren ? storages : []).flatMap((storage) =>
       experiment && ONLY.has("signin")
         ? [
@@ -747,10 +753,15 @@ async function main(): Promise<void> {
     );
     const [reference, ...copilotStarts] = await Promise.all([
       ONLY.has("signin")
-        ? spawnRole<{ origin: string; port: number }>(
+        ? spawnPlain<{ origin: string; port: number }>(
             "reference",
-            { discoveryUrl: idp.info.discoveryUrl, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
-            spawnOpts,
+            REFERENCE_APP,
+            {
+              REF_DISCOVERY_URL: idp.info.discoveryUrl,
+              REF_CLIENT_ID: CLIENT_ID,
+              REF_CLIENT_SECRET: CLIENT_SECRET,
+            },
+            { profileDir: PROFILE_DIR },
           )
         : Promise.resolve(null),
       ...servers.map(({ storage, experiment: exp }) =>
@@ -765,7 +776,7 @@ async function main(): Promise<void> {
             logLevel: LOG_LEVEL,
             experiments: exp ? [exp] : [],
           },
-          spawnOpts,
+          { ...spawnOpts, nodeArgs: SERVER_NODE_ARGS },
         ),
       ),
     ]);
@@ -905,7 +916,6 @@ async function main(): Promise<void> {
       // The children of the parts above are done: stop them so the server processes have the CPU.
       for (const c of allCopilots) await c.proc.stop();
       if (reference) await reference.proc.stop();
-      buildOnce(log);
     }
 
     if (ONLY.has("memory")) {

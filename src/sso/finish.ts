@@ -16,7 +16,7 @@ import { prefersJson } from "../http/errors.js";
 import { completeSignIn } from "../sessions/sign-in.js";
 import { type SsoErrorCode, ssoMessage } from "./messages.js";
 import type { SsoStep } from "./oidc.js";
-import { mapIdentity, resolveUser } from "./resolve-user.js";
+import { changesNothing, mapIdentity, type Resolution, resolveUser } from "./resolve-user.js";
 import { finishTest } from "./tests.js";
 
 type ConnectionRow = Selectable<SsoConnectionsTable>;
@@ -135,28 +135,9 @@ export async function finishSso(ctx: AppContext, request: FastifyRequest, reply:
       failure: { code: mapped.code, step: "mapping", cause: mapped.cause, claimNames },
     });
   }
-  // The user (created, linked or updated), its audit record and the session (or pending 2FA
-  // step) commit together: a fault between them leaves none of them.
   const identity = mapped.identity;
-  const result = await inTransaction(ctx, async (tx) => {
-    const resolved = await resolveUser(tx, v.agency, v.connection.id, identity, { dryRun: false });
-    if (!resolved.ok) return { ok: false, failure: resolved } as const;
-    if (resolved.how === "created" || resolved.linked || resolved.emailUpdated) {
-      await audit(tx.db, {
-        agencyId: v.agency.id,
-        action: resolved.how === "created" ? "user.create" : "user.update",
-        actor: { type: "system", label: `SSO ${v.connection.name}` },
-        target: { type: "user", id: resolved.userId },
-        ip: request.ip,
-        details: {
-          via: "sso",
-          ...(resolved.how === "created" ? { policy: "allowlist" } : {}),
-          ...(resolved.linked ? { linkedRemoteId: true } : {}),
-          ...(resolved.emailUpdated ? { emailUpdatedFromIdp: true } : {}),
-        },
-      });
-    }
-    const outcome = await completeSignIn(tx, request, reply, {
+  const signIn = (c: AppContext, resolved: Extract<Resolution, { ok: true }>) =>
+    completeSignIn(c, request, reply, {
       agency: v.agency,
       userId: resolved.userId,
       user: resolved.user,
@@ -164,8 +145,34 @@ export async function finishSso(ctx: AppContext, request: FastifyRequest, reply:
       returnTo: v.returnTo ?? null,
       details: { connectionId: v.connection.id, connection: v.connection.name, matchedBy: resolved.how },
     });
-    return { ok: true, outcome } as const;
-  });
+  // Most sign-ins change nothing about the user (this connection's link, the same email): resolved
+  // read-only, their only writes are the session and its audit record, one statement — no
+  // transaction (two round trips instead of four: bench/README.md, issue 15).
+  const known = await resolveUser(ctx, v.agency, v.connection.id, identity, { dryRun: true });
+  // Otherwise the user (created, linked or updated), its audit record and the session (or pending
+  // 2FA step) commit together: a fault between them leaves none of them.
+  const result = changesNothing(known, identity)
+    ? ({ ok: true, outcome: await signIn(ctx, known) } as const)
+    : await inTransaction(ctx, async (tx) => {
+        const resolved = await resolveUser(tx, v.agency, v.connection.id, identity, { dryRun: false });
+        if (!resolved.ok) return { ok: false, failure: resolved } as const;
+        if (resolved.how === "created" || resolved.linked || resolved.emailUpdated) {
+          await audit(tx.db, {
+            agencyId: v.agency.id,
+            action: resolved.how === "created" ? "user.create" : "user.update",
+            actor: { type: "system", label: `SSO ${v.connection.name}` },
+            target: { type: "user", id: resolved.userId },
+            ip: request.ip,
+            details: {
+              via: "sso",
+              ...(resolved.how === "created" ? { policy: "allowlist" } : {}),
+              ...(resolved.linked ? { linkedRemoteId: true } : {}),
+              ...(resolved.emailUpdated ? { emailUpdatedFromIdp: true } : {}),
+            },
+          });
+        }
+        return { ok: true, outcome: await signIn(tx, resolved) } as const;
+      });
   if (!result.ok) {
     const { code, cause } = result.failure;
     return failSignIn(ctx, request, reply, {
