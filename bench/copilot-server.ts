@@ -5,8 +5,12 @@
  * in a temporary directory or a new database on a PostgreSQL server — with, before `listen`, two
  * routes that are not CoPilot's:
  *
- *   GET /bench/ceiling              the same bytes as `GET /api/auth/me`, unauthenticated: what
- *                                   Fastify + this app's global hooks cost at the least (the ceiling)
+ *   GET /api/bench/ceiling          the same bytes as `GET /api/auth/me` (body and headers),
+ *                                   unauthenticated: what Fastify + this app's global hooks for an API
+ *                                   request (the agency of the Host, Cache-Control: no-store) cost at
+ *                                   the least (the ceiling)
+ *   GET /bench/ceiling              the same body outside /api/ (no agency lookup, no Cache-Control):
+ *                                   the ceiling as it was before issue 15, for information
  *   GET /bench/cloudflare-verify    the server's own Cloudflare Access verification
  *                                   (`verifyAccessAssertion`, JWKS cache included) of the request's
  *                                   assertion, then the ceiling's bytes: verification alone, without
@@ -156,9 +160,11 @@ export async function startCopilotServer(options: CopilotServerOptions) {
   // ---- the app, with the benchmark's own routes added before listen ----
   const app = await buildApp(ctx);
   let ceilingBody = "{}";
-  app.get("/bench/ceiling", { schema: { hide: true } }, async (_request, reply) =>
-    reply.type("application/json; charset=utf-8").send(ceilingBody),
-  );
+  for (const url of ["/api/bench/ceiling", "/bench/ceiling"]) {
+    app.get(url, { schema: { hide: true } }, async (_request, reply) =>
+      reply.type("application/json; charset=utf-8").send(ceilingBody),
+    );
+  }
   const cloudflareRow = await db
     .selectFrom("sso_connections")
     .selectAll()

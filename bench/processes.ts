@@ -157,9 +157,10 @@ export async function spawnPlain<Info>(
   role: string,
   script: string,
   env: Record<string, string>,
-  options: { profileDir?: string } = {},
+  options: { profileDir?: string; nodeArgs?: string[] } = {},
 ): Promise<{ proc: BenchProcess; info: Info }> {
-  const child = spawn(process.execPath, [...profileArgs(role, options.profileDir), script], {
+  const args = [...(options.nodeArgs ?? []), ...profileArgs(role, options.profileDir), script];
+  const child = spawn(process.execPath, args, {
     env: { ...childEnv(), ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
