@@ -88,6 +88,13 @@ export async function startCopilotServer(options: CopilotServerOptions) {
   });
   const opened = await openDatabase({ databaseUrl, dataDir });
   const db = opened.db;
+  // The bulk seeding of table 4 (a million users in one statement) outlasts the server's statement
+  // timeout on a loaded machine: on PostgreSQL it runs on a handle of its own without one, so the
+  // app's handle keeps exactly the settings `npm start` gives it. (PGlite has one opener and no timeout.)
+  const seeder = databaseUrl
+    ? await openDatabase({ databaseUrl, dataDir, migrate: false, timeouts: { statementMs: 0 } })
+    : null;
+  const seedDb = seeder?.db ?? db;
   const ctx = createContext(config, db, { log: createLogger(config.logLevel) });
   if (options.experiments?.includes("idp-keepalive")) {
     const pooled = (input: string | URL | Request, init?: RequestInit) => fetch(input, init);
@@ -115,7 +122,7 @@ export async function startCopilotServer(options: CopilotServerOptions) {
     .execute();
 
   const insertUsers = (agency: string, sub: string, prefix: string, from: number, to: number) =>
-    insertBenchUsers(db, agency, sub, prefix, from, to);
+    insertBenchUsers(seedDb, agency, sub, prefix, from, to);
   let users = 0;
   await insertUsers(agencyId, subAccountId, "u-", 1, options.initialUsers);
   users = options.initialUsers;
@@ -209,8 +216,8 @@ export async function startCopilotServer(options: CopilotServerOptions) {
       const started = performance.now();
       await insertUsers(agencyId, subAccountId, "u-", users + 1, args.to);
       users = Math.max(users, args.to);
-      await sql`ANALYZE users`.execute(db);
-      await sql`ANALYZE memberships`.execute(db);
+      await sql`ANALYZE users`.execute(seedDb);
+      await sql`ANALYZE memberships`.execute(seedDb);
       return { users, seconds: (performance.now() - started) / 1000 };
     },
     /**
@@ -264,15 +271,15 @@ export async function startCopilotServer(options: CopilotServerOptions) {
           SELECT 'bench-a' || a || '-u-' || g, 'bench-a' || a, 'user' || g || '@bench.test', 'User ' || g,
                  'analyst', 'sub-' || g
           FROM generate_series(${bulkFirst}::int, ${last}::int) a, generate_series(1, ${args.usersEach}::int) g`.execute(
-          db,
+          seedDb,
         );
         await sql`INSERT INTO memberships (user_id, sub_account_id)
           SELECT 'bench-a' || a || '-u-' || g, 'bench-a' || a || '-sub'
           FROM generate_series(${bulkFirst}::int, ${last}::int) a, generate_series(1, ${args.usersEach}::int) g`.execute(
-          db,
+          seedDb,
         );
       }
-      await sql`ANALYZE`.execute(db);
+      await sql`ANALYZE`.execute(seedDb);
       for (const r of rows)
         extraAgencies.push({ domain: r.domain, connectionId: r.connectionId, users: r.users });
       return { agencies: 1 + extraAgencies.length, seconds: (performance.now() - started) / 1000 };
@@ -312,6 +319,7 @@ export async function startCopilotServer(options: CopilotServerOptions) {
     inject: app.inject.bind(app),
     async close() {
       await app.close();
+      await seeder?.close();
       await opened.close();
       if (dbName && options.adminUrl)
         await adminQuery(options.adminUrl, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
