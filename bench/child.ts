@@ -1,12 +1,11 @@
 /**
- * One benchmark process: `node --import tsx bench/child.ts <role>` started by `run.ts` with an IPC
- * channel. Each system under test gets its own process so that its peak memory is its own and a
- * CPU profile (BENCH_PROFILE=1) shows only its work. Roles: `idp` (fast-idp.ts), `reference`
- * (reference-app.ts), `copilot` (copilot-server.ts).
+ * One benchmark process: the compiled `node dist/bench/child.js <role>` started by `processes.ts` with
+ * an IPC channel. Each system under test gets its own process so that its CPU time and peak memory
+ * (read from /proc by the parent) are its own and a CPU profile (BENCH_PROFILE=1) shows only its
+ * work. Roles: `idp` (fast-idp.ts), `copilot` (copilot-server.ts); the reference is a plain program
+ * of its own (reference-app.mjs).
  *
  * Messages are `{ id, cmd, args }` → `{ id, ok, result | error }`. `start` starts the role,
- * `peakRss` answers the highest RSS since the last call (sampled every 50 ms) and resets it, `cpu`
- * the process's CPU time so far (user + system, ms),
  * `profileStart` / `profileStop {file}` record a CPU profile of this process (the V8 sampling profiler
  * through node:inspector — what `node --cpu-prof` records, for a chosen window only), `stop` closes the
  * role and exits; anything else is a command of the role.
@@ -16,7 +15,6 @@ import { Session } from "node:inspector/promises";
 import process from "node:process";
 import { type CopilotServerOptions, startCopilotServer } from "./copilot-server.js";
 import { type FastIdpOptions, startFastIdp } from "./fast-idp.js";
-import { type ReferenceAppOptions, startReferenceApp } from "./reference-app.js";
 
 export interface ChildMessage {
   id: number;
@@ -57,10 +55,6 @@ const roles: Record<string, (args: any) => Promise<Started>> = {
       close: idp.close,
     };
   },
-  async reference(args: ReferenceAppOptions) {
-    const app = await startReferenceApp(args);
-    return { info: { origin: app.origin, port: app.port }, handlers: {}, close: app.close };
-  },
   async copilot(args: CopilotServerOptions) {
     const server = await startCopilotServer(args);
     return { info: server.info, handlers: server.handlers as Handlers, close: server.close };
@@ -71,11 +65,6 @@ const role = process.argv[2] ?? "";
 let started: Started | null = null;
 let leaving = false;
 let profiler: Session | null = null;
-let peak = process.memoryUsage.rss();
-setInterval(() => {
-  const rss = process.memoryUsage.rss();
-  if (rss > peak) peak = rss;
-}, 50).unref();
 
 function reply(message: ChildReply): void {
   process.send?.(message);
@@ -90,12 +79,6 @@ process.on("message", (message: ChildMessage) => {
         if (!start) throw new Error(`unknown role ${role}`);
         started = await start(message.args);
         result = started.info;
-      } else if (message.cmd === "peakRss") {
-        result = Math.max(peak, process.memoryUsage.rss());
-        peak = process.memoryUsage.rss();
-      } else if (message.cmd === "cpu") {
-        const { user, system } = process.cpuUsage();
-        result = (user + system) / 1000;
       } else if (message.cmd === "profileStart") {
         profiler ??= new Session();
         profiler.connect();

@@ -82,12 +82,12 @@ try {
       { name: "Cloudflare session + assertion", headers: cloudflare },
     ];
     for (const { headers } of pairs) {
-      await cpuPerRequest("/bench/ceiling", 2_000, headers);
+      await cpuPerRequest("/api/bench/ceiling", 2_000, headers);
       await cpuPerRequest("/api/auth/me", 2_000, headers);
     }
     for (let round = 1; round <= 3; round++) {
       for (const { name, headers } of pairs) {
-        const ceiling = await cpuPerRequest("/bench/ceiling", 20_000, headers);
+        const ceiling = await cpuPerRequest("/api/bench/ceiling", 20_000, headers);
         const me = await cpuPerRequest("/api/auth/me", 20_000, headers);
         console.log(
           `round ${round}, ${name}: ceiling ${ceiling.toFixed(1)} µs · /api/auth/me ${me.toFixed(1)} µs · ` +

@@ -27,11 +27,16 @@ export async function insertBenchUsers(
   to: number,
 ) {
   if (to < from) return;
-  await sql`INSERT INTO users (id, agency_id, email, name, role, external_user_id)
-    SELECT ${prefix} || g, ${agency}, 'user' || g || '@bench.test', 'User ' || g, 'analyst', 'sub-' || g
-    FROM generate_series(${from}::int, ${to}::int) g`.execute(db);
-  await sql`INSERT INTO memberships (user_id, sub_account_id)
-    SELECT ${prefix} || g, ${sub} FROM generate_series(${from}::int, ${to}::int) g`.execute(db);
+  // A million rows take longer than the server's statement timeout on a loaded machine: the bulk
+  // load lifts it for its own transaction only (the app's statements keep theirs).
+  await db.transaction().execute(async (tx) => {
+    await sql`SET LOCAL statement_timeout = 0`.execute(tx);
+    await sql`INSERT INTO users (id, agency_id, email, name, role, external_user_id)
+      SELECT ${prefix} || g, ${agency}, 'user' || g || '@bench.test', 'User ' || g, 'analyst', 'sub-' || g
+      FROM generate_series(${from}::int, ${to}::int) g`.execute(tx);
+    await sql`INSERT INTO memberships (user_id, sub_account_id)
+      SELECT ${prefix} || g, ${sub} FROM generate_series(${from}::int, ${to}::int) g`.execute(tx);
+  });
 }
 
 /** An enabled OIDC connection row of `agency` to the benchmark IdP, redirecting to domain:port. */

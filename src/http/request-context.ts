@@ -54,9 +54,14 @@ export function makeGuards(ctx: AppContext) {
     return agencies.through(host, async () => frozen(await findAgencyByDomain(ctx.db, host)));
   }
 
-  async function requireAgency(request: FastifyRequest): Promise<Agency> {
+  /** The request's agency, or 404 (thrown at once: the session guards' hot path awaits nothing for it). */
+  function agencyOf(request: FastifyRequest): Agency {
     if (!request.agency) throw notFound("No agency is configured for this host");
     return request.agency;
+  }
+
+  async function requireAgency(request: FastifyRequest): Promise<Agency> {
+    return agencyOf(request);
   }
 
   async function loadSession(request: FastifyRequest): Promise<void> {
@@ -67,22 +72,27 @@ export function makeGuards(ctx: AppContext) {
     const key = tokenHash(token);
     const now = ctx.now();
     // A cached session past its idle or absolute expiry goes back to the database (which slides
-    // the idle expiry of a live session, and removes an expired one).
-    const cached = sessions.get(key);
-    if (cached && (cached.session.idleExpiresAt <= now || cached.session.absoluteExpiresAt <= now))
+    // the idle expiry of a live session, and removes an expired one). A live cached one is used as
+    // it is (one lookup, no await: this runs on every authenticated request).
+    let cached = sessions.get(key);
+    if (cached && (cached.session.idleExpiresAt <= now || cached.session.absoluteExpiresAt <= now)) {
       sessions.delete(key);
-    const entry = await sessions.through(key, async () => {
-      const session = await validateSession(ctx, token);
-      if (!session) return undefined;
-      // A user that is gone ends the session; a database that is gone is an outage (503), not a sign-out.
-      const user = await getUser(ctx.db, session.agencyId, session.userId).catch((err: unknown) => {
-        if (err instanceof AppError) return null;
-        throw err;
-      });
-      if (!user) return undefined;
-      Object.freeze(user.subAccountIds);
-      return { session: frozen(session), user: frozen(user) };
-    });
+      cached = undefined;
+    }
+    const entry =
+      cached ??
+      (await sessions.through(key, async () => {
+        const session = await validateSession(ctx, token);
+        if (!session) return undefined;
+        // A user that is gone ends the session; a database that is gone is an outage (503), not a sign-out.
+        const user = await getUser(ctx.db, session.agencyId, session.userId).catch((err: unknown) => {
+          if (err instanceof AppError) return null;
+          throw err;
+        });
+        if (!user) return undefined;
+        Object.freeze(user.subAccountIds);
+        return { session: frozen(session), user: frozen(user) };
+      }));
     if (!entry) return;
     const { session, user } = entry;
     // Deactivated, or an analyst without a sub-account (SPEC §1): no longer signed in.
@@ -124,8 +134,8 @@ export function makeGuards(ctx: AppContext) {
    * handler the typed values instead of a `request.auth!` assertion.
    */
   async function requireSession(request: FastifyRequest, _reply?: FastifyReply): Promise<SignedIn> {
-    const agency = await requireAgency(request);
-    await loadSession(request);
+    const agency = agencyOf(request);
+    if (request.auth === null) await loadSession(request);
     if (!request.auth) throw unauthorized();
     return { agency, user: request.auth.user, session: request.auth.session };
   }

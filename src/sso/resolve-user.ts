@@ -133,6 +133,25 @@ export type Resolution =
       cause: string;
     };
 
+/**
+ * Whether signing in on this resolution (a dry run's) writes nothing about the user: the Remote
+ * ID is already this connection's link and the IdP's email is the stored one (a non-dry run would
+ * then insert no link and update no column). Such a sign-in needs no transaction: its only
+ * writes, the session and its audit record, are one statement (finish.ts).
+ */
+export function changesNothing(
+  r: Resolution,
+  identity: Identity,
+): r is Extract<Resolution, { ok: true }> & { user: User } {
+  return (
+    r.ok &&
+    r.how === "remote_id" &&
+    !r.linked &&
+    r.user !== undefined &&
+    (!identity.email || identity.email.toLowerCase() === r.user.email.toLowerCase())
+  );
+}
+
 async function allowedEntry(
   ctx: AppContext,
   agencyId: string,

@@ -35,6 +35,7 @@ import type {
 import { type SsoErrorCode, ssoMessage } from "./messages.js";
 import type { SsoStep } from "./oidc.js";
 import {
+  changesNothing,
   isEmailVerified,
   type MappingResult,
   mapIdentity,
@@ -241,28 +242,8 @@ export async function settle(
   }
   const identity = mapped.identity;
   const returnTo = flow.returnTo;
-  const result = await inTransaction(ctx, async (tx) => {
-    const resolved =
-      attempt.origin === "instance"
-        ? await instanceUser(tx.db, attempt.agency, identity.email)
-        : await resolveUser(tx, attempt.agency, attempt.connection.id, identity, { dryRun: false });
-    if (!resolved.ok) return { ok: false, failure: resolved } as const;
-    if (resolved.how === "created" || resolved.linked || resolved.emailUpdated) {
-      await audit(tx.db, {
-        agencyId: attempt.agency.id,
-        action: resolved.how === "created" ? "user.create" : "user.update",
-        actor: { type: "system", label: `SSO ${attempt.connection.name}` },
-        target: { type: "user", id: resolved.userId },
-        ip: request.ip,
-        details: {
-          via: "sso",
-          ...(resolved.how === "created" ? { policy: "allowlist" } : {}),
-          ...(resolved.linked ? { linkedRemoteId: true } : {}),
-          ...(resolved.emailUpdated ? { emailUpdatedFromIdp: true } : {}),
-        },
-      });
-    }
-    const outcome = await completeSignIn(tx, request, reply, {
+  const signIn = (c: AppContext, resolved: Extract<Resolution, { ok: true }>) =>
+    completeSignIn(c, request, reply, {
       agency: attempt.agency,
       userId: resolved.userId,
       ...(resolved.user ? { user: resolved.user } : {}),
@@ -278,14 +259,55 @@ export async function settle(
             },
           }),
     });
-    await keepTrace(tx.db, ctx.now(), attempt, {
+  const trace = (db: Db, resolved: Extract<Resolution, { ok: true }>, outcome: SignInOutcome) =>
+    keepTrace(db, ctx.now(), attempt, {
       ...traceOfOutcome(outcome),
       claimNames,
       userId: resolved.userId,
       messages: completion.messages,
     });
-    return { ok: true, outcome } as const;
-  });
+
+  // A returning person whose sign-in writes nothing about them (this connection's link, the same
+  // email; the instance's Google sign-in never writes the user) needs no transaction: the session
+  // and its audit record are one statement; the trace, an observation, follows it.
+  const known =
+    attempt.origin === "instance"
+      ? await instanceUser(ctx.db, attempt.agency, identity.email)
+      : await resolveUser(ctx, attempt.agency, attempt.connection.id, identity, { dryRun: true });
+  const result =
+    known.ok && (attempt.origin === "instance" || changesNothing(known, identity))
+      ? await (async () => {
+          const outcome = await signIn(ctx, known);
+          await trace(ctx.db, known, outcome);
+          return { ok: true, outcome } as const;
+        })()
+      : await inTransaction(ctx, async (tx) => {
+          // The user (created, linked or updated), its audit record, the session (or pending 2FA
+          // step) and the trace commit together.
+          const resolved =
+            attempt.origin === "instance"
+              ? known
+              : await resolveUser(tx, attempt.agency, attempt.connection.id, identity, { dryRun: false });
+          if (!resolved.ok) return { ok: false, failure: resolved } as const;
+          if (resolved.how === "created" || resolved.linked || resolved.emailUpdated) {
+            await audit(tx.db, {
+              agencyId: attempt.agency.id,
+              action: resolved.how === "created" ? "user.create" : "user.update",
+              actor: { type: "system", label: `SSO ${attempt.connection.name}` },
+              target: { type: "user", id: resolved.userId },
+              ip: request.ip,
+              details: {
+                via: "sso",
+                ...(resolved.how === "created" ? { policy: "allowlist" } : {}),
+                ...(resolved.linked ? { linkedRemoteId: true } : {}),
+                ...(resolved.emailUpdated ? { emailUpdatedFromIdp: true } : {}),
+              },
+            });
+          }
+          const outcome = await signIn(tx, resolved);
+          await trace(tx.db, resolved, outcome);
+          return { ok: true, outcome } as const;
+        });
   if (!result.ok) {
     const { code, cause } = result.failure;
     return failSignIn(ctx, request, reply, {

@@ -161,6 +161,28 @@ describe.each(storages())("writes that belong together (%s)", (storage) => {
     });
   });
 
+  // A sign-in that changes nothing about the user (this connection's link, the same email) runs
+  // without a transaction: the session and its record are one statement (bench/README.md, issue 15).
+  describe("a returning SSO sign-in (session and auth.sign_in record, one statement)", () => {
+    it("leaves no session when its auth.sign_in record cannot be written", async () => {
+      expect(where((await w.signIn(connectionId, "user-alice")).res)).toBe("/");
+      const alice = await userByEmail("alice@acme.test");
+      const sessionsBefore = await count("sessions", { user_id: alice!.id });
+      const heal = await failInserts(db, "audit_log", auditAction("auth.sign_in"));
+      try {
+        const { res, browser } = await w.signIn(connectionId, "user-alice");
+        expect(where(res)).not.toBe("/");
+        expect((await browser.get(`${w.origin}/api/auth/me`)).status).toBe(401);
+      } finally {
+        await heal();
+      }
+      expect(await count("sessions", { user_id: alice!.id })).toBe(sessionsBefore);
+      const { res } = await w.signIn(connectionId, "user-alice");
+      expect(where(res)).toBe("/");
+      expect(await count("sessions", { user_id: alice!.id })).toBe(sessionsBefore + 1);
+    });
+  });
+
   describe("the admin and provisioning user APIs (user, memberships, record)", () => {
     it("leaves no user and no membership when the admin API's audit record fails", async () => {
       const heal = await failInserts(db, "audit_log", auditAction("user.create"));
