@@ -24,6 +24,15 @@ import { inTransaction } from "../db/transaction.js";
 import { prefersJson } from "../http/errors.js";
 import { completeSignIn, type SignInOutcome } from "../sessions/sign-in.js";
 import { findUserByEmail } from "../users/users.js";
+import {
+  applyGroupGrants,
+  describeGroups,
+  type GroupsOutcome,
+  type GroupsRead,
+  groupGrants,
+  groupMappingsOf,
+  readGroups,
+} from "./groups.js";
 import type {
   Completion,
   ConnectionKind,
@@ -241,12 +250,59 @@ export async function settle(
   }
   const identity = mapped.identity;
   const returnTo = flow.returnTo;
+  // SPEC §13: the groups, read before anyone is resolved or created: an overage fails, and a
+  // person in none of the allowed groups is refused (both this and the provisioning policy must pass).
+  const groups =
+    attempt.origin === "instance" ? null : readGroups(completion.claims, attempt.connection.groups_field);
+  if (groups && !groups.ok) {
+    return failSignIn(ctx, request, reply, {
+      ...base,
+      failure: {
+        code: groups.overage ? "sso_failed" : attempt.kind.failureCode,
+        step: "groups",
+        cause: groups.cause,
+        claimNames,
+        details: groups.details,
+      },
+    });
+  }
+  const refusal = groups ? allowedGroupsRefusal(attempt.connection, groups.groups) : null;
+  if (refusal) {
+    return failSignIn(ctx, request, reply, {
+      ...base,
+      failure: {
+        code: "not_authorized",
+        step: "policy",
+        cause: refusal,
+        claimNames,
+        details: { check: "allowed_groups" },
+      },
+    });
+  }
   const result = await inTransaction(ctx, async (tx) => {
     const resolved =
       attempt.origin === "instance"
         ? await instanceUser(tx.db, attempt.agency, identity.email)
         : await resolveUser(tx, attempt.agency, attempt.connection.id, identity, { dryRun: false });
     if (!resolved.ok) return { ok: false, failure: resolved } as const;
+    // SPEC §13: the role and the group-granted memberships recomputed in the sign-in's transaction.
+    let groupsNote: string | null = null;
+    if (groups) {
+      const grants = groupGrants(
+        groups.groups,
+        await groupMappingsOf(tx.db, attempt.connection.id),
+        attempt.connection.allowed_groups,
+      );
+      await applyGroupGrants(tx.db, {
+        agencyId: attempt.agency.id,
+        connectionId: attempt.connection.id,
+        connectionName: attempt.connection.name,
+        userId: resolved.userId,
+        ip: request.ip,
+        grants,
+      });
+      groupsNote = describeGroups(grants);
+    }
     if (resolved.how === "created" || resolved.linked || resolved.emailUpdated) {
       await audit(tx.db, {
         agencyId: attempt.agency.id,
@@ -265,7 +321,8 @@ export async function settle(
     const outcome = await completeSignIn(tx, request, reply, {
       agency: attempt.agency,
       userId: resolved.userId,
-      ...(resolved.user ? { user: resolved.user } : {}),
+      // Groups may have changed the role and memberships: the user is read again then.
+      ...(resolved.user && !groups ? { user: resolved.user } : {}),
       method: methodOf(attempt),
       returnTo,
       ...(attempt.origin === "instance"
@@ -278,8 +335,10 @@ export async function settle(
             },
           }),
     });
+    const traced = traceOfOutcome(outcome);
     await keepTrace(tx.db, ctx.now(), attempt, {
-      ...traceOfOutcome(outcome),
+      ...traced,
+      cause: [traced.cause, groupsNote].filter(Boolean).join("; ") || null,
       claimNames,
       userId: resolved.userId,
       messages: completion.messages,
@@ -303,6 +362,13 @@ export async function settle(
     case "refused":
       return sendFailure(request, reply, "not_authorized");
   }
+}
+
+/** SPEC §13 "only members of these groups may sign in": the refusal's cause, or null when allowed. */
+function allowedGroupsRefusal(connection: ConnectionRow, groups: readonly string[]): string | null {
+  const allowed = connection.allowed_groups;
+  if (allowed.length === 0 || allowed.some((g) => groups.includes(g))) return null;
+  return `the allowed groups check refused the person: in none of the connection's allowed groups (${allowed.join(", ")}); groups received: ${groups.join(", ") || "none"}`;
 }
 
 /** What the trace says of a sign-in that got past resolution. */
@@ -372,6 +438,7 @@ async function settleTest(
       };
     } else {
       const mapped = mapIdentity(completion.claims, attempt.connection.mapping);
+      const groupsRead: GroupsRead | null = readGroups(completion.claims, attempt.connection.groups_field);
       if (!mapped.ok) {
         result = {
           passed: false,
@@ -379,15 +446,46 @@ async function settleTest(
           diagnostic: { step: "mapping", idpError: null, claimNames, detail: mapped.cause },
         };
         trace = { outcome: "failure", step: "mapping", code: mapped.code, cause: mapped.cause, userId: null };
+      } else if (groupsRead && !groupsRead.ok) {
+        const code = groupsRead.overage ? "sso_failed" : attempt.kind.failureCode;
+        result = {
+          passed: false,
+          errorCode: code,
+          diagnostic: { step: "groups", idpError: null, claimNames, detail: groupsRead.cause },
+        };
+        trace = { outcome: "failure", step: "groups", code, cause: groupsRead.cause, userId: null };
       } else {
         const match = await resolveUser(tx, attempt.agency, attempt.connection.id, mapped.identity, {
           dryRun: true,
         });
-        const detail = match.ok ? `matched by ${match.how}` : match.cause;
+        let detail = match.ok ? `matched by ${match.how}` : match.cause;
+        let groupsOutcome: GroupsOutcome | undefined;
+        if (groupsRead) {
+          const {
+            roleGroups: _r,
+            subAccountGroups: _s,
+            ...outcome
+          } = groupGrants(
+            groupsRead.groups,
+            await groupMappingsOf(tx.db, attempt.connection.id),
+            attempt.connection.allowed_groups,
+          );
+          groupsOutcome = outcome;
+          detail = `${detail}; ${describeGroups(outcome)}`;
+          if (!outcome.allowed) {
+            detail = `${detail}; a sign-in would be refused (not_authorized): ${allowedGroupsRefusal(attempt.connection, groupsRead.groups)}`;
+          }
+        }
         result = {
           passed: true,
           matchedUserId: match.ok ? match.userId : null,
-          diagnostic: { step: "done", idpError: null, claimNames, detail },
+          diagnostic: {
+            step: "done",
+            idpError: null,
+            claimNames,
+            detail,
+            ...(groupsOutcome ? { groups: groupsOutcome } : {}),
+          },
         };
         trace = {
           outcome: "success",

@@ -8,7 +8,7 @@ import type { AppContext } from "../../context.js";
 import { badRequest } from "../../http/errors.js";
 import { CloudflareAssertionError, verifyAccessAssertion } from "../cloudflare.js";
 import { type Assertion, readAssertion } from "../cloudflare-session.js";
-import { HOSTNAME, requiredText } from "./fields.js";
+import { GROUP_FIELDS, HOSTNAME, requiredText } from "./fields.js";
 import type { CompleteInput, Completion, ConnectionKind, StartInput } from "./kind.js";
 import { DISPLAY_NAME_FIELD, type KindWizard, mappingStep } from "./wizard.js";
 
@@ -79,7 +79,7 @@ export const cloudflareAccessKind: ConnectionKind = {
   method: "cloudflare",
   usesClientSecret: false,
   failureCode: "cloudflare_failed",
-  fields: ["teamDomain", "audience", "mapping"],
+  fields: ["teamDomain", "audience", "mapping", ...GROUP_FIELDS],
   defaultMapping: {
     remoteIdField: "sub",
     idField: null,
