@@ -17,18 +17,21 @@ import { transaction } from "../db/transaction.js";
 import { AppError, badRequest, notFound } from "../http/errors.js";
 import { noContent } from "../http/replies.js";
 import type { Guards } from "../http/request-context.js";
-import { ErrorResponse, IdParams, Nullable, OneOf } from "../http/schemas.js";
+import { ErrorResponse, IdParams, OneOf } from "../http/schemas.js";
 import { getConnectionRow } from "./connections.js";
 
 /** At most this many mappings per connection, and sub-accounts per mapping. */
 export const MAX_GROUP_MAPPINGS = 500;
 const MAX_SUB_ACCOUNTS = 200;
 
+/** A role or null (an enum of strings with `type: ["null", …]` would refuse the null). */
+const NullableRole = Type.Union([Type.Null(), OneOf(["admin", "analyst"] as const)]);
+
 const GroupMappingSchema = Type.Object({
   id: Type.String(),
   connectionId: Type.String(),
   group: Type.String({ description: "The group's id or name as the IdP sends it (exact match)" }),
-  role: Nullable(OneOf(["admin", "analyst"] as const)),
+  role: NullableRole,
   subAccountIds: Type.Array(Type.String()),
   createdAt: Type.String({ format: "date-time" }),
   updatedAt: Type.String({ format: "date-time" }),
@@ -37,7 +40,7 @@ const GroupMappingSchema = Type.Object({
 const GroupMappingInput = Type.Object(
   {
     group: Type.String({ maxLength: 256 }),
-    role: Type.Optional(Nullable(OneOf(["admin", "analyst"] as const))),
+    role: Type.Optional(NullableRole),
     subAccountIds: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: MAX_SUB_ACCOUNTS })),
   },
   { additionalProperties: false },

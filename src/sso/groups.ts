@@ -18,7 +18,7 @@ import { type Static, Type } from "@sinclair/typebox";
 import { audit } from "../audit/audit.js";
 import type { Db } from "../db/database.js";
 import type { Role } from "../db/schema.js";
-import { Nullable, OneOf } from "../http/schemas.js";
+import { OneOf } from "../http/schemas.js";
 import { endSessionsOfAnalystsWithoutSubAccount } from "../users/users.js";
 import { claim } from "./resolve-user.js";
 
@@ -114,11 +114,9 @@ export const GroupsOutcomeSchema = Type.Object(
   {
     received: Type.Array(Type.String(), { description: "The groups the IdP sent (ids or names)" }),
     matched: Type.Array(Type.String(), { description: "The received groups that the mapping table maps" }),
-    role: Nullable(
-      OneOf(["admin", "analyst"] as const, {
-        description: "The role they give (the highest); null: none, the role stays as it is",
-      }),
-    ),
+    role: Type.Union([Type.Null(), OneOf(["admin", "analyst"] as const)], {
+      description: "The role they give (the highest); null: none, the role stays as it is",
+    }),
     subAccountIds: Type.Array(Type.String(), { description: "The sub-accounts they give" }),
     allowed: Type.Boolean({ description: "The person passes the connection's allowedGroups" }),
   },
