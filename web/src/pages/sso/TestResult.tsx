@@ -87,6 +87,46 @@ export function ClaimNames({ names }: { names: string[] }) {
   );
 }
 
+/** SPEC §13: the groups a test received (names only) and the role and sub-accounts they would give. */
+export function TestGroups({ test }: { test: SsoTest }) {
+  const g = test.diagnostic?.groups;
+  if (!g) return null;
+  return (
+    <dl className="diagnostic" aria-label="Groups">
+      <div>
+        <dt>Groups received</dt>
+        <dd>
+          {g.received.length ? (
+            <ul className="chips" aria-label="Groups received">
+              {g.received.map((group) => (
+                <li key={group} className="chip">
+                  {group}
+                </li>
+              ))}
+            </ul>
+          ) : (
+            "None"
+          )}
+        </dd>
+      </div>
+      <div>
+        <dt>Role they give</dt>
+        <dd>{g.role ?? "None (the role stays as it is)"}</dd>
+      </div>
+      <div>
+        <dt>Sub-accounts they give</dt>
+        <dd>{g.subAccountIds.length ? g.subAccountIds.join(", ") : "None"}</dd>
+      </div>
+      {g.allowed ? null : (
+        <div>
+          <dt>Allowed groups</dt>
+          <dd>In none of the allowed groups: a sign-in would be refused.</dd>
+        </div>
+      )}
+    </dl>
+  );
+}
+
 /** The outcome of a failed test: message, the step that failed, the IdP's error and the claim names received. */
 export function TestDiagnostic({ test }: { test: SsoTest }) {
   const d = test.diagnostic;
@@ -131,9 +171,12 @@ export function TestDetails({ test }: { test: SsoTest }) {
     <div className="test-details">
       <TestMeta test={test} />
       {test.status === "passed" ? (
-        <p>
-          <MatchedUser userId={test.matchedUserId} />
-        </p>
+        <>
+          <p>
+            <MatchedUser userId={test.matchedUserId} />
+          </p>
+          <TestGroups test={test} />
+        </>
       ) : test.status === "failed" ? (
         <>
           <TestDiagnostic test={test} />
@@ -203,6 +246,7 @@ export function TestResultBanner({
         <p>
           <MatchedUser userId={test.matchedUserId} />
         </p>
+        <TestGroups test={test} />
         {ssoEnabled ? null : <p>You can now turn on Enable SSO in Additional Settings.</p>}
         <TraceLink traceId={test.traceId} />
       </Alert>

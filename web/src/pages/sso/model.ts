@@ -274,7 +274,10 @@ export function firstInvalidStep(
 function sentValue(field: WizardField, raw: string): string | string[] | null {
   const value = field.input === "hostname" ? bareHost(raw) : raw.trim();
   if (field.input === "scopes") return parseScopes(value);
-  if (field.input === "list") return parseList(value);
+  if (field.input === "list") {
+    const list = parseList(value);
+    return list.length > 0 ? list : null;
+  }
   if (field.input === "secret") return raw === "" ? null : raw;
   return value === "" ? null : value;
 }
