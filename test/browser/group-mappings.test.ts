@@ -4,6 +4,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type BrowserWorld,
+  idpSignIn,
   launchChromium,
   passwordSignIn,
   screenshot,
@@ -85,6 +86,20 @@ describe("group mappings in Chromium", () => {
     ]);
     expect(await seriousA11yViolations(page)).toEqual([]);
     await screenshot(page, "group-mappings");
+
+    // The §7 test shows the groups received and what they give.
+    await card.getByRole("button", { name: "Start Test" }).click();
+    await page.waitForURL((url) => url.searchParams.has("test") || url.pathname.includes("/interaction/"));
+    if (!new URL(page.url()).searchParams.has("test")) {
+      await idpSignIn(page, "ada");
+      await page.waitForURL((url) => url.searchParams.has("test"));
+    }
+    const banner = page.locator(".banner");
+    await banner.getByText("Test passed", { exact: true }).waitFor();
+    const received = banner.getByRole("list", { name: "Groups received" });
+    await received.getByText("CoPilot Admins").waitFor();
+    await banner.getByText("North", { exact: true }).waitFor();
+    expect(await banner.getByText("admin", { exact: true }).count()).toBe(1);
 
     // A duplicate group: the server's 409 shows in the dialog.
     await card.getByRole("button", { name: "Add Group Mapping" }).click();

@@ -6,7 +6,7 @@ import { formatDateTime } from "../../format.js";
 import { useApi } from "../../hooks.js";
 import { UI } from "../../messages.js";
 import { Link, tracePath } from "../../router.js";
-import type { SsoTest, User } from "../../types.js";
+import type { SsoTest, SubAccount, User } from "../../types.js";
 
 const STEP_LABELS: Record<string, string> = {
   state: "Checking the state token",
@@ -90,7 +90,11 @@ export function ClaimNames({ names }: { names: string[] }) {
 /** SPEC §13: the groups a test received (names only) and the role and sub-accounts they would give. */
 export function TestGroups({ test }: { test: SsoTest }) {
   const g = test.diagnostic?.groups;
+  const subAccounts = useApi<{ subAccounts: SubAccount[] }>(
+    g?.subAccountIds.length ? "/api/admin/sub-accounts" : null,
+  );
   if (!g) return null;
+  const names = new Map((subAccounts.data?.subAccounts ?? []).map((s) => [s.id, s.name]));
   return (
     <dl className="diagnostic" aria-label="Groups">
       <div>
@@ -115,7 +119,9 @@ export function TestGroups({ test }: { test: SsoTest }) {
       </div>
       <div>
         <dt>Sub-accounts they give</dt>
-        <dd>{g.subAccountIds.length ? g.subAccountIds.join(", ") : "None"}</dd>
+        <dd>
+          {g.subAccountIds.length ? g.subAccountIds.map((id) => names.get(id) ?? id).join(", ") : "None"}
+        </dd>
       </div>
       {g.allowed ? null : (
         <div>
