@@ -126,6 +126,11 @@ export type GroupsOutcome = Static<typeof GroupsOutcomeSchema>;
 
 const RANK: Record<Role, number> = { analyst: 1, admin: 2 };
 
+/** SPEC §13 "only members of these groups may sign in": no list admits anyone. */
+export function passesAllowedGroups(allowedGroups: readonly string[], groups: readonly string[]): boolean {
+  return allowedGroups.length === 0 || allowedGroups.some((g) => groups.includes(g));
+}
+
 /** What the groups give under the mapping table (exact match on id or name) and allowedGroups. */
 export function groupGrants(
   groups: readonly string[],
@@ -147,7 +152,7 @@ export function groupGrants(
     roleGroups: hits.filter((m) => m.role === role && role !== null).map((m) => m.group),
     subAccountIds: Object.keys(subAccountGroups).sort(),
     subAccountGroups,
-    allowed: allowedGroups.length === 0 || allowedGroups.some((g) => received.has(g)),
+    allowed: passesAllowedGroups(allowedGroups, groups),
   };
 }
 

@@ -31,6 +31,7 @@ import {
   type GroupsRead,
   groupGrants,
   groupMappingsOf,
+  passesAllowedGroups,
   readGroups,
 } from "./groups.js";
 import type {
@@ -367,7 +368,7 @@ export async function settle(
 /** SPEC §13 "only members of these groups may sign in": the refusal's cause, or null when allowed. */
 function allowedGroupsRefusal(connection: ConnectionRow, groups: readonly string[]): string | null {
   const allowed = connection.allowed_groups;
-  if (allowed.length === 0 || allowed.some((g) => groups.includes(g))) return null;
+  if (passesAllowedGroups(allowed, groups)) return null;
   return `the allowed groups check refused the person: in none of the connection's allowed groups (${allowed.join(", ")}); groups received: ${groups.join(", ") || "none"}`;
 }
 
