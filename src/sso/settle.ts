@@ -5,10 +5,13 @@
  *
  *   IdP failure  → the test's failed result, or the sign-in's failure (the §4 table's message)
  *   mapping      → the connection's mapping applied to the vouched claims (resolve-user.ts)
+ *   groups       → the groups of the claims (groups.ts, SPEC §13): an overage fails, a person in
+ *                  none of the allowed groups is refused before anyone is resolved or created
  *   resolution   → the user, by this connection's link, externalUserId, id field or email, and
  *                  the provisioning policy (creation under `allowlist`)
  *   test         → the test's result (nothing else changes; resolution is a dry run)
- *   sign-in      → 2FA or the session (sessions/sign-in.ts), then where the person lands
+ *   sign-in      → the role and group memberships recomputed (groups.ts), then 2FA or the
+ *                  session (sessions/sign-in.ts), then where the person lands
  *
  * Every failure ends on the login page with one message of SPEC §4's table; the precise cause
  * goes to the audit log, the debug log and the connection's trace (SPEC §17). Writes that belong

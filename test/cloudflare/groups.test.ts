@@ -7,6 +7,9 @@ import { storages } from "../support/db.js";
 import { createSsoWorld, type SsoWorld, where } from "../support/sso.js";
 import { attempt, createCloudflareConnection, enableWithTest, FAILED, person, runTest } from "./helpers.js";
 
+/** A user as the admin API answers (the fields these tests read). */
+type UserView = { role: string; subAccountIds: string[]; groupSubAccountIds: string[] };
+
 describe.each(storages())("Cloudflare Access groups from get-identity (%s)", (storage) => {
   let w: SsoWorld;
   let cf: FakeCloudflareAccess;
@@ -59,14 +62,14 @@ describe.each(storages())("Cloudflare Access groups from get-identity (%s)", (st
     cf.setIdentity("zoe@acme.test", { groups: [{ id: "g-2", name: "Team North" }] });
     let { res: back } = await attempt(w, await cf.sign(person("zoe@acme.test")));
     expect(where(back)).toBe("/");
-    let zoe = (await w.api("GET", `/api/admin/users/${userId}`)).json<{ user: Record<string, any> }>().user;
+    let zoe = (await w.api("GET", `/api/admin/users/${userId}`)).json<{ user: UserView }>().user;
     expect(zoe.groupSubAccountIds).toEqual([north]);
 
     // The group is gone at Cloudflare: the sub-account goes, and an analyst without one is refused.
     cf.setIdentity("zoe@acme.test", { groups: [] });
     ({ res: back } = await attempt(w, await cf.sign(person("zoe@acme.test"))));
     expect(where(back)).toBe("/login?error=not_authorized");
-    zoe = (await w.api("GET", `/api/admin/users/${userId}`)).json<{ user: Record<string, any> }>().user;
+    zoe = (await w.api("GET", `/api/admin/users/${userId}`)).json<{ user: UserView }>().user;
     expect(zoe.subAccountIds).toEqual([]);
   });
 

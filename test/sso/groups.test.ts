@@ -10,6 +10,9 @@ import { storages } from "../support/db.js";
 import type { Idp } from "../support/idp.js";
 import { createSsoWorld, type SsoWorld, where } from "../support/sso.js";
 
+/** A user as the admin API answers (the fields these tests read). */
+type UserView = { role: string; subAccountIds: string[]; groupSubAccountIds: string[] };
+
 const person = (email: string, groups: unknown) => ({
   email,
   email_verified: true,
@@ -28,7 +31,7 @@ describe.each(storages())("groups → role, sub-accounts and access (%s)", (stor
 
   const mappings = (id = conn) => `/api/admin/sso/connections/${id}/group-mappings`;
   const userOf = async (id: string) =>
-    (await w.api("GET", `/api/admin/users/${id}`)).json<{ user: Record<string, any> }>().user;
+    (await w.api("GET", `/api/admin/users/${id}`)).json<{ user: UserView }>().user;
   const setGroups = (sub: string, groups: unknown) => {
     const account = idp.accounts.find((a) => a.sub === sub)!;
     account.claims = { ...account.claims, groups };
@@ -104,7 +107,7 @@ describe.each(storages())("groups → role, sub-accounts and access (%s)", (stor
       headers: { authorization: `Bearer ${bearer}` },
     });
     expect(viaApi.status, viaApi.body).toBe(200);
-    expect(viaApi.json<{ user: Record<string, any> }>().user.groupSubAccountIds).toEqual([north]);
+    expect(viaApi.json<{ user: UserView }>().user.groupSubAccountIds).toEqual([north]);
 
     // "CoPilot Admins" gone, "Team South" in: demoted to analyst by Team North, North kept, South added.
     setGroups("alice", ["Team North", "Team South"]);
@@ -144,7 +147,7 @@ describe.each(storages())("groups → role, sub-accounts and access (%s)", (stor
     await w.signIn(conn, "alice");
     const put = await w.api("PUT", `/api/admin/users/${aliceId}`, { subAccountIds: [w.subAccountId, north] });
     expect(put.status, put.body).toBe(200);
-    expect(put.json<{ user: Record<string, any> }>().user.groupSubAccountIds).toEqual([north]);
+    expect(put.json<{ user: UserView }>().user.groupSubAccountIds).toEqual([north]);
     setGroups("alice", []);
     await w.signIn(conn, "alice");
     expect((await userOf(aliceId)).subAccountIds).toEqual([w.subAccountId]);
@@ -212,7 +215,9 @@ describe.each(storages())("groups → role, sub-accounts and access (%s)", (stor
         fields: { name: "Restricted", groupsField: "groups", allowedGroups: ["Staff"] },
       });
       const got = await w.api("GET", `/api/admin/sso/connections/${restricted}`);
-      expect(got.json<{ connection: Record<string, any> }>().connection.allowedGroups).toEqual(["Staff"]);
+      expect(got.json<{ connection: { allowedGroups: string[] } }>().connection.allowedGroups).toEqual([
+        "Staff",
+      ]);
       await w.t.seedUser(w.agencyId, { email: "carol@acme.test", role: "analyst", subAccountIds: [north] });
       const started = await w.runTest(restricted, "carol");
       expect(started.status, JSON.stringify(started)).toBe("passed");
@@ -266,7 +271,9 @@ describe.each(storages())("groups → role, sub-accounts and access (%s)", (stor
     res = await w.api("POST", mappings(), { group: "Y", role: "owner" });
     expect(res.status).toBe(422);
 
-    const list = (await w.api("GET", mappings())).json<{ groupMappings: Array<Record<string, any>> }>();
+    const list = (await w.api("GET", mappings())).json<{
+      groupMappings: Array<{ id: string; group: string }>;
+    }>();
     const south = list.groupMappings.find((m) => m.group === "Team South")!;
     res = await w.api("PUT", `${mappings()}/${south.id}`, { group: "Team North", role: "analyst" });
     expect(res.status).toBe(409);
@@ -276,7 +283,7 @@ describe.each(storages())("groups → role, sub-accounts and access (%s)", (stor
       subAccountIds: [],
     });
     expect(res.status, res.body).toBe(200);
-    expect(res.json<{ groupMapping: Record<string, any> }>().groupMapping.role).toBe("analyst");
+    expect(res.json<{ groupMapping: { role: string | null } }>().groupMapping.role).toBe("analyst");
     const audits = await w.auditFor("sso.group_mapping.update");
     expect(audits[0]?.details.after.group).toBe("Team South");
 
