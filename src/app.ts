@@ -28,6 +28,7 @@ import { ssoAdminRoutes } from "./sso/admin-routes.js";
 import { cloudflareRoutes } from "./sso/cloudflare-routes.js";
 import { flowRoutes } from "./sso/flow-routes.js";
 import { googleInstanceRoutes } from "./sso/google-instance.js";
+import { groupMappingRoutes } from "./sso/group-routes.js";
 import { traceRoutes } from "./sso/trace-routes.js";
 import { adminUserRoutes } from "./users/routes.js";
 
@@ -186,6 +187,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(adminUserRoutes(ctx, guards));
   await app.register(auditRoutes(ctx, guards));
   await app.register(ssoAdminRoutes(ctx, guards));
+  await app.register(groupMappingRoutes(ctx, guards));
   await app.register(traceRoutes(ctx, guards));
   await app.register(flowRoutes(ctx));
   await app.register(googleInstanceRoutes(ctx));

@@ -54,6 +54,8 @@ export interface UsersTable {
 export interface MembershipsTable {
   user_id: string;
   sub_account_id: string;
+  /** The connection whose groups granted it (SPEC §13, migration 007); null: granted by hand. */
+  source_connection_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface SessionsTable {
@@ -142,6 +144,10 @@ export interface SsoConnectionsTable {
   google_hosted_domain: string | null;
   team_domain: string | null;
   audience: string | null;
+  /** SPEC §13 (migration 007): the claim or attribute holding the groups; null = no group mapping. */
+  groups_field: ColumnType<string | null, string | null | undefined, string | null>;
+  /** SPEC §13: only members of one of these groups may sign in; empty = no restriction. */
+  allowed_groups: ColumnType<string[], string | undefined, string>;
   enabled: Generated<boolean>;
   config_version: Generated<number>;
   created_at: Generated<Date>;
@@ -190,6 +196,18 @@ export interface SsoTracesTable {
   started_at: Timestamp;
   finished_at: Timestamp;
   created_at: Timestamp;
+}
+
+/** SPEC §13 (migration 007): a group of a connection's IdP → a role and/or sub-accounts. */
+export interface SsoGroupMappingsTable {
+  id: string;
+  agency_id: string;
+  connection_id: string;
+  group_name: string;
+  role: Role | null;
+  sub_account_ids: ColumnType<string[], string | undefined, string>;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
 }
 
 export interface SsoAllowedEmailsTable {
@@ -246,6 +264,7 @@ export interface Database {
   sso_allowed_emails: SsoAllowedEmailsTable;
   sso_identities: SsoIdentitiesTable;
   sso_traces: SsoTracesTable;
+  sso_group_mappings: SsoGroupMappingsTable;
   integration_tokens: IntegrationTokensTable;
   saml_requests: SamlRequestsTable;
   saml_assertions: SamlAssertionsTable;

@@ -38,6 +38,10 @@ export const UserSchema = Type.Object(
     externalUserId: Nullable(Type.String()),
     platformLanguage: Type.String(),
     subAccountIds: Type.Array(Type.String()),
+    groupSubAccountIds: Type.Array(Type.String(), {
+      description:
+        "Those of subAccountIds granted by an SSO connection's groups (SPEC §13): recomputed at each sign-in through it; the others were granted by hand",
+    }),
     active: Type.Boolean(),
     twoFactorEnabled: Type.Boolean(),
     hasPassword: Type.Boolean(),

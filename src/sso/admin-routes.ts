@@ -32,6 +32,7 @@ import {
   settleAgencySettings,
 } from "./connections.js";
 import { attemptOf } from "./flow-routes.js";
+import { GroupsOutcomeSchema } from "./groups.js";
 import { kindDescriptions, kindOf, normalizeConnection } from "./kinds/index.js";
 import { KindDescriptionSchema } from "./kinds/wizard.js";
 import { ssoMessage } from "./messages.js";
@@ -91,6 +92,8 @@ export const ConnectionInputSchema = Type.Object(
     googleHostedDomain: NS(253),
     teamDomain: NS(253),
     audience: NS(200),
+    groupsField: NS(512),
+    allowedGroups: Type.Optional(Nullable(Type.Array(S({ maxLength: 256 }), { maxItems: 100 }))),
   },
   { additionalProperties: false },
 );
@@ -112,6 +115,7 @@ const TestSchema = Type.Object({
       idpError: Nullable(S()),
       claimNames: Type.Array(S()),
       detail: Type.Optional(S()),
+      groups: Type.Optional(GroupsOutcomeSchema),
     }),
   ),
   matchedUserId: Nullable(S()),
@@ -148,6 +152,8 @@ export const ConnectionSchema = Type.Object({
   googleHostedDomain: Nullable(S()),
   teamDomain: Nullable(S()),
   audience: Nullable(S()),
+  groupsField: Nullable(S()),
+  allowedGroups: Type.Array(S()),
   enabled: Type.Boolean(),
   configVersion: Type.Integer(),
   latestTest: Nullable(TestSchema),
@@ -198,6 +204,8 @@ export function connectionApi(row: Row, latest: TestView | null): Static<typeof 
     googleHostedDomain: row.google_hosted_domain,
     teamDomain: row.team_domain,
     audience: row.audience,
+    groupsField: row.groups_field,
+    allowedGroups: row.allowed_groups,
     enabled: row.enabled,
     configVersion: row.config_version,
     latestTest: latest,

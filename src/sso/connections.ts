@@ -83,6 +83,7 @@ export function rowValues(v: NormalizedConnection) {
     ...v,
     scopes: JSON.stringify(v.scopes),
     mapping: JSON.stringify(v.mapping),
+    allowed_groups: JSON.stringify(v.allowed_groups),
   };
 }
 

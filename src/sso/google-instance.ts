@@ -57,6 +57,8 @@ function instanceConnection(ctx: AppContext, request: FastifyRequest, agency: Ag
     google_hosted_domain: null,
     team_domain: null,
     audience: null,
+    groups_field: null,
+    allowed_groups: [],
     enabled: true,
     config_version: 1,
     created_at: now,

@@ -38,7 +38,8 @@ export type SsoStep =
   | "userinfo"
   | "mapping"
   | "resolution"
-  | "assertion";
+  | "assertion"
+  | "groups";
 
 export class SsoStepError extends Error {
   constructor(

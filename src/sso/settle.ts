@@ -5,10 +5,13 @@
  *
  *   IdP failure  → the test's failed result, or the sign-in's failure (the §4 table's message)
  *   mapping      → the connection's mapping applied to the vouched claims (resolve-user.ts)
+ *   groups       → the groups of the claims (groups.ts, SPEC §13): an overage fails, a person in
+ *                  none of the allowed groups is refused before anyone is resolved or created
  *   resolution   → the user, by this connection's link, externalUserId, id field or email, and
  *                  the provisioning policy (creation under `allowlist`)
  *   test         → the test's result (nothing else changes; resolution is a dry run)
- *   sign-in      → 2FA or the session (sessions/sign-in.ts), then where the person lands
+ *   sign-in      → the role and group memberships recomputed (groups.ts), then 2FA or the
+ *                  session (sessions/sign-in.ts), then where the person lands
  *
  * Every failure ends on the login page with one message of SPEC §4's table; the precise cause
  * goes to the audit log, the debug log and the connection's trace (SPEC §17). Writes that belong
@@ -24,6 +27,16 @@ import { inTransaction } from "../db/transaction.js";
 import { prefersJson } from "../http/errors.js";
 import { completeSignIn, type SignInOutcome } from "../sessions/sign-in.js";
 import { findUserByEmail } from "../users/users.js";
+import {
+  applyGroupGrants,
+  describeGroups,
+  type GroupsOutcome,
+  type GroupsRead,
+  groupGrants,
+  groupMappingsOf,
+  passesAllowedGroups,
+  readGroups,
+} from "./groups.js";
 import type {
   Completion,
   ConnectionKind,
@@ -242,11 +255,41 @@ export async function settle(
   }
   const identity = mapped.identity;
   const returnTo = flow.returnTo;
-  const signIn = (c: AppContext, resolved: Extract<Resolution, { ok: true }>) =>
+  // SPEC §13: the groups, read before anyone is resolved or created: an overage fails, and a
+  // person in none of the allowed groups is refused (both this and the provisioning policy must pass).
+  const groups =
+    attempt.origin === "instance" ? null : readGroups(completion.claims, attempt.connection.groups_field);
+  if (groups && !groups.ok) {
+    return failSignIn(ctx, request, reply, {
+      ...base,
+      failure: {
+        code: groups.overage ? "sso_failed" : attempt.kind.failureCode,
+        step: "groups",
+        cause: groups.cause,
+        claimNames,
+        details: groups.details,
+      },
+    });
+  }
+  const refusal = groups ? allowedGroupsRefusal(attempt.connection, groups.groups) : null;
+  if (refusal) {
+    return failSignIn(ctx, request, reply, {
+      ...base,
+      failure: {
+        code: "not_authorized",
+        step: "policy",
+        cause: refusal,
+        claimNames,
+        details: { check: "allowed_groups" },
+      },
+    });
+  }
+  const signIn = (c: AppContext, resolved: Extract<Resolution, { ok: true }>, reread: boolean) =>
     completeSignIn(c, request, reply, {
       agency: attempt.agency,
       userId: resolved.userId,
-      ...(resolved.user ? { user: resolved.user } : {}),
+      // Groups may have changed the role and memberships: the user is read again then.
+      ...(resolved.user && !reread ? { user: resolved.user } : {}),
       method: methodOf(attempt),
       returnTo,
       ...(attempt.origin === "instance"
@@ -259,36 +302,63 @@ export async function settle(
             },
           }),
     });
-  const trace = (db: Db, resolved: Extract<Resolution, { ok: true }>, outcome: SignInOutcome) =>
-    keepTrace(db, ctx.now(), attempt, {
-      ...traceOfOutcome(outcome),
+  const trace = (
+    db: Db,
+    resolved: Extract<Resolution, { ok: true }>,
+    outcome: SignInOutcome,
+    groupsNote: string | null,
+  ) => {
+    const traced = traceOfOutcome(outcome);
+    return keepTrace(db, ctx.now(), attempt, {
+      ...traced,
+      cause: [traced.cause, groupsNote].filter(Boolean).join("; ") || null,
       claimNames,
       userId: resolved.userId,
       messages: completion.messages,
     });
+  };
 
   // A returning person whose sign-in writes nothing about them (this connection's link, the same
-  // email; the instance's Google sign-in never writes the user) needs no transaction: the session
-  // and its audit record are one statement; the trace, an observation, follows it.
+  // email, no groups to apply; the instance's Google sign-in never writes the user) needs no
+  // transaction: the session and its audit record are one statement; the trace, an observation,
+  // follows it.
   const known =
     attempt.origin === "instance"
       ? await instanceUser(ctx.db, attempt.agency, identity.email)
       : await resolveUser(ctx, attempt.agency, attempt.connection.id, identity, { dryRun: true });
   const result =
-    known.ok && (attempt.origin === "instance" || changesNothing(known, identity))
+    known.ok && !groups && (attempt.origin === "instance" || changesNothing(known, identity))
       ? await (async () => {
-          const outcome = await signIn(ctx, known);
-          await trace(ctx.db, known, outcome);
+          const outcome = await signIn(ctx, known, false);
+          await trace(ctx.db, known, outcome, null);
           return { ok: true, outcome } as const;
         })()
       : await inTransaction(ctx, async (tx) => {
-          // The user (created, linked or updated), its audit record, the session (or pending 2FA
-          // step) and the trace commit together.
+          // The user (created, linked or updated), its groups, its audit records, the session (or
+          // pending 2FA step) and the trace commit together.
           const resolved =
             attempt.origin === "instance"
               ? known
               : await resolveUser(tx, attempt.agency, attempt.connection.id, identity, { dryRun: false });
           if (!resolved.ok) return { ok: false, failure: resolved } as const;
+          // SPEC §13: the role and the group-granted memberships recomputed in the sign-in's transaction.
+          let groupsNote: string | null = null;
+          if (groups) {
+            const grants = groupGrants(
+              groups.groups,
+              await groupMappingsOf(tx.db, attempt.connection.id),
+              attempt.connection.allowed_groups,
+            );
+            await applyGroupGrants(tx.db, {
+              agencyId: attempt.agency.id,
+              connectionId: attempt.connection.id,
+              connectionName: attempt.connection.name,
+              userId: resolved.userId,
+              ip: request.ip,
+              grants,
+            });
+            groupsNote = describeGroups(grants);
+          }
           if (resolved.how === "created" || resolved.linked || resolved.emailUpdated) {
             await audit(tx.db, {
               agencyId: attempt.agency.id,
@@ -304,8 +374,8 @@ export async function settle(
               },
             });
           }
-          const outcome = await signIn(tx, resolved);
-          await trace(tx.db, resolved, outcome);
+          const outcome = await signIn(tx, resolved, Boolean(groups));
+          await trace(tx.db, resolved, outcome, groupsNote);
           return { ok: true, outcome } as const;
         });
   if (!result.ok) {
@@ -325,6 +395,13 @@ export async function settle(
     case "refused":
       return sendFailure(request, reply, "not_authorized");
   }
+}
+
+/** SPEC §13 "only members of these groups may sign in": the refusal's cause, or null when allowed. */
+function allowedGroupsRefusal(connection: ConnectionRow, groups: readonly string[]): string | null {
+  const allowed = connection.allowed_groups;
+  if (passesAllowedGroups(allowed, groups)) return null;
+  return `the allowed groups check refused the person: in none of the connection's allowed groups (${allowed.join(", ")}); groups received: ${groups.join(", ") || "none"}`;
 }
 
 /** What the trace says of a sign-in that got past resolution. */
@@ -394,6 +471,7 @@ async function settleTest(
       };
     } else {
       const mapped = mapIdentity(completion.claims, attempt.connection.mapping);
+      const groupsRead: GroupsRead | null = readGroups(completion.claims, attempt.connection.groups_field);
       if (!mapped.ok) {
         result = {
           passed: false,
@@ -401,15 +479,46 @@ async function settleTest(
           diagnostic: { step: "mapping", idpError: null, claimNames, detail: mapped.cause },
         };
         trace = { outcome: "failure", step: "mapping", code: mapped.code, cause: mapped.cause, userId: null };
+      } else if (groupsRead && !groupsRead.ok) {
+        const code = groupsRead.overage ? "sso_failed" : attempt.kind.failureCode;
+        result = {
+          passed: false,
+          errorCode: code,
+          diagnostic: { step: "groups", idpError: null, claimNames, detail: groupsRead.cause },
+        };
+        trace = { outcome: "failure", step: "groups", code, cause: groupsRead.cause, userId: null };
       } else {
         const match = await resolveUser(tx, attempt.agency, attempt.connection.id, mapped.identity, {
           dryRun: true,
         });
-        const detail = match.ok ? `matched by ${match.how}` : match.cause;
+        let detail = match.ok ? `matched by ${match.how}` : match.cause;
+        let groupsOutcome: GroupsOutcome | undefined;
+        if (groupsRead) {
+          const {
+            roleGroups: _r,
+            subAccountGroups: _s,
+            ...outcome
+          } = groupGrants(
+            groupsRead.groups,
+            await groupMappingsOf(tx.db, attempt.connection.id),
+            attempt.connection.allowed_groups,
+          );
+          groupsOutcome = outcome;
+          detail = `${detail}; ${describeGroups(outcome)}`;
+          if (!outcome.allowed) {
+            detail = `${detail}; a sign-in would be refused (not_authorized): ${allowedGroupsRefusal(attempt.connection, groupsRead.groups)}`;
+          }
+        }
         result = {
           passed: true,
           matchedUserId: match.ok ? match.userId : null,
-          diagnostic: { step: "done", idpError: null, claimNames, detail },
+          diagnostic: {
+            step: "done",
+            idpError: null,
+            claimNames,
+            detail,
+            ...(groupsOutcome ? { groups: groupsOutcome } : {}),
+          },
         };
         trace = {
           outcome: "success",

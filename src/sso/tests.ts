@@ -7,6 +7,7 @@
 import { randomUUID } from "node:crypto";
 import type { AppContext } from "../context.js";
 import type { Db } from "../db/database.js";
+import type { GroupsOutcome } from "./groups.js";
 import { ssoMessage } from "./messages.js";
 
 export interface Diagnostic {
@@ -14,6 +15,8 @@ export interface Diagnostic {
   idpError: string | null;
   claimNames: string[];
   detail?: string;
+  /** SPEC §13: the groups received and what they would give (connections that map groups). */
+  groups?: GroupsOutcome;
 }
 
 export async function createTest(

@@ -21,6 +21,8 @@ export interface User {
   externalUserId: string | null;
   platformLanguage: string;
   subAccountIds: string[];
+  /** SPEC §13: those of subAccountIds granted by an SSO connection's groups (recomputed at sign-in). */
+  groupSubAccountIds: string[];
   active: boolean;
   twoFactorEnabled: boolean;
   hasPassword: boolean;
@@ -128,7 +130,7 @@ export const USER_COLUMNS = [
   "updated_at",
 ] as const;
 
-export function toUser(row: UserRow, subAccountIds: string[]): User {
+export function toUser(row: UserRow, subAccountIds: string[], groupSubAccountIds: string[] = []): User {
   return {
     id: row.id,
     agencyId: row.agency_id,
@@ -138,6 +140,7 @@ export function toUser(row: UserRow, subAccountIds: string[]): User {
     externalUserId: row.external_user_id,
     platformLanguage: row.platform_language,
     subAccountIds,
+    groupSubAccountIds,
     active: row.active,
     twoFactorEnabled: row.totp_enabled,
     hasPassword: row.password_hash !== null,
@@ -156,6 +159,7 @@ export function userApi(u: User) {
     externalUserId: u.externalUserId,
     platformLanguage: u.platformLanguage,
     subAccountIds: u.subAccountIds,
+    groupSubAccountIds: u.groupSubAccountIds,
     active: u.active,
     twoFactorEnabled: u.twoFactorEnabled,
     hasPassword: u.hasPassword,
@@ -164,16 +168,23 @@ export function userApi(u: User) {
   };
 }
 
-async function subAccountsOf(db: Db, userIds: string[]): Promise<Map<string, string[]>> {
-  const map = new Map<string, string[]>(userIds.map((id) => [id, []]));
+async function subAccountsOf(
+  db: Db,
+  userIds: string[],
+): Promise<Map<string, { all: string[]; groups: string[] }>> {
+  const map = new Map(userIds.map((id) => [id, { all: [] as string[], groups: [] as string[] }]));
   if (userIds.length === 0) return map;
   const rows = await db
     .selectFrom("memberships")
-    .select(["user_id", "sub_account_id"])
+    .select(["user_id", "sub_account_id", "source_connection_id"])
     .where("user_id", "in", userIds)
     .orderBy("sub_account_id")
     .execute();
-  for (const r of rows) map.get(r.user_id)?.push(r.sub_account_id);
+  for (const r of rows) {
+    const entry = map.get(r.user_id);
+    entry?.all.push(r.sub_account_id);
+    if (r.source_connection_id !== null) entry?.groups.push(r.sub_account_id);
+  }
   return map;
 }
 
@@ -182,7 +193,7 @@ export async function withSubAccounts(db: Db, rows: UserRow[]): Promise<User[]> 
     db,
     rows.map((r) => r.id),
   );
-  return rows.map((r) => toUser(r, subs.get(r.id) ?? []));
+  return rows.map((r) => toUser(r, subs.get(r.id)?.all ?? [], subs.get(r.id)?.groups ?? []));
 }
 
 /** Users with their sub-account ids, in one query (the sign-in hot path reads a user this way). */
@@ -196,12 +207,19 @@ export function selectUsers(db: Db) {
       >`coalesce((select json_agg(m.sub_account_id order by m.sub_account_id) from memberships m where m.user_id = users.id), '[]'::json)`.as(
         "sub_account_ids",
       ),
+    )
+    .select(
+      sql<
+        string[]
+      >`coalesce((select json_agg(m.sub_account_id order by m.sub_account_id) from memberships m where m.user_id = users.id and m.source_connection_id is not null), '[]'::json)`.as(
+        "group_sub_account_ids",
+      ),
     );
 }
 
 /** A row of selectUsers as a User. */
-export function userOf(row: UserRow & { sub_account_ids: string[] }): User {
-  return toUser(row, row.sub_account_ids);
+export function userOf(row: UserRow & { sub_account_ids: string[]; group_sub_account_ids: string[] }): User {
+  return toUser(row, row.sub_account_ids, row.group_sub_account_ids);
 }
 
 export async function getUser(db: Db, agencyId: string, id: string): Promise<User> {
@@ -419,11 +437,16 @@ export async function updateUser(
           .execute();
       }
       if (subAccountIds !== undefined) {
-        await tx.deleteFrom("memberships").where("user_id", "=", id).execute();
+        // The list replaces the memberships; one kept keeps its source (SPEC §13: a group-granted
+        // membership sent back unchanged stays the groups', recomputed at the next sign-in).
+        let gone = tx.deleteFrom("memberships").where("user_id", "=", id);
+        if (subAccountIds.length > 0) gone = gone.where("sub_account_id", "not in", subAccountIds);
+        await gone.execute();
         if (subAccountIds.length > 0) {
           await tx
             .insertInto("memberships")
             .values(subAccountIds.map((s) => ({ user_id: id, sub_account_id: s })))
+            .onConflict((oc) => oc.doNothing())
             .execute();
         }
       }

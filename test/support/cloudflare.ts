@@ -13,7 +13,7 @@ import {
   sign as signBytes,
 } from "node:crypto";
 import { promisify } from "node:util";
-import { importJWK, type JWK, SignJWT } from "jose";
+import { importJWK, type JWK, jwtVerify, SignJWT } from "jose";
 import { applyPatch, b64json } from "./jwt.js";
 import { type DownMode, startLoopbackServer } from "./loopback-server.js";
 
@@ -87,6 +87,13 @@ export interface FakeCloudflareAccess {
   readonly certsFetches: number;
   /** The current certs document. */
   certs(): CloudflareCertsDocument;
+  /**
+   * What `GET /cdn-cgi/access/get-identity` answers for this email (merged over `{ email, idp,
+   * groups: [] }`), to a request whose `CF_Authorization` cookie is a valid assertion of this double.
+   */
+  setIdentity(email: string, identity: Record<string, unknown>): void;
+  /** How many times get-identity answered an identity. */
+  readonly identityFetches: number;
   /** Next becomes current, current becomes previous, the old previous is dropped; returns the new kid. */
   rotate(): Promise<string>;
   /** Take the server down / bring it back (await it; `refuse` closes and re-opens the port). */
@@ -231,6 +238,10 @@ export async function startCloudflareAccess(
   const loopback = await startLoopbackServer(
     (req, res) => {
       const pathname = new URL(req.url ?? "/", "http://x").pathname;
+      if (pathname === "/cdn-cgi/access/get-identity" && req.method === "GET") {
+        void serveIdentity(req.headers.cookie ?? "", res);
+        return;
+      }
       if (pathname === "/cdn-cgi/access/certs" && (req.method === "GET" || req.method === "HEAD")) {
         certsFetches++;
         res.statusCode = 200;
@@ -255,6 +266,33 @@ export async function startCloudflareAccess(
   const teamDomain = `127.0.0.1:${port}`;
   const issuer = options.issuer ?? origin;
   const certsUrl = `${origin}/cdn-cgi/access/certs`;
+
+  /** SPEC §13: what get-identity answers per email (Cloudflare's shape: email, idp, groups, …). */
+  const identities = new Map<string, Record<string, unknown>>();
+  let identityFetches = 0;
+  async function serveIdentity(cookieHeader: string, res: import("node:http").ServerResponse) {
+    const token = /(?:^|;\s*)CF_Authorization=([^;]+)/.exec(cookieHeader)?.[1];
+    let email: unknown;
+    for (const key of [keys.current, keys.previous]) {
+      if (!token || email) break;
+      try {
+        email = (await jwtVerify(token, key.publicKey, { audience: audTag })).payload.email;
+      } catch {
+        // not this key
+      }
+    }
+    res.setHeader("Content-Type", "application/json");
+    if (typeof email !== "string") {
+      res.statusCode = 400;
+      res.end(JSON.stringify({ err: "no valid CF_Authorization" }));
+      return;
+    }
+    identityFetches++;
+    res.statusCode = 200;
+    res.end(
+      JSON.stringify({ email, idp: { id: "idp-1", type: "okta" }, groups: [], ...identities.get(email) }),
+    );
+  }
 
   const [first, second, third] = await Promise.all([
     generateCloudflareKey(teamDomain),
@@ -318,6 +356,12 @@ export async function startCloudflareAccess(
       return certsFetches;
     },
     certs,
+    setIdentity(email, identity) {
+      identities.set(email, identity);
+    },
+    get identityFetches() {
+      return identityFetches;
+    },
     async rotate() {
       const fresh = await generateCloudflareKey(teamDomain);
       keys.previous = keys.current;

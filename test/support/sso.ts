@@ -176,6 +176,7 @@ export async function createSsoWorld(
       expect(back.status).toBe(302);
       expect(where(back)).toBe(`/settings/sso?test=${test.id}`);
       const res = await world.api("GET", `/api/admin/sso/tests/${test.id}`);
+      expect(res.status, res.body).toBe(200);
       return res.json<{ test: Record<string, any> }>().test;
     },
     async enable(connectionId, loginName) {

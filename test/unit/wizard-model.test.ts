@@ -355,6 +355,29 @@ describe("the wizard model on the server's real kinds", () => {
     for (const field of named) expect(placeOfField(kind, normalizeServerField(field)), field).not.toBeNull();
   });
 
+  it.each(
+    real.map((k) => [k.type, k] as const),
+  )("%s: the Groups Field and Allowed Groups (a comma-separated list, names with spaces) reach the server and come back", (_type, kind) => {
+    let values = initialValues(providerByKey([kind], kind.presets[0]!.key)!, REDIRECT);
+    for (const [name, value] of Object.entries(typed)) values = setValue(kind, values, name, value);
+    values = setValue(kind, values, "groupsField", "groups");
+    values = setValue(kind, values, "allowedGroups", " CoPilot Admins , Team North,, ");
+    const body = toRequestBody(kind, values);
+    expect(body.allowedGroups).toEqual(["CoPilot Admins", "Team North"]);
+    const { value } = normalizeConnection(body as never, { allowHttp: false, defaultRedirectUrl: REDIRECT });
+    expect(value.groups_field).toBe("groups");
+    expect(value.allowed_groups).toEqual(["CoPilot Admins", "Team North"]);
+    const back = valuesFromConnection(
+      providerByKey([kind], kind.presets[0]!.key)!,
+      { ...body, groupsField: "groups", allowedGroups: value.allowed_groups } as never,
+      REDIRECT,
+    );
+    expect(back.allowedGroups).toBe("CoPilot Admins, Team North");
+    // Emptied: absent from the body, no restriction on the server.
+    const cleared = toRequestBody(kind, setValue(kind, values, "allowedGroups", " "));
+    expect(cleared.allowedGroups).toBeUndefined();
+  });
+
   it("OIDC scopes: openid is required, offline_access refused (the server's rules, said before saving)", () => {
     const oidc = real.find((k) => k.type === "oidc")!;
     const step = oidc.steps.find((s) => s.fields.some((f) => f.input === "scopes"))!;

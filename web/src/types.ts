@@ -55,7 +55,14 @@ export interface SsoTest {
   status: TestStatus;
   errorCode: string | null;
   message: string | null;
-  diagnostic: { step: string | null; idpError: string | null; claimNames: string[]; detail?: string } | null;
+  diagnostic: {
+    step: string | null;
+    idpError: string | null;
+    claimNames: string[];
+    detail?: string;
+    /** SPEC §13: the groups received and what they would give. */
+    groups?: GroupsOutcome;
+  } | null;
   matchedUserId: string | null;
   startedBy: { id: string; email: string } | null;
   startedAt: string;
@@ -92,6 +99,26 @@ export interface AllowedEmail {
   email: string;
   role: Role;
   createdAt: string;
+}
+
+/** SPEC §13: what a test's groups would give. */
+export interface GroupsOutcome {
+  received: string[];
+  matched: string[];
+  role: Role | null;
+  subAccountIds: string[];
+  allowed: boolean;
+}
+
+/** SPEC §13: a row of a connection's group mappings. */
+export interface GroupMapping {
+  id: string;
+  connectionId: string;
+  group: string;
+  role: Role | null;
+  subAccountIds: string[];
+  createdAt: string;
+  updatedAt: string;
 }
 
 export interface SubAccount {

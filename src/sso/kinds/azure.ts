@@ -155,7 +155,10 @@ const wizard: KindWizard = {
         },
       ],
     }),
-    mappingStep(azureKind.defaultMapping),
+    mappingStep(
+      azureKind.defaultMapping,
+      "The claim holding the user’s groups: groups (or roles for app roles). Entra ID sends group object IDs, not names: map the IDs in Group mappings.",
+    ),
   ],
   presets: [
     {
@@ -171,6 +174,7 @@ const wizard: KindWizard = {
         "Copy the OpenID metadata document URL from Endpoints → OIDC Config URL.",
         "Add permissions: openid, profile, email (Token configuration → Add optional claim → email).",
         "Mapping: Remote ID → sub, Email → userPrincipalName, Email Verified → email.",
+        "Groups (optional): Token configuration → Add groups claim → Groups assigned to the application; Groups Field → groups. Entra sends group object IDs (not names): use the IDs in Group mappings. A user in more than 200 groups gets no list (group overage) and is refused: assign only the needed groups to the application, or use app roles (Groups Field → roles).",
       ],
       placeholders: { discoveryUrl: azureDiscoveryUrl(TENANT_SLOT) },
     },

@@ -6,9 +6,14 @@
  */
 import type { AppContext } from "../../context.js";
 import { badRequest } from "../../http/errors.js";
-import { CloudflareAssertionError, verifyAccessAssertion } from "../cloudflare.js";
+import {
+  ASSERTION_COOKIE,
+  CloudflareAssertionError,
+  teamEndpoints,
+  verifyAccessAssertion,
+} from "../cloudflare.js";
 import { type Assertion, readAssertion } from "../cloudflare-session.js";
-import { HOSTNAME, requiredText } from "./fields.js";
+import { GROUP_FIELDS, HOSTNAME, requiredText } from "./fields.js";
 import type { CompleteInput, Completion, ConnectionKind, StartInput } from "./kind.js";
 import { DISPLAY_NAME_FIELD, type KindWizard, mappingStep } from "./wizard.js";
 
@@ -51,8 +56,9 @@ async function complete(ctx: AppContext, { request, row }: CompleteInput): Promi
       data: { source: assertion.source, jwt: assertion.token },
     },
   ];
+  let claims: Record<string, unknown>;
   try {
-    return { ok: true, claims: await verifyAccessAssertion(ctx, row, assertion.token), messages };
+    claims = await verifyAccessAssertion(ctx, row, assertion.token);
   } catch (err) {
     const e =
       err instanceof CloudflareAssertionError
@@ -72,6 +78,57 @@ async function complete(ctx: AppContext, { request, row }: CompleteInput): Promi
       messages,
     };
   }
+  if (!row.groups_field) return { ok: true, claims, messages };
+  // SPEC §13: the groups are not in the assertion but in the identity endpoint, asked with the
+  // person's own assertion — only when the connection maps groups, through the SSRF guard.
+  const identity = await fetchIdentity(ctx, row, assertion.token);
+  if (!identity.ok) {
+    return {
+      ok: false,
+      failure: {
+        step: "groups",
+        cause: identity.cause,
+        claimNames: Object.keys(claims).sort(),
+        details: { check: "get_identity" },
+      },
+      messages,
+    };
+  }
+  return { ok: true, claims: { ...claims, [row.groups_field]: identity.groups }, messages };
+}
+
+/** `https://<team domain>/cdn-cgi/access/get-identity`: the person's groups under `groups_field`. */
+async function fetchIdentity(
+  ctx: AppContext,
+  row: CompleteInput["row"],
+  token: string,
+): Promise<{ ok: true; groups: unknown } | { ok: false; cause: string }> {
+  const url = `${teamEndpoints(ctx, row).issuer}/cdn-cgi/access/get-identity`;
+  let res: Response;
+  try {
+    res = await ctx.idpFetch(url, {
+      headers: { accept: "application/json", cookie: `${ASSERTION_COOKIE}=${token}` },
+    });
+  } catch (err) {
+    return {
+      ok: false,
+      cause: `the identity endpoint ${url} is unreachable (${err instanceof Error ? err.message : "error"})`,
+    };
+  }
+  if (!res.ok) {
+    await res.body?.cancel();
+    return { ok: false, cause: `the identity endpoint ${url} answered ${res.status}` };
+  }
+  let body: unknown;
+  try {
+    body = await res.json();
+  } catch {
+    return { ok: false, cause: `the identity endpoint ${url} did not answer JSON` };
+  }
+  if (!body || typeof body !== "object" || Array.isArray(body)) {
+    return { ok: false, cause: `the identity endpoint ${url} did not answer an identity` };
+  }
+  return { ok: true, groups: (body as Record<string, unknown>)[row.groups_field ?? "groups"] };
 }
 
 export const cloudflareAccessKind: ConnectionKind = {
@@ -79,7 +136,7 @@ export const cloudflareAccessKind: ConnectionKind = {
   method: "cloudflare",
   usesClientSecret: false,
   failureCode: "cloudflare_failed",
-  fields: ["teamDomain", "audience", "mapping"],
+  fields: ["teamDomain", "audience", "mapping", ...GROUP_FIELDS],
   defaultMapping: {
     remoteIdField: "sub",
     idField: null,
@@ -152,7 +209,10 @@ const wizard: KindWizard = {
         placement: "end",
       },
     },
-    mappingStep(cloudflareAccessKind.defaultMapping),
+    mappingStep(
+      cloudflareAccessKind.defaultMapping,
+      "groups: CoPilot then reads the user’s groups from your team domain’s identity endpoint (/cdn-cgi/access/get-identity) at each sign-in.",
+    ),
   ],
   presets: [
     {

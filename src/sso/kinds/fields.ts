@@ -28,6 +28,10 @@ export interface ConnectionInput {
   googleHostedDomain?: string | null;
   teamDomain?: string | null;
   audience?: string | null;
+  /** SPEC §13: the claim or attribute holding the person's groups; null = no group mapping. */
+  groupsField?: string | null;
+  /** SPEC §13: only members of one of these groups may sign in; empty = no restriction. */
+  allowedGroups?: string[] | null;
 }
 
 /**
@@ -38,6 +42,40 @@ export type NormalizedConnection = Omit<
   Selectable<SsoConnectionsTable>,
   "id" | "agency_id" | "client_secret_enc" | "enabled" | "config_version" | "created_at" | "updated_at"
 >;
+
+/** The group fields (SPEC §13): every kind takes them, whatever the protocol. */
+export const GROUP_FIELDS = [
+  "groupsField",
+  "allowedGroups",
+] as const satisfies readonly (keyof ConnectionInput)[];
+
+/** At most this many allowed groups per connection, each at most 256 characters. */
+export const MAX_ALLOWED_GROUPS = 100;
+
+/** `groupsField` and `allowedGroups` checked (SPEC §13): a restriction needs a groups field to read. */
+export function normalizeGroupFields(
+  input: Pick<ConnectionInput, "groupsField" | "allowedGroups">,
+): Pick<NormalizedConnection, "groups_field" | "allowed_groups"> {
+  const groupsField = text(input.groupsField, "groupsField", { max: 512 });
+  const raw = input.allowedGroups ?? [];
+  if (!Array.isArray(raw) || raw.some((g) => typeof g !== "string")) {
+    throw badRequest("allowedGroups must be a list of group ids or names", "allowedGroups");
+  }
+  const allowed = [...new Set(raw.map((g) => g.trim()).filter(Boolean))];
+  if (allowed.length > MAX_ALLOWED_GROUPS) {
+    throw badRequest(`allowedGroups holds at most ${MAX_ALLOWED_GROUPS} groups`, "allowedGroups");
+  }
+  if (allowed.some((g) => g.length > 256)) {
+    throw badRequest("allowedGroups: a group is at most 256 characters", "allowedGroups");
+  }
+  if (allowed.length > 0 && !groupsField) {
+    throw badRequest(
+      "groupsField is required when allowedGroups is set: CoPilot must know where the groups are",
+      "groupsField",
+    );
+  }
+  return { groups_field: groupsField, allowed_groups: allowed };
+}
 
 /** A trimmed string of at most `max` characters, or null when absent or blank. */
 export function text(value: unknown, field: string, { required = false, max = 2048 } = {}): string | null {

@@ -5,7 +5,13 @@ import type { ConnectionMapping, ConnectionType } from "../../db/schema.js";
 import { badRequest } from "../../http/errors.js";
 import { azureKind } from "./azure.js";
 import { cloudflareAccessKind } from "./cloudflare-access.js";
-import { type ConnectionInput, type NormalizedConnection, normalizeMapping, requiredText } from "./fields.js";
+import {
+  type ConnectionInput,
+  type NormalizedConnection,
+  normalizeGroupFields,
+  normalizeMapping,
+  requiredText,
+} from "./fields.js";
 import { googleKind } from "./google.js";
 import type { ConnectionKind, NormalizeOptions } from "./kind.js";
 import { oidcKind } from "./oidc.js";
@@ -82,6 +88,7 @@ export function normalizeConnection(
     google_hosted_domain: null,
     team_domain: null,
     audience: null,
+    ...normalizeGroupFields(input),
   };
   return kind.normalize(input, base, opts);
 }

@@ -19,6 +19,7 @@ import { createState } from "../state.js";
 import {
   type ConnectionInput,
   DEFAULT_SCOPES,
+  GROUP_FIELDS,
   type NormalizedConnection,
   normalizeScopes,
   text,
@@ -43,6 +44,7 @@ export const OIDC_COMMON_FIELDS = [
   "redirectUrl",
   "tokenEndpointAuthMethod",
   "mapping",
+  ...GROUP_FIELDS,
 ] as const satisfies readonly (keyof ConnectionInput)[];
 
 export const STANDARD_MAPPING: ConnectionMapping = {

@@ -36,6 +36,8 @@ export const WIZARD_INPUTS = [
   "select",
   /** Shown, not editable, never sent (e.g. the method of authentication); its value is `default`. */
   "fixed",
+  /** A comma-separated list of values (which may hold spaces), sent as a list of strings. */
+  "list",
 ] as const;
 
 export const WizardOptionSchema = Type.Object({
@@ -217,8 +219,32 @@ const MAPPING_HELP = {
   nameField: "The claim holding the user’s display name (e.g. name).",
 } as const satisfies Record<keyof ConnectionMapping, string>;
 
+/** The group fields of the mapping step (SPEC §13), every kind alike; `groupsHint` per kind. */
+export function groupFields(groupsHint?: string): WizardField[] {
+  return [
+    {
+      name: "groupsField",
+      label: "Groups Field",
+      hint:
+        groupsHint ??
+        "The claim or attribute holding the user’s groups (e.g. groups). Map groups to a role and sub-accounts in Group mappings, after saving.",
+      input: "text",
+      mono: true,
+      optional: true,
+      maxLength: 512,
+    },
+    {
+      name: "allowedGroups",
+      label: "Allowed Groups",
+      hint: "Only members of one of these groups (comma-separated ids or names, exact match) may sign in. Empty: no restriction.",
+      input: "list",
+      optional: true,
+    },
+  ];
+}
+
 /** "User Details Mapping" (SPEC §3), starting from the kind's default mapping. */
-export function mappingStep(defaults: ConnectionMapping): WizardStep {
+export function mappingStep(defaults: ConnectionMapping, groupsHint?: string): WizardStep {
   const field = (
     key: keyof ConnectionMapping,
     label: string,
@@ -248,6 +274,7 @@ export function mappingStep(defaults: ConnectionMapping): WizardStep {
       }),
       field("emailVerifiedField", "Email Verified Field", { required: true }),
       field("nameField", "Name Field", { optional: true }),
+      ...groupFields(groupsHint),
     ],
   };
 }

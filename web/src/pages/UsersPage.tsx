@@ -173,7 +173,12 @@ export function UsersPage() {
                         u.role === "admin" ? (
                           <span className="muted">All</span>
                         ) : u.subAccountIds.length ? (
-                          u.subAccountIds.map((id) => subAccountNames.get(id) ?? id).join(", ")
+                          u.subAccountIds
+                            .map(
+                              (id) =>
+                                `${subAccountNames.get(id) ?? id}${u.groupSubAccountIds.includes(id) ? " (from SSO groups)" : ""}`,
+                            )
+                            .join(", ")
                         ) : (
                           <Badge tone="warning">None</Badge>
                         ),

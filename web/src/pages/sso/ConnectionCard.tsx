@@ -11,6 +11,7 @@ import { Toggle } from "../../components/Toggle.js";
 import { useAction } from "../../hooks.js";
 import { UI } from "../../messages.js";
 import type { Connection, SsoSettings, SsoTest } from "../../types.js";
+import { GroupMappingsSection } from "./GroupMappingsCard.js";
 import { connectionSummary, type KindDescription } from "./model.js";
 import { SummaryList } from "./SummaryList.js";
 import { TestDetails } from "./TestResult.js";
@@ -207,6 +208,10 @@ export function ConnectionCard({
             ) : null}
             <AlertMessage message={settingsChange.error} />
           </div>
+        </Collapsible>
+
+        <Collapsible title="Group mappings">
+          <GroupMappingsSection connection={connection} />
         </Collapsible>
 
         <SignInAttempts connectionId={connection.id} />

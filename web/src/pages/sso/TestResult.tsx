@@ -6,7 +6,7 @@ import { formatDateTime } from "../../format.js";
 import { useApi } from "../../hooks.js";
 import { UI } from "../../messages.js";
 import { Link, tracePath } from "../../router.js";
-import type { SsoTest, User } from "../../types.js";
+import type { SsoTest, SubAccount, User } from "../../types.js";
 
 const STEP_LABELS: Record<string, string> = {
   state: "Checking the state token",
@@ -87,6 +87,52 @@ export function ClaimNames({ names }: { names: string[] }) {
   );
 }
 
+/** SPEC §13: the groups a test received (names only) and the role and sub-accounts they would give. */
+export function TestGroups({ test }: { test: SsoTest }) {
+  const g = test.diagnostic?.groups;
+  const subAccounts = useApi<{ subAccounts: SubAccount[] }>(
+    g?.subAccountIds.length ? "/api/admin/sub-accounts" : null,
+  );
+  if (!g) return null;
+  const names = new Map((subAccounts.data?.subAccounts ?? []).map((s) => [s.id, s.name]));
+  return (
+    <dl className="diagnostic" aria-label="Groups">
+      <div>
+        <dt>Groups received</dt>
+        <dd>
+          {g.received.length ? (
+            <ul className="chips" aria-label="Groups received">
+              {g.received.map((group) => (
+                <li key={group} className="chip">
+                  {group}
+                </li>
+              ))}
+            </ul>
+          ) : (
+            "None"
+          )}
+        </dd>
+      </div>
+      <div>
+        <dt>Role they give</dt>
+        <dd>{g.role ?? "None (the role stays as it is)"}</dd>
+      </div>
+      <div>
+        <dt>Sub-accounts they give</dt>
+        <dd>
+          {g.subAccountIds.length ? g.subAccountIds.map((id) => names.get(id) ?? id).join(", ") : "None"}
+        </dd>
+      </div>
+      {g.allowed ? null : (
+        <div>
+          <dt>Allowed groups</dt>
+          <dd>In none of the allowed groups: a sign-in would be refused.</dd>
+        </div>
+      )}
+    </dl>
+  );
+}
+
 /** The outcome of a failed test: message, the step that failed, the IdP's error and the claim names received. */
 export function TestDiagnostic({ test }: { test: SsoTest }) {
   const d = test.diagnostic;
@@ -131,9 +177,12 @@ export function TestDetails({ test }: { test: SsoTest }) {
     <div className="test-details">
       <TestMeta test={test} />
       {test.status === "passed" ? (
-        <p>
-          <MatchedUser userId={test.matchedUserId} />
-        </p>
+        <>
+          <p>
+            <MatchedUser userId={test.matchedUserId} />
+          </p>
+          <TestGroups test={test} />
+        </>
       ) : test.status === "failed" ? (
         <>
           <TestDiagnostic test={test} />
@@ -203,6 +252,7 @@ export function TestResultBanner({
         <p>
           <MatchedUser userId={test.matchedUserId} />
         </p>
+        <TestGroups test={test} />
         {ssoEnabled ? null : <p>You can now turn on Enable SSO in Additional Settings.</p>}
         <TraceLink traceId={test.traceId} />
       </Alert>

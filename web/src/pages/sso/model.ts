@@ -119,7 +119,7 @@ export function valuesFromConnection(
   for (const { field } of allFields(provider.kind)) {
     if (field.input === "secret" || field.input === "fixed") continue;
     const stored = readPath(connection, field.name);
-    if (Array.isArray(stored)) values[field.name] = stored.join(" ");
+    if (Array.isArray(stored)) values[field.name] = stored.join(field.input === "list" ? ", " : " ");
     else if (typeof stored === "string") values[field.name] = stored;
     else if (stored === null) values[field.name] = field.input === "redirect" ? defaultRedirectUrl : "";
   }
@@ -181,6 +181,14 @@ function bareHost(value: string): string {
 export function parseScopes(value: string): string[] {
   return value
     .split(/[\s,]+/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/** A comma-separated list (values may hold spaces), as the server takes it. */
+export function parseList(value: string): string[] {
+  return value
+    .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
 }
@@ -266,6 +274,10 @@ export function firstInvalidStep(
 function sentValue(field: WizardField, raw: string): string | string[] | null {
   const value = field.input === "hostname" ? bareHost(raw) : raw.trim();
   if (field.input === "scopes") return parseScopes(value);
+  if (field.input === "list") {
+    const list = parseList(value);
+    return list.length > 0 ? list : null;
+  }
   if (field.input === "secret") return raw === "" ? null : raw;
   return value === "" ? null : value;
 }
@@ -364,6 +376,8 @@ function summaryValue(field: WizardField, values: WizardValues, secret: SecretSt
     }
     case "scopes":
       return parseScopes(value).join(" ") || null;
+    case "list":
+      return parseList(value).join(", ") || field.emptySummary || null;
     case "hostname":
       return bareHost(value) || field.emptySummary || null;
     default:
