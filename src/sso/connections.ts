@@ -83,6 +83,7 @@ export function rowValues(v: NormalizedConnection) {
     ...v,
     scopes: JSON.stringify(v.scopes),
     mapping: JSON.stringify(v.mapping),
+    saml_certificates: v.saml_certificates === null ? null : JSON.stringify(v.saml_certificates),
   };
 }
 

@@ -27,6 +27,18 @@ export interface ConnectionInput {
   googleHostedDomain?: string | null;
   teamDomain?: string | null;
   audience?: string | null;
+  samlMetadataUrl?: string | null;
+  samlMetadataXml?: string | null;
+  samlEntityId?: string | null;
+  samlSsoUrl?: string | null;
+  /** PEM certificates: a list, or one text holding PEM blocks. */
+  samlCertificates?: string[] | string | null;
+  samlSpEntityId?: string | null;
+  samlSignatureRequired?: "either" | "assertion" | "response" | "both" | null;
+  samlAllowSha1?: boolean | null;
+  samlIdpInitiated?: boolean | null;
+  samlClockSkewSeconds?: number | null;
+  samlEmailTrust?: "idp" | "verified-domains" | null;
 }
 
 /** The stored shape of a connection's configuration (the secret is sealed separately). */
@@ -48,6 +60,17 @@ export interface NormalizedConnection {
   google_hosted_domain: string | null;
   team_domain: string | null;
   audience: string | null;
+  saml_metadata_url: string | null;
+  saml_metadata_xml: string | null;
+  saml_entity_id: string | null;
+  saml_sso_url: string | null;
+  saml_certificates: string[] | null;
+  saml_sp_entity_id: string | null;
+  saml_signature_required: "either" | "assertion" | "response" | "both" | null;
+  saml_allow_sha1: boolean;
+  saml_idp_initiated: boolean;
+  saml_clock_skew_seconds: number | null;
+  saml_email_trust: "idp" | "verified-domains" | null;
 }
 
 /** A trimmed string of at most `max` characters, or null when absent or blank. */
