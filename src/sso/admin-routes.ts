@@ -32,12 +32,12 @@ import {
   settleAgencySettings,
 } from "./connections.js";
 import { attemptOf } from "./flow-routes.js";
-import { spUrls } from "./kinds/saml.js";
-import { certificateInfo, expiresSoon } from "./saml/index.js";
 import { kindDescriptions, kindOf, normalizeConnection } from "./kinds/index.js";
+import { spUrls } from "./kinds/saml.js";
 import { KindDescriptionSchema } from "./kinds/wizard.js";
 import { ssoMessage } from "./messages.js";
 import { forgetProvider, SsoStepError } from "./oidc.js";
+import { certificateInfo, expiresSoon } from "./saml/index.js";
 import { failTestStart } from "./settle.js";
 import {
   createTest,
@@ -100,10 +100,7 @@ export const ConnectionInputSchema = Type.Object(
     samlSsoUrl: NS(),
     samlCertificates: Type.Optional(
       Nullable(
-        Type.Union([
-          Type.Array(S({ maxLength: 16384 }), { maxItems: 10 }),
-          S({ maxLength: 10 * 16384 }),
-        ]),
+        Type.Union([Type.Array(S({ maxLength: 16384 }), { maxItems: 10 }), S({ maxLength: 10 * 16384 })]),
       ),
     ),
     samlSpEntityId: NS(1024),
@@ -431,7 +428,9 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           throw badRequest("clientSecret is required", "clientSecret");
         const id = newConnectionId();
         const kind = kindOf(value.type);
-        const extra = kind.prepare ? await kind.prepare(ctx, { connectionId: id, value, existing: null }) : {};
+        const extra = kind.prepare
+          ? await kind.prepare(ctx, { connectionId: id, value, existing: null })
+          : {};
         const row = await transaction(ctx.db, async (tx) => {
           const created = await tx
             .insertInto("sso_connections")
@@ -451,7 +450,9 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           });
           return created;
         });
-        return reply.status(201).send({ connection: connectionApi(row, null, siteOf(request, agency)), warnings });
+        return reply
+          .status(201)
+          .send({ connection: connectionApi(row, null, siteOf(request, agency)), warnings });
       },
     );
 
@@ -552,7 +553,10 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
         });
         if (updated) forgetProvider(ctx, row.id);
         const tests = await listTests(ctx.db, agency.id, row.id);
-        return { connection: connectionApi(updated ?? row, tests[0] ?? null, siteOf(request, agency)), warnings };
+        return {
+          connection: connectionApi(updated ?? row, tests[0] ?? null, siteOf(request, agency)),
+          warnings,
+        };
       },
     );
 
@@ -723,7 +727,10 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           return r;
         });
         const tests = await listTests(ctx.db, agency.id, updated.id);
-        return { connection: connectionApi(updated, tests[0] ?? null, siteOf(request, agency)), warnings: [] };
+        return {
+          connection: connectionApi(updated, tests[0] ?? null, siteOf(request, agency)),
+          warnings: [],
+        };
       },
     );
 

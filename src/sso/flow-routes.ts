@@ -114,7 +114,7 @@ export function flowOfState(state: StatePayload): FlowPurpose {
 }
 
 /** The agency's connection a callback's state names, for this host's agency only. */
-async function agencyTarget(
+export async function agencyTarget(
   ctx: AppContext,
   agency: Agency | null,
   state: StatePayload,

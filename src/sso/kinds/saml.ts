@@ -19,6 +19,7 @@
  */
 import type { Insertable } from "kysely";
 import type { AppContext } from "../../context.js";
+import { randomToken } from "../../crypto/tokens.js";
 import type { SamlIdpConfig, SsoConnectionsTable } from "../../db/schema.js";
 import { badRequest } from "../../http/errors.js";
 import { requestOrigin } from "../../http/request-context.js";
@@ -44,7 +45,6 @@ import {
   saveAuthnRequest,
 } from "../saml/index.js";
 import { createState } from "../state.js";
-import { randomToken } from "../../crypto/tokens.js";
 import { text, urlField } from "./fields.js";
 import type { CompleteInput, Completion, ConnectionKind, ConnectionRow, StartInput } from "./kind.js";
 import { DISPLAY_NAME_FIELD, type KindWizard, mappingStep, type WizardStep } from "./wizard.js";
@@ -400,7 +400,14 @@ export const samlKind: ConnectionKind = {
       );
     }
     if (given.length > 1) {
-      const field = given[1]![0] === "samlEntityId" ? (entityId ? "samlEntityId" : ssoUrl ? "samlSsoUrl" : "samlCertificates") : given[1]![0];
+      const field =
+        given[1]![0] === "samlEntityId"
+          ? entityId
+            ? "samlEntityId"
+            : ssoUrl
+              ? "samlSsoUrl"
+              : "samlCertificates"
+          : given[1]![0];
       throw badRequest(
         `${field} is not used with ${given[0]![0]}: give the metadata URL, the metadata XML or the manual fields, one of them`,
         field,
@@ -445,7 +452,9 @@ export const samlKind: ConnectionKind = {
       );
     }
     if (input.samlAllowSha1) {
-      warnings.push("SHA-1 signatures are accepted for this connection (each use is audited): ask the IdP for SHA-256.");
+      warnings.push(
+        "SHA-1 signatures are accepted for this connection (each use is audited): ask the IdP for SHA-256.",
+      );
     }
     return {
       value: {
@@ -551,7 +560,14 @@ const idpStep: WizardStep = {
       when: "xml",
       summary: false,
     },
-    { name: "samlEntityId", label: "IdP entity ID (Issuer)", input: "text", required: true, mono: true, when: "manual" },
+    {
+      name: "samlEntityId",
+      label: "IdP entity ID (Issuer)",
+      input: "text",
+      required: true,
+      mono: true,
+      when: "manual",
+    },
     {
       name: "samlSsoUrl",
       label: "SSO URL (HTTP-Redirect)",
