@@ -300,14 +300,30 @@ export function samlRoutes(ctx: AppContext) {
         }
         request.samlHandoff = taken.result;
         if (taken.relayState) {
-          return finishCallback(ctx, request, reply, "sso", taken.relayState, async (state) =>
-            state.connectionId === row.id
-              ? agencyTarget(ctx, agency, state)
+          return finishCallback(
+            ctx,
+            request,
+            reply,
+            "sso",
+            taken.relayState,
+            async (state) =>
+              state.connectionId === row.id
+                ? agencyTarget(ctx, agency, state)
+                : {
+                    ok: false,
+                    agencyId: agency.id,
+                    connectionId: row.id,
+                    failure: {
+                      code: "sso_failed",
+                      step: "state",
+                      cause: "the state is another connection's",
+                    },
+                  },
+            taken.result.ok
+              ? undefined
               : {
-                  ok: false,
-                  agencyId: agency.id,
-                  connectionId: row.id,
-                  failure: { code: "sso_failed", step: "state", cause: "the state is another connection's" },
+                  cause: `the SAML Response was refused by the ${taken.result.check} check too: ${taken.result.cause}`,
+                  details: { check: taken.result.check },
                 },
           );
         }
