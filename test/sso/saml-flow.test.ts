@@ -388,6 +388,27 @@ describe.each(storages())("SAML connections (%s)", (storage) => {
     expect(manual.json<any>().connection.saml.idpEntityId).toBe(okta.entityId);
   });
 
+  it("follows a key rotation at the IdP: a signature failure fetches the metadata again, once per cooldown", async () => {
+    await okta.rotate({ keepOld: false });
+    try {
+      // Within the cooldown of the last fetch: refused, the metadata is not fetched again.
+      await expectRefused((await signIn(oktaId)).res, "signature");
+      // After the cooldown, the failure fetches the metadata, which has the new certificate.
+      const later = 6 * 60_000;
+      w.t.clock.advance(later);
+      okta.setUser({ ...OKTA_USER, now: new Date(Date.now() + later) });
+      const { res, browser } = await signIn(oktaId);
+      expect(where(res)).toBe("/");
+      expect(await isSession(browser)).toBe(200);
+      const view = (await w.api("GET", `/api/admin/sso/connections/${oktaId}`)).json<any>().connection;
+      expect(view.saml.certificates).toHaveLength(1);
+      expect(view.enabled).toBe(true);
+    } finally {
+      w.t.clock.offsetMs = 0;
+      okta.setUser(OKTA_USER);
+    }
+  });
+
   it("counts IdP certificates expiring within 30 days in /metrics", async () => {
     const t = await createTestApp(
       storage,
@@ -424,6 +445,7 @@ describe.each(storages())("SAML metadata URL behind the SSRF guard (%s)", (stora
       expect(res.status, res.body).toBe(422);
       expect(res.json<{ error: { field: string; message: string } }>().error).toMatchObject({
         field: "samlMetadataUrl",
+        message: expect.stringMatching(/private|not allowed|forbidden|address/i),
       });
     } finally {
       await w.close();
