@@ -1,0 +1,121 @@
+// SAML's ACS design in a real browser (SPEC §12): the IdP (the loopback double on 127.0.0.1, another
+// site than acme.localhost) answers with an auto-submitting form; Chromium's cross-site POST to the
+// ACS carries no SameSite=Lax cookie (neither the SSO binding nor the session), the ACS answers 303,
+// and the same-origin GET to …/continue carries both: there the binding is checked and the test or
+// sign-in settles.
+import type { Browser, Page, Request } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ServedSamlIdp, serveSamlIdp } from "../support/saml-idp.js";
+import {
+  type BrowserWorld,
+  launchChromium,
+  passwordSignIn,
+  screenshot,
+  startBrowserWorld,
+} from "./harness.js";
+
+describe("SAML sign-in in Chromium", () => {
+  let world: BrowserWorld;
+  let browser: Browser;
+  let idp: ServedSamlIdp;
+
+  beforeAll(async () => {
+    world = await startBrowserWorld([]);
+    browser = await launchChromium();
+    idp = await serveSamlIdp({ profile: "okta" });
+    idp.setUser({ nameId: "alice@acme.test", attributes: { email: ["alice@acme.test"] } });
+    await world.t.seedUser(world.agencyId, {
+      email: "alice@acme.test",
+      role: "analyst",
+      subAccountIds: [world.subAccountId],
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await browser?.close();
+    await idp?.close();
+    await world?.close();
+  });
+
+  async function newPage(): Promise<Page> {
+    const context = await browser.newContext();
+    context.setDefaultTimeout(10_000);
+    return context.newPage();
+  }
+
+  /** The Cookie header of each request to the ACS and to …/continue, as Chromium sent them. */
+  function recordCookies(page: Page) {
+    const seen: { acs: string[]; continue: string[] } = { acs: [], continue: [] };
+    page.on("request", (request: Request) => {
+      const url = new URL(request.url());
+      const slot = url.pathname.endsWith("/acs")
+        ? "acs"
+        : url.pathname.endsWith("/continue")
+          ? "continue"
+          : null;
+      if (!slot) return;
+      void request.allHeaders().then((h) => seen[slot].push(h.cookie ?? ""));
+    });
+    return seen;
+  }
+
+  async function api(page: Page, method: string, path: string, body?: unknown) {
+    return page.evaluate(
+      async ({ method, path, body }) => {
+        const res = await fetch(path, {
+          method,
+          headers: { "content-type": "application/json", accept: "application/json" },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+        return { status: res.status, json: await res.json().catch(() => null) };
+      },
+      { method, path, body },
+    );
+  }
+
+  it("admin tests and enables a SAML connection; a person signs in through it", async () => {
+    const admin = await newPage();
+    await passwordSignIn(admin, world.origin, world.adminEmail, world.password);
+    await admin.waitForURL((u) => !u.pathname.startsWith("/login"));
+
+    const created = await api(admin, "POST", "/api/admin/sso/connections", {
+      type: "saml",
+      name: "Okta",
+      samlMetadataUrl: idp.metadataUrl,
+      mapping: { emailField: "email" },
+    });
+    expect(created.status, JSON.stringify(created.json)).toBe(201);
+    const id = created.json.connection.id as string;
+
+    // The §7 test in the admin's own browser: IdP → cross-site POST → 303 → same-origin GET.
+    const started = await api(admin, "POST", `/api/admin/sso/connections/${id}/tests`);
+    expect(started.status).toBe(201);
+    const adminCookies = recordCookies(admin);
+    await admin.goto(started.json.authorizationUrl);
+    await admin.waitForURL((u) => u.pathname === "/settings/sso");
+    await screenshot(admin, "saml-test-result");
+    const test = await api(admin, "GET", `/api/admin/sso/tests/${started.json.test.id}`);
+    expect(test.json.test.status, JSON.stringify(test.json)).toBe("passed");
+    // The admin's Lax cookies did not come with the IdP's POST, and did come with the continue GET.
+    expect(adminCookies.acs).toHaveLength(1);
+    expect(adminCookies.acs[0]).not.toMatch(/copilot_sso=|copilot_session=/);
+    expect(adminCookies.continue[0]).toMatch(/copilot_sso=/);
+    expect(adminCookies.continue[0]).toMatch(/copilot_session=/);
+    expect((await api(admin, "GET", "/api/auth/me")).status).toBe(200);
+
+    expect(
+      (await api(admin, "PUT", `/api/admin/sso/connections/${id}/enabled`, { enabled: true })).status,
+    ).toBe(200);
+    expect((await api(admin, "PUT", "/api/admin/sso/settings", { enabled: true })).status).toBe(200);
+
+    // A person in a fresh context.
+    const person = await newPage();
+    const cookies = recordCookies(person);
+    await person.goto(`${world.origin}/login/sso/start?connection=${id}`);
+    await person.waitForURL((u) => u.origin === world.origin && u.pathname === "/");
+    await screenshot(person, "saml-signed-in");
+    expect(cookies.acs[0]).not.toMatch(/copilot_sso=/);
+    expect(cookies.continue[0]).toMatch(/copilot_sso=/);
+    const me = await person.evaluate(async () => (await fetch("/api/auth/me")).status);
+    expect(me).toBe(200);
+  }, 60_000);
+});
