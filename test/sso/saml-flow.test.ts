@@ -36,6 +36,8 @@ describe.each(storages())("SAML connections (%s)", (storage) => {
   async function postToAcs(browser: Browser, page: BrowserResponse, fields: Record<string, string> = {}) {
     const acs = await browser.submitForm(page, fields);
     expect(acs.status, acs.body).toBe(303);
+    // The ACS sets no session (nor anything else): it only hands over to the same-origin GET.
+    expect(acs.header("set-cookie")).toBeUndefined();
     expect(new URL(acs.location!).pathname).toMatch(/^\/login\/saml\/[^/]+\/continue$/);
     const back = await browser.follow(acs, { stopBefore: (u) => !u.pathname.startsWith("/login/saml/") });
     return back;
@@ -136,6 +138,18 @@ describe.each(storages())("SAML connections (%s)", (storage) => {
       expect(JSON.stringify(test)).not.toContain("alice@acme.test");
       const audit = await w.auditFor("sso.test");
       expect(audit[0]).toMatchObject({ outcome: "failure", details: { check: "audience" } });
+      // The trace keeps the redacted summary of the Response: names, never the NameID or a value.
+      const trace = await w.t.ctx.db
+        .selectFrom("sso_traces")
+        .selectAll()
+        .where("connection_id", "=", oktaId)
+        .orderBy("created_at", "desc")
+        .executeTakeFirstOrThrow();
+      const kept = JSON.stringify(trace);
+      expect(kept).toContain("saml_response");
+      expect(kept).toContain("someone-else.test");
+      expect(kept).toMatch(/audience check/);
+      expect(kept).not.toContain("alice@acme.test");
     } finally {
       okta.setUser(OKTA_USER);
     }
@@ -285,6 +299,34 @@ describe.each(storages())("SAML connections (%s)", (storage) => {
       });
       expect(cont.headers.location).toBe("/login?error=sso_failed");
       expect(await w.lastSignInFailure()).toMatchObject({ code: "sso_failed", check: "replay" });
+    } finally {
+      await node2.app.close();
+    }
+  });
+
+  it("finishes on another node a flow started on this one", async () => {
+    const browser = new Browser();
+    const page = await toIdpForm(browser, `${w.origin}/login/sso/start?connection=${oktaId}`);
+    const fields = parseForms(page.body, page.url)[0]!.fields;
+    const node2 = await createTestApp(storage, {}, { database: w.t.database });
+    try {
+      const host = new URL(w.origin).host;
+      const acs = await node2.app.inject({
+        method: "POST",
+        url: `/login/saml/${oktaId}/acs`,
+        headers: { host, "content-type": "application/x-www-form-urlencoded", origin: okta.server.origin },
+        payload: new URLSearchParams(fields).toString(),
+      });
+      expect(acs.statusCode, acs.body).toBe(303);
+      const next = new URL(acs.headers.location!, w.origin);
+      const cookie = browser.jar.header(next, { crossSite: false, unsafeOrFetch: false });
+      const cont = await node2.app.inject({
+        method: "GET",
+        url: next.pathname + next.search,
+        headers: { host, ...(cookie ? { cookie } : {}) },
+      });
+      expect(cont.headers.location).toBe("/");
+      expect(String(cont.headers["set-cookie"])).toMatch(/copilot_session=/);
     } finally {
       await node2.app.close();
     }
