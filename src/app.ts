@@ -191,7 +191,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(ssoAdminRoutes(ctx, guards));
   await app.register(traceRoutes(ctx, guards));
   await app.register(flowRoutes(ctx));
-  await app.register(samlRoutes(ctx));
+  await app.register(samlRoutes(ctx, guards));
   await app.register(googleInstanceRoutes(ctx));
   await app.register(cloudflareRoutes(ctx, guards));
   await app.register(mfaRoutes(ctx, guards));

@@ -17,12 +17,16 @@ import { createHash } from "node:crypto";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { lockAgency } from "../agencies/agencies.js";
+import { auditRequest } from "../audit/audit.js";
 import type { AppContext } from "../context.js";
 import { randomToken } from "../crypto/tokens.js";
 import type { Db } from "../db/database.js";
-import { notFound } from "../http/errors.js";
-import { requestOrigin } from "../http/request-context.js";
-import { agencyConnections, ssoLive } from "./connections.js";
+import { transaction } from "../db/transaction.js";
+import { AppError, notFound } from "../http/errors.js";
+import { type Guards, requestOrigin } from "../http/request-context.js";
+import { ErrorResponse } from "../http/schemas.js";
+import { agencyConnections, getConnectionRow, ssoLive } from "./connections.js";
 import { agencyTarget, attemptOf, finishCallback } from "./flow-routes.js";
 import type { ConnectionRow } from "./kinds/kind.js";
 import {
@@ -31,6 +35,7 @@ import {
   type SamlHandoff,
   SP_NAMEID_FORMATS,
   samlKind,
+  spKeyAad,
   spUrls,
 } from "./kinds/saml.js";
 import {
@@ -38,6 +43,7 @@ import {
   buildSpMetadata,
   certificateInfo,
   expiresSoon,
+  generateSpKey,
   isSamlError,
 } from "./saml/index.js";
 import { failSignIn, settle, wantedClaims } from "./settle.js";
@@ -111,7 +117,7 @@ export async function expiringIdpCertificates(db: Db, now: Date): Promise<number
 
 const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
 
-export function samlRoutes(ctx: AppContext) {
+export function samlRoutes(ctx: AppContext, guards: Guards) {
   return async (instance: FastifyInstance) => {
     const app = instance.withTypeProvider<TypeBoxTypeProvider>();
     app.decorateRequest("samlHandoff", null);
@@ -143,6 +149,94 @@ export function samlRoutes(ctx: AppContext) {
       const row = (await agencyConnections(ctx, agency.id)).find((r) => r.id === id);
       return row && row.type === "saml" && row.agency_id === agency.id ? row : null;
     };
+
+    app.post(
+      "/api/admin/sso/connections/:id/saml/sp-key-rotation",
+      {
+        preHandler: guards.requireAdmin,
+        schema: {
+          tags: ["sso admin"],
+          summary:
+            "Rotate the SP key pair: `begin` publishes a next certificate in the SP metadata (it already decrypts), `complete` signs with it and drops the old one",
+          params: IdParams,
+          body: Type.Object(
+            { step: Type.Union([Type.Literal("begin"), Type.Literal("complete")]) },
+            { additionalProperties: false },
+          ),
+          response: {
+            200: Type.Object({
+              spCertificate: Type.String(),
+              spNextCertificate: Type.Union([Type.String(), Type.Null()]),
+            }),
+            404: ErrorResponse,
+            409: ErrorResponse,
+            422: ErrorResponse,
+          },
+        },
+      },
+      async (request) => {
+        const { agency } = await guards.requireAdmin(request);
+        const found = await getConnectionRow(ctx.db, agency.id, request.params.id);
+        if (found.type !== "saml") throw notFound("SAML connection not found");
+        const { step } = request.body;
+        // The key is made before the transaction (RSA generation takes a moment).
+        const next =
+          step === "begin"
+            ? await generateSpKey({ commonName: `CoPilot SSO ${found.id}`, now: ctx.now() })
+            : null;
+        const row = await transaction(ctx.db, async (tx) => {
+          await lockAgency(tx, agency.id);
+          const row = await getConnectionRow(tx, agency.id, found.id);
+          if (step === "begin" && row.saml_sp_next_key_enc) {
+            throw new AppError(
+              409,
+              "rotation_under_way",
+              "A rotation of the SP key is already under way: complete it first.",
+              "step",
+            );
+          }
+          if (step === "complete" && !row.saml_sp_next_key_enc) {
+            throw new AppError(
+              409,
+              "no_rotation",
+              "No rotation of the SP key is under way: begin one first.",
+              "step",
+            );
+          }
+          const set =
+            step === "begin" && next
+              ? {
+                  saml_sp_next_key_enc: ctx.secretBox.encrypt(next.privateKeyPem, spKeyAad(row.id, "next")),
+                  saml_sp_next_certificate: next.certificatePem,
+                }
+              : {
+                  saml_sp_key_enc: ctx.secretBox.encrypt(
+                    ctx.secretBox.decrypt(row.saml_sp_next_key_enc ?? "", spKeyAad(row.id, "next")),
+                    spKeyAad(row.id, "current"),
+                  ),
+                  saml_sp_certificate: row.saml_sp_next_certificate,
+                  saml_sp_next_key_enc: null,
+                  saml_sp_next_certificate: null,
+                };
+          const updated = await tx
+            .updateTable("sso_connections")
+            .set({ ...set, updated_at: new Date() })
+            .where("id", "=", row.id)
+            .returningAll()
+            .executeTakeFirstOrThrow();
+          await auditRequest(tx, request, {
+            action: "sso.connection.sp_key_rotation",
+            target: { type: "sso_connection", id: row.id },
+            details: { step },
+          });
+          return updated;
+        });
+        return {
+          spCertificate: row.saml_sp_certificate ?? "",
+          spNextCertificate: row.saml_sp_next_certificate,
+        };
+      },
+    );
 
     app.get(
       "/login/saml/:id/metadata",

@@ -451,6 +451,38 @@ describe.each(storages())("SAML connections (%s)", (storage) => {
     }
   });
 
+  it("rotates the SP key: the next certificate is published and decrypts first, then it replaces the old one", async () => {
+    const rotate = (step: string) =>
+      w.api("POST", `/api/admin/sso/connections/${oktaId}/saml/sp-key-rotation`, { step });
+    const metadata = async () => (await new Browser().get(`${w.origin}/login/saml/${oktaId}/metadata`)).body;
+    const certs = (xml: string) => [...xml.matchAll(/<ds:X509Certificate>([^<]+)</g)].map((m) => m[1]);
+    const before = certs(await metadata());
+    expect(new Set(before).size).toBe(1);
+    expect((await rotate("complete")).status).toBe(409);
+
+    const begun = await rotate("begin");
+    expect(begun.status, begun.body).toBe(200);
+    const nextPem = begun.json<{ spNextCertificate: string }>().spNextCertificate;
+    expect(new Set(certs(await metadata())).size).toBe(2);
+    expect((await rotate("begin")).status).toBe(409);
+    // An IdP that already encrypts for the next certificate is understood.
+    okta.setUser({ ...OKTA_USER, encryptFor: nextPem });
+    try {
+      expect(where((await signIn(oktaId)).res)).toBe("/");
+    } finally {
+      okta.setUser(OKTA_USER);
+    }
+
+    expect((await rotate("complete")).status).toBe(200);
+    const after = certs(await metadata());
+    expect(new Set(after).size).toBe(1);
+    expect(after[0]).not.toBe(before[0]);
+    expect(nextPem.replace(/-----[A-Z ]+-----|\s/g, "")).toBe(after[0]);
+    expect(where((await signIn(oktaId)).res)).toBe("/");
+    const audit = await w.auditFor("sso.connection.sp_key_rotation");
+    expect(audit.map((a) => a.details.step)).toEqual(["complete", "begin"]);
+  });
+
   it("counts IdP certificates expiring within 30 days in /metrics", async () => {
     const t = await createTestApp(
       storage,
