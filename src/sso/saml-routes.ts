@@ -52,7 +52,7 @@ import { peekState } from "./state.js";
 /** How long the ACS's result waits for its continue request. */
 export const HANDOFF_TTL_MS = 60_000;
 /** The ACS's form body: a base64 Response of at most 256 KB decoded, plus RelayState. */
-const ACS_BODY_LIMIT = 400 * 1024;
+const ACS_BODY_LIMIT = 512 * 1024;
 
 /** SPEC §12, §16: the IdP-facing POST endpoints, exempt from §11's Origin rule. */
 export function isIdpFacingPost(url: string): boolean {
@@ -271,6 +271,21 @@ export function samlRoutes(ctx: AppContext, guards: Guards) {
       "/login/saml/:id/acs",
       {
         bodyLimit: ACS_BODY_LIMIT,
+        // A POST over the cap ends like every refusal (SPEC §12): sso_failed, the check audited.
+        errorHandler: async (error, request, reply) => {
+          if ((error as { code?: string }).code !== "FST_ERR_CTP_BODY_TOO_LARGE") throw error;
+          return failSignIn(ctx, request, reply, {
+            agencyId: request.agency?.id ?? null,
+            connectionId: null,
+            method: "sso",
+            failure: {
+              code: "sso_failed",
+              step: "assertion",
+              cause: `the ACS POST is larger than ${ACS_BODY_LIMIT / 1024} KB`,
+              details: { check: "size" },
+            },
+          });
+        },
         schema: {
           tags: ["sso"],
           summary: "Assertion Consumer Service (HTTP-POST): verifies the Response, then 303 to …/continue",

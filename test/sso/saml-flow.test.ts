@@ -5,11 +5,13 @@
  * it, as a real one does): start → IdP → ACS (303) → continue → settle.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { generateSpKey } from "../../src/sso/saml/keys.js";
+import { ALGORITHMS } from "../../src/sso/saml/signature.js";
 import { createTestApp } from "../support/app.js";
 import { Browser, type BrowserResponse, parseForms } from "../support/browser.js";
 import { storages } from "../support/db.js";
 import { startLoopbackServer } from "../support/loopback-server.js";
-import { ENTRA_CLAIMS, type ServedSamlIdp, serveSamlIdp } from "../support/saml-idp.js";
+import { ENTRA_CLAIMS, type ResponseOptions, type ServedSamlIdp, serveSamlIdp } from "../support/saml-idp.js";
 import { createSsoWorld, type SsoWorld, where } from "../support/sso.js";
 
 const OKTA_USER = {
@@ -242,6 +244,93 @@ describe.each(storages())("SAML connections (%s)", (storage) => {
     } finally {
       okta.setUser(OKTA_USER);
     }
+  });
+
+  const minutes = (n: number) => new Date(Date.now() + n * 60_000);
+  const refusals: Array<[string, () => Promise<Partial<ResponseOptions>>, string]> = [
+    ["unsigned", async () => ({ sign: "none" }), "signature"],
+    [
+      "signed by an unknown key (its certificate in KeyInfo)",
+      async () => ({ signingKey: await generateSpKey({ commonName: "attacker" }) }),
+      "signature",
+    ],
+    [
+      "tampered after signing",
+      async () => ({
+        tamper: {
+          responseAfterSigning: (x: string) => x.replace(/>alice@acme\.test</g, ">mallory@acme.test<"),
+        },
+      }),
+      "signature",
+    ],
+    ["without Destination", async () => ({ destination: null }), "destination"],
+    ["for another Destination", async () => ({ destination: "https://evil.test/acs" }), "destination"],
+    ["for another Recipient", async () => ({ recipient: "https://evil.test/acs" }), "recipient"],
+    ["from another Issuer", async () => ({ assertionIssuer: "urn:evil:idp" }), "issuer"],
+    ["without an Audience", async () => ({ audiences: null }), "audience"],
+    ["not yet valid", async () => ({ notBefore: minutes(10) }), "time"],
+    [
+      "with its SubjectConfirmation expired",
+      async () => ({ confirmationNotOnOrAfter: minutes(-10) }),
+      "time",
+    ],
+    [
+      "with a Status other than Success",
+      async () => ({ status: { code: "urn:oasis:names:tc:SAML:2.0:status:Responder" } }),
+      "status",
+    ],
+    [
+      "signed with SHA-1",
+      async () => ({ signatureAlgorithm: ALGORITHMS.rsaSha1, digestAlgorithm: ALGORITHMS.sha1 }),
+      "signature_algorithm",
+    ],
+    // Two roots are not well-formed XML: the parser's refusal.
+    ["with two roots", async () => ({ tamper: { responseAfterSigning: (x: string) => `${x}<x/>` } }), "xml"],
+  ];
+  it.each(
+    refusals,
+  )("refuses a Response %s (sso_failed, the check in the audit log)", async (_name, options, check) => {
+    okta.setUser({ ...OKTA_USER, ...(await options()) });
+    try {
+      const { res, browser } = await signIn(oktaId);
+      await expectRefused(res, check);
+      expect(await isSession(browser)).toBe(401);
+    } finally {
+      okta.setUser(OKTA_USER);
+    }
+  });
+
+  it("reads a NameID with a comment inside as what it says (comment injection signs nobody in as the victim)", async () => {
+    okta.setUser({
+      ...OKTA_USER,
+      tamper: {
+        assertionBeforeSigning: (x: string) =>
+          x.replace(/>alice@acme\.test</g, ">alice@acme.test<!---->.evil.test<"),
+      },
+    });
+    try {
+      const { res, browser } = await signIn(oktaId);
+      expect(where(res)).toBe("/login?error=user_not_found");
+      expect(await isSession(browser)).toBe(401);
+    } finally {
+      okta.setUser(OKTA_USER);
+    }
+  });
+
+  it("refuses a Response over the size cap: decoded XML over 256 KB, and a POST body over 512 KB", async () => {
+    const browser = new Browser();
+    const page = await toIdpForm(browser, `${w.origin}/login/sso/start?connection=${oktaId}`);
+    const xml = (n: number) =>
+      `<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol">${"<a/>".repeat(n)}</samlp:Response>`;
+    const res = await postToAcs(browser, page, { SAMLResponse: Buffer.from(xml(66_000)).toString("base64") });
+    await expectRefused(res, "size");
+    const huge = await browser.postForm(
+      `${w.origin}/login/saml/${oktaId}/acs`,
+      { SAMLResponse: Buffer.from(xml(200_000)).toString("base64") },
+      { origin: okta.server.origin },
+    );
+    expect(where(huge)).toBe("/login?error=sso_failed");
+    expect(await w.lastSignInFailure()).toMatchObject({ code: "sso_failed", check: "size" });
   });
 
   it("refuses a Response with a DOCTYPE (an external entity is never fetched)", async () => {
