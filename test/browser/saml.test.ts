@@ -86,6 +86,13 @@ describe("SAML sign-in in Chromium", () => {
     expect(created.status, JSON.stringify(created.json)).toBe(201);
     const id = created.json.connection.id as string;
 
+    // The SSO Configuration section shows what to paste into the IdP, and the IdP's certificate.
+    await admin.goto(`${world.origin}/settings/sso`);
+    await admin.getByRole("button", { name: "Copy ACS URL" }).waitFor();
+    expect(await admin.getByText(`${world.origin}/login/saml/${id}/acs`).count()).toBeGreaterThan(0);
+    expect(await admin.getByText("IdP certificate").count()).toBe(1);
+    await screenshot(admin, "saml-connection-card");
+
     // The §7 test in the admin's own browser: IdP → cross-site POST → 303 → same-origin GET.
     const started = await api(admin, "POST", `/api/admin/sso/connections/${id}/tests`);
     expect(started.status).toBe(201);
