@@ -11,6 +11,7 @@ import {
   launchChromium,
   passwordSignIn,
   screenshot,
+  seriousA11yViolations,
   startBrowserWorld,
 } from "./harness.js";
 
@@ -72,19 +73,37 @@ describe("SAML sign-in in Chromium", () => {
     );
   }
 
-  it("admin tests and enables a SAML connection; a person signs in through it", async () => {
+  it("an admin sets up a SAML connection in the wizard from the metadata URL, passes the test and enables it; a person signs in", async () => {
     const admin = await newPage();
     await passwordSignIn(admin, world.origin, world.adminEmail, world.password);
     await admin.waitForURL((u) => !u.pathname.startsWith("/login"));
 
-    const created = await api(admin, "POST", "/api/admin/sso/connections", {
-      type: "saml",
-      name: "Okta",
-      samlMetadataUrl: idp.metadataUrl,
-      mapping: { emailField: "email" },
-    });
-    expect(created.status, JSON.stringify(created.json)).toBe(201);
-    const id = created.json.connection.id as string;
+    // The wizard: provider "Okta (SAML)", the IdP's metadata URL, the preset's mapping.
+    await admin.goto(`${world.origin}/settings/sso`);
+    await admin.getByRole("button", { name: "Enable SSO" }).click();
+    await admin.getByRole("radio", { name: "Okta (SAML)" }).check();
+    await admin.getByRole("button", { name: "Next" }).click();
+    await admin.getByRole("heading", { name: "Connection" }).waitFor();
+    expect(await admin.getByLabel("Display name").inputValue()).toBe("Okta");
+    await admin.getByRole("button", { name: "Next" }).click();
+    await admin.getByRole("heading", { name: "SAML configuration" }).waitFor();
+    await admin.getByLabel("IdP metadata URL").fill(idp.metadataUrl);
+    await admin.getByRole("button", { name: "Next" }).click();
+    await admin.getByRole("heading", { name: "User Details Mapping" }).waitFor();
+    expect(await admin.getByLabel("Remote ID Field").inputValue()).toBe("NameID");
+    expect(await admin.getByLabel("Email Field").inputValue()).toBe("email");
+    expect(await admin.getByLabel("Email Verified Field").count()).toBe(0);
+    await admin.getByRole("button", { name: "Next" }).click();
+    await admin.getByRole("heading", { name: "Review & Finish" }).waitFor();
+    await admin.getByRole("button", { name: "Finish" }).click();
+    await admin
+      .locator(".connection-card", { hasText: "Okta" })
+      .getByRole("heading", { name: "Okta" })
+      .waitFor();
+    const list = await api(admin, "GET", "/api/admin/sso");
+    const saved = list.json.connections.find((c: { type: string }) => c.type === "saml");
+    expect(saved).toMatchObject({ samlMetadataUrl: idp.metadataUrl, mapping: { emailField: "email" } });
+    const id = saved.id as string;
 
     // The SSO Configuration section shows what to paste into the IdP, and the IdP's certificate.
     await admin.goto(`${world.origin}/settings/sso`);
@@ -92,6 +111,7 @@ describe("SAML sign-in in Chromium", () => {
     expect(await admin.getByText(`${world.origin}/login/saml/${id}/acs`).count()).toBeGreaterThan(0);
     expect(await admin.getByText("IdP certificate").count()).toBe(1);
     await screenshot(admin, "saml-connection-card");
+    expect(await seriousA11yViolations(admin)).toEqual([]);
 
     // The §7 test in the admin's own browser: IdP → cross-site POST → 303 → same-origin GET.
     const started = await api(admin, "POST", `/api/admin/sso/connections/${id}/tests`);
