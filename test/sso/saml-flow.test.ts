@@ -540,6 +540,39 @@ describe.each(storages())("SAML connections (%s)", (storage) => {
     }
   });
 
+  it("refreshes the IdP metadata daily, when a flow starts", async () => {
+    const idp = await serveSamlIdp({ profile: "okta" });
+    idp.setUser(OKTA_USER);
+    try {
+      const { id } = await w.createConnection({
+        type: "saml",
+        name: "Okta daily",
+        samlMetadataUrl: idp.metadataUrl,
+        mapping: { emailField: "email" },
+      });
+      const view = async () =>
+        (await w.api("GET", `/api/admin/sso/connections/${id}`)).json<any>().connection.saml;
+      const first = await view();
+      await idp.rotate({ keepOld: true });
+      // Within the day: a start does not fetch again.
+      expect((await w.api("POST", `/api/admin/sso/connections/${id}/tests`)).status).toBe(201);
+      expect((await view()).metadataFetchedAt).toBe(first.metadataFetchedAt);
+      // A day later (the last fetch moved back a day: the admin's session would not last one).
+      await w.t.ctx.db
+        .updateTable("sso_connections")
+        .set({ saml_metadata_fetched_at: new Date(Date.now() - 25 * 60 * 60_000) })
+        .where("id", "=", id)
+        .execute();
+      const before = (await view()).metadataFetchedAt;
+      expect((await w.api("POST", `/api/admin/sso/connections/${id}/tests`)).status).toBe(201);
+      const after = await view();
+      expect(after.metadataFetchedAt).not.toBe(before);
+      expect(after.certificates).toHaveLength(2);
+    } finally {
+      await idp.close();
+    }
+  });
+
   it("rotates the SP key: the next certificate is published and decrypts first, then it replaces the old one", async () => {
     const rotate = (step: string) =>
       w.api("POST", `/api/admin/sso/connections/${oktaId}/saml/sp-key-rotation`, { step });
