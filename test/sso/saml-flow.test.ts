@@ -540,6 +540,30 @@ describe.each(storages())("SAML connections (%s)", (storage) => {
     }
   });
 
+  it("signs the AuthnRequest with the SP key when the IdP metadata wants signed requests", async () => {
+    const idp = await serveSamlIdp({ profile: "okta" });
+    idp.setUser(OKTA_USER);
+    try {
+      idp.requireSignedRequests([]); // the metadata says WantAuthnRequestsSigned="true"
+      const { id, body } = await w.createConnection({
+        type: "saml",
+        name: "Okta signed requests",
+        samlMetadataUrl: idp.metadataUrl,
+        mapping: { emailField: "email" },
+      });
+      expect(body.connection.saml.wantAuthnRequestsSigned).toBe(true);
+      // The IdP accepts only requests signed by the certificate of our SP metadata.
+      idp.requireSignedRequests([body.connection.saml.spCertificate]);
+      const test = await runTest(id);
+      expect(test.status, JSON.stringify(test)).toBe("passed");
+      expect(idp.requests.at(-1)?.signed).toBe(true);
+      const sp = await new Browser().get(`${w.origin}/login/saml/${id}/metadata`);
+      expect(sp.body).toContain('AuthnRequestsSigned="true"');
+    } finally {
+      await idp.close();
+    }
+  });
+
   it("refreshes the IdP metadata daily, when a flow starts", async () => {
     const idp = await serveSamlIdp({ profile: "okta" });
     idp.setUser(OKTA_USER);
