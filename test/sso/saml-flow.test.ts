@@ -540,6 +540,20 @@ describe.each(storages())("SAML connections (%s)", (storage) => {
     }
   });
 
+  it("trusts no email under samlEmailTrust verified-domains while the agency has no verified domain", async () => {
+    const { id, body } = await w.createConnection({
+      type: "saml",
+      name: "Okta verified domains",
+      samlMetadataUrl: okta.metadataUrl,
+      samlEmailTrust: "verified-domains",
+      mapping: { emailField: "email" },
+    });
+    expect(body.warnings.join(" ")).not.toMatch(/samlEmailTrust: idp/);
+    const test = await runTest(id);
+    expect(test.status).toBe("failed");
+    expect(test.errorCode).toBe("email_not_verified");
+  });
+
   it("signs the AuthnRequest with the SP key when the IdP metadata wants signed requests", async () => {
     const idp = await serveSamlIdp({ profile: "okta" });
     idp.setUser(OKTA_USER);
