@@ -29,6 +29,7 @@ import { cloudflareRoutes } from "./sso/cloudflare-routes.js";
 import { flowRoutes } from "./sso/flow-routes.js";
 import { googleInstanceRoutes } from "./sso/google-instance.js";
 import { groupMappingRoutes } from "./sso/group-routes.js";
+import { isIdpFacingPost, samlRoutes } from "./sso/saml-routes.js";
 import { traceRoutes } from "./sso/trace-routes.js";
 import { adminUserRoutes } from "./users/routes.js";
 
@@ -61,6 +62,8 @@ function neverStored(url: string): boolean {
  */
 function checkOrigin(request: FastifyRequest): void {
   if (!UNSAFE_METHODS.has(request.method)) return;
+  // SPEC §12: the IdP's form POST to the ACS is cross-site by design; it sets no session.
+  if (isIdpFacingPost(request.url)) return;
   if (request.headers.authorization?.startsWith("Bearer ")) return;
   const cookieAuthenticated = Boolean(readCookie(request, "session") || readCookie(request, "mfa"));
   const origin = request.headers.origin;
@@ -190,6 +193,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(groupMappingRoutes(ctx, guards));
   await app.register(traceRoutes(ctx, guards));
   await app.register(flowRoutes(ctx));
+  await app.register(samlRoutes(ctx, guards));
   await app.register(googleInstanceRoutes(ctx));
   await app.register(cloudflareRoutes(ctx, guards));
   await app.register(mfaRoutes(ctx, guards));

@@ -1,12 +1,13 @@
 /**
  * Structured JSON logs (pino). No secret, token, code or password ever reaches a log line:
  * headers that carry them are redacted, and URLs are logged with credential-bearing query
- * parameters (the OIDC `code`, `state`, tokens) masked.
+ * parameters (the OIDC `code`, `state`, tokens; SAML's messages, RelayState and the ACS's one-time
+ * continue handle `h`) masked.
  */
 import pino, { type Logger } from "pino";
 
 const SENSITIVE_QUERY =
-  /([?&](?:code|state|id_token|access_token|refresh_token|token|session_state|password|secret)=)[^&#]*/gi;
+  /([?&](?:code|state|id_token|access_token|refresh_token|token|session_state|password|secret|h|SAMLRequest|SAMLResponse|RelayState|Signature)=)[^&#]*/gi;
 
 export function maskUrl(url: string): string {
   return url.replace(SENSITIVE_QUERY, "$1[REDACTED]");
@@ -34,6 +35,8 @@ export const REDACT_PATHS = [
   "*.authorizationCode",
   "*.authorization_code",
   "*.backupCode",
+  "*.SAMLResponse",
+  "*.RelayState",
   "*.idToken",
   "*.id_token",
   "*.accessToken",

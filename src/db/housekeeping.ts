@@ -16,6 +16,8 @@
 import { sql } from "kysely";
 import type { AppContext } from "../context.js";
 import { LIMITS } from "../http/throttle.js";
+import { sweepSamlStore } from "../sso/saml/index.js";
+import { sweepSamlHandoffs } from "../sso/saml-routes.js";
 import { purgeTraces, TRACE_RETENTION_MS } from "../sso/traces.js";
 
 /** The longest rate-limit window: a throttle row older than this counts nothing. */
@@ -28,6 +30,8 @@ export interface SweepResult {
   throttle: number;
   /** Connection traces past their 7 days. */
   traces: number;
+  /** SAML AuthnRequests, Assertion IDs and ACS handles past their expiry. */
+  saml: { requests: number; assertions: number; handoffs: number };
   vacuumed: string[];
 }
 
@@ -49,6 +53,8 @@ export async function sweepExpired(ctx: AppContext, vacuum: "tables" | "all" | "
     .where((eb) => eb.or([eb("blocked_until", "is", null), eb("blocked_until", "<=", now)]))
     .executeTakeFirst();
   const traces = await purgeTraces(ctx.db, new Date(now.getTime() - TRACE_RETENTION_MS));
+  const saml = await sweepSamlStore(ctx.db, now);
+  const samlHandoffs = await sweepSamlHandoffs(ctx.db, now);
   const vacuumed: string[] = [];
   if (vacuum === "all") {
     await sql`VACUUM (ANALYZE)`.execute(ctx.db);
@@ -62,6 +68,7 @@ export async function sweepExpired(ctx: AppContext, vacuum: "tables" | "all" | "
     mfaChallenges: Number(challenges.numDeletedRows),
     throttle: Number(throttle.numDeletedRows),
     traces,
+    saml: { ...saml, handoffs: samlHandoffs },
     vacuumed,
   };
 }

@@ -6,6 +6,7 @@ import * as m002 from "./migrations/002_cache_invalidation.js";
 import * as m003 from "./migrations/003_sso_identities.js";
 import * as m004 from "./migrations/004_sso_traces.js";
 import * as m005 from "./migrations/005_saml.js";
+import * as m006 from "./migrations/006_saml_connections.js";
 import * as m007 from "./migrations/007_sso_groups.js";
 
 const migrations: Record<string, Migration> = {
@@ -14,6 +15,7 @@ const migrations: Record<string, Migration> = {
   "003_sso_identities": m003,
   "004_sso_traces": m004,
   "005_saml": m005,
+  "006_saml_connections": m006,
   "007_sso_groups": m007,
 };
 

@@ -10,7 +10,17 @@ type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefine
 export type Role = "admin" | "analyst";
 export type Plan = "starter" | "pro";
 export type ProvisioningPolicy = "existing-users" | "allowlist";
-export type ConnectionType = "oidc" | "azure" | "google" | "cloudflare-access";
+export type ConnectionType = "oidc" | "azure" | "google" | "cloudflare-access" | "saml";
+
+/** The IdP configuration a SAML connection uses (from metadata or the manual fields). */
+export interface SamlIdpConfig {
+  entityId: string;
+  ssoUrl: string;
+  /** Signing certificates, PEM. */
+  certificates: string[];
+  wantAuthnRequestsSigned: boolean;
+  nameIdFormats: string[];
+}
 export type TestStatus = "pending" | "passed" | "failed" | "expired";
 
 export interface AgenciesTable {
@@ -148,6 +158,23 @@ export interface SsoConnectionsTable {
   groups_field: ColumnType<string | null, string | null | undefined, string | null>;
   /** SPEC §13: only members of one of these groups may sign in; empty = no restriction. */
   allowed_groups: ColumnType<string[], string | undefined, string>;
+  saml_metadata_url: string | null;
+  saml_metadata_xml: string | null;
+  saml_entity_id: string | null;
+  saml_sso_url: string | null;
+  saml_certificates: JSONColumnType<string[] | null, string | null, string | null>;
+  saml_sp_entity_id: string | null;
+  saml_signature_required: "either" | "assertion" | "response" | "both" | null;
+  saml_allow_sha1: Generated<boolean>;
+  saml_idp_initiated: Generated<boolean>;
+  saml_clock_skew_seconds: number | null;
+  saml_email_trust: "idp" | "verified-domains" | null;
+  saml_idp: JSONColumnType<SamlIdpConfig | null, string | null, string | null>;
+  saml_metadata_fetched_at: Date | null;
+  saml_sp_key_enc: string | null;
+  saml_sp_certificate: string | null;
+  saml_sp_next_key_enc: string | null;
+  saml_sp_next_certificate: string | null;
   enabled: Generated<boolean>;
   config_version: Generated<number>;
   created_at: Generated<Date>;
@@ -233,6 +260,15 @@ export interface IntegrationTokensTable {
 }
 
 /** SAML AuthnRequest IDs of started flows, until answered once or expired (SPEC §12). */
+export interface SamlHandoffsTable {
+  handle_hash: string;
+  connection_id: string;
+  relay_state: string | null;
+  result: JSONColumnType<Record<string, unknown>, string, string>;
+  created_at: Generated<Date>;
+  expires_at: Date;
+}
+
 export interface SamlRequestsTable {
   id: string;
   connection_id: string;
@@ -268,4 +304,5 @@ export interface Database {
   integration_tokens: IntegrationTokensTable;
   saml_requests: SamlRequestsTable;
   saml_assertions: SamlAssertionsTable;
+  saml_handoffs: SamlHandoffsTable;
 }

@@ -7,6 +7,26 @@ const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 export class Metrics {
   private readonly signIns = new Map<string, number>();
   private readonly latency = new Map<string, { buckets: number[]; sum: number; count: number }>();
+  private readonly gauges = new Map<string, { help: string; read: () => Promise<number> }>();
+
+  /** A gauge read when /metrics is rendered (e.g. from the database). */
+  addGauge(name: string, help: string, read: () => Promise<number>): void {
+    this.gauges.set(name, { help, read });
+  }
+
+  /** The exposition with the gauges read now (a gauge that cannot be read is left out). */
+  async collect(): Promise<string> {
+    const lines: string[] = [];
+    for (const [name, g] of this.gauges) {
+      try {
+        const value = await g.read();
+        lines.push(`# HELP ${name} ${g.help}`, `# TYPE ${name} gauge`, `${name} ${value}`);
+      } catch {
+        // The database is down: /metrics still answers with the counters.
+      }
+    }
+    return this.render() + (lines.length ? `${lines.join("\n")}\n` : "");
+  }
 
   signIn(method: string, outcome: string): void {
     const key = `method="${method}",outcome="${outcome}"`;

@@ -74,7 +74,7 @@ function metricsRoute(ctx: AppContext, listener: "main" | "operator") {
       async (request, reply) => {
         if (listener === "main" && ctx.config.metricsToken === null) throw notFound();
         checkMetricsToken(ctx, request);
-        return reply.type("text/plain; version=0.0.4").send(ctx.metrics.render());
+        return reply.type("text/plain; version=0.0.4").send(await ctx.metrics.collect());
       },
     );
   };

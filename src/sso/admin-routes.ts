@@ -34,9 +34,11 @@ import {
 import { attemptOf } from "./flow-routes.js";
 import { GroupsOutcomeSchema } from "./groups.js";
 import { kindDescriptions, kindOf, normalizeConnection } from "./kinds/index.js";
+import { spUrls } from "./kinds/saml.js";
 import { KindDescriptionSchema } from "./kinds/wizard.js";
 import { ssoMessage } from "./messages.js";
 import { forgetProvider, SsoStepError } from "./oidc.js";
+import { certificateInfo, expiresSoon } from "./saml/index.js";
 import { failTestStart } from "./settle.js";
 import {
   createTest,
@@ -72,6 +74,7 @@ export const ConnectionInputSchema = Type.Object(
       Type.Literal("azure"),
       Type.Literal("google"),
       Type.Literal("cloudflare-access"),
+      Type.Literal("saml"),
     ]),
     name: S({ minLength: 1, maxLength: 100 }),
     clientId: NS(512),
@@ -94,9 +97,56 @@ export const ConnectionInputSchema = Type.Object(
     audience: NS(200),
     groupsField: NS(512),
     allowedGroups: Type.Optional(Nullable(Type.Array(S({ maxLength: 256 }), { maxItems: 100 }))),
+    samlMetadataUrl: NS(),
+    samlMetadataXml: NS(256 * 1024),
+    samlEntityId: NS(1024),
+    samlSsoUrl: NS(),
+    samlCertificates: Type.Optional(
+      Nullable(
+        Type.Union([Type.Array(S({ maxLength: 16384 }), { maxItems: 10 }), S({ maxLength: 10 * 16384 })]),
+      ),
+    ),
+    samlSpEntityId: NS(1024),
+    samlSignatureRequired: Type.Optional(
+      Nullable(
+        Type.Union([
+          Type.Literal("either"),
+          Type.Literal("assertion"),
+          Type.Literal("response"),
+          Type.Literal("both"),
+        ]),
+      ),
+    ),
+    samlAllowSha1: Type.Optional(Nullable(Type.Boolean())),
+    samlIdpInitiated: Type.Optional(Nullable(Type.Boolean())),
+    samlClockSkewSeconds: Type.Optional(Nullable(Type.Integer())),
+    samlEmailTrust: Type.Optional(
+      Nullable(Type.Union([Type.Literal("idp"), Type.Literal("verified-domains")])),
+    ),
   },
   { additionalProperties: false },
 );
+
+/** SPEC §12: what the admin copies into the IdP, and the IdP's certificates with their expiry. */
+const SamlViewSchema = Type.Object({
+  spEntityId: S(),
+  acsUrl: S(),
+  spMetadataUrl: S(),
+  spCertificate: Nullable(S()),
+  spNextCertificate: Nullable(S()),
+  idpEntityId: Nullable(S()),
+  idpSsoUrl: Nullable(S()),
+  wantAuthnRequestsSigned: Type.Boolean(),
+  metadataFetchedAt: Nullable(S({ format: "date-time" })),
+  certificates: Type.Array(
+    Type.Object({
+      subject: S(),
+      notAfter: S({ format: "date-time" }),
+      fingerprintSha256: S(),
+      expiresWithin30Days: Type.Boolean(),
+    }),
+  ),
+});
 
 const TestSchema = Type.Object({
   id: S(),
@@ -154,6 +204,18 @@ export const ConnectionSchema = Type.Object({
   audience: Nullable(S()),
   groupsField: Nullable(S()),
   allowedGroups: Type.Array(S()),
+  samlMetadataUrl: Nullable(S()),
+  samlMetadataXml: Nullable(S()),
+  samlEntityId: Nullable(S()),
+  samlSsoUrl: Nullable(S()),
+  samlCertificates: Nullable(Type.Array(S())),
+  samlSpEntityId: Nullable(S()),
+  samlSignatureRequired: Nullable(S()),
+  samlAllowSha1: Type.Boolean(),
+  samlIdpInitiated: Type.Boolean(),
+  samlClockSkewSeconds: Nullable(Type.Integer()),
+  samlEmailTrust: Nullable(S()),
+  saml: Nullable(SamlViewSchema),
   enabled: Type.Boolean(),
   configVersion: Type.Integer(),
   latestTest: Nullable(TestSchema),
@@ -183,7 +245,42 @@ const errors = {
 };
 const ConnectionEnvelope = Type.Object({ connection: ConnectionSchema, warnings: Type.Array(S()) });
 
-export function connectionApi(row: Row, latest: TestView | null): Static<typeof ConnectionSchema> {
+function samlView(row: Row, origin: string, now: Date): Static<typeof SamlViewSchema> | null {
+  if (row.type !== "saml") return null;
+  const urls = spUrls(origin, row);
+  const idp = row.saml_idp;
+  return {
+    spEntityId: urls.entityId,
+    acsUrl: urls.acsUrl,
+    spMetadataUrl: urls.metadataUrl,
+    spCertificate: row.saml_sp_certificate,
+    spNextCertificate: row.saml_sp_next_certificate,
+    idpEntityId: idp?.entityId ?? null,
+    idpSsoUrl: idp?.ssoUrl ?? null,
+    wantAuthnRequestsSigned: idp?.wantAuthnRequestsSigned ?? false,
+    metadataFetchedAt: row.saml_metadata_fetched_at?.toISOString() ?? null,
+    certificates: (idp?.certificates ?? []).map((pem) => {
+      const info = certificateInfo(pem);
+      return {
+        subject: info.subject,
+        notAfter: info.notAfter.toISOString(),
+        fingerprintSha256: info.fingerprintSha256,
+        expiresWithin30Days: expiresSoon(info, now),
+      };
+    }),
+  };
+}
+
+/** The origin of the agency's sign-in pages, as the instance is reached (the SP URLs live there). */
+export function agencySignInOrigin(request: FastifyRequest, agency: Agency): string {
+  return defaultRedirectUrl(request, agency).replace(/\/login\/sso$/, "");
+}
+
+export function connectionApi(
+  row: Row,
+  latest: TestView | null,
+  site?: { origin: string; now: Date },
+): Static<typeof ConnectionSchema> {
   return {
     id: row.id,
     type: row.type,
@@ -206,6 +303,18 @@ export function connectionApi(row: Row, latest: TestView | null): Static<typeof 
     audience: row.audience,
     groupsField: row.groups_field,
     allowedGroups: row.allowed_groups,
+    samlMetadataUrl: row.saml_metadata_url,
+    samlMetadataXml: row.saml_metadata_xml,
+    samlEntityId: row.saml_entity_id,
+    samlSsoUrl: row.saml_sso_url,
+    samlCertificates: row.saml_certificates,
+    samlSpEntityId: row.saml_sp_entity_id,
+    samlSignatureRequired: row.saml_signature_required,
+    samlAllowSha1: row.saml_allow_sha1,
+    samlIdpInitiated: row.saml_idp_initiated,
+    samlClockSkewSeconds: row.saml_clock_skew_seconds,
+    samlEmailTrust: row.saml_email_trust,
+    saml: site ? samlView(row, site.origin, site.now) : null,
     enabled: row.enabled,
     configVersion: row.config_version,
     latestTest: latest,
@@ -238,6 +347,10 @@ function storedSecret(ctx: AppContext, row: Row): string | null {
 }
 
 export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
+  const siteOf = (request: FastifyRequest, agency: Agency) => ({
+    origin: agencySignInOrigin(request, agency),
+    now: ctx.now(),
+  });
   return async (instance: FastifyInstance) => {
     const app = instance.withTypeProvider<TypeBoxTypeProvider>();
     app.addHook("preHandler", guards.requireAdmin);
@@ -279,7 +392,7 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
         return {
           prerequisites: { met: reasons.length === 0, reasons },
           settings: settingsOf(agency),
-          connections: rows.map((r) => connectionApi(r, latest.get(r.id) ?? null)),
+          connections: rows.map((r) => connectionApi(r, latest.get(r.id) ?? null, siteOf(request, agency))),
           defaultRedirectUrl: defaultRedirectUrl(request, agency),
         };
       },
@@ -322,6 +435,10 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
         if (kindOf(value.type).usesClientSecret && !secret)
           throw badRequest("clientSecret is required", "clientSecret");
         const id = newConnectionId();
+        const kind = kindOf(value.type);
+        const extra = kind.prepare
+          ? await kind.prepare(ctx, { connectionId: id, value, existing: null })
+          : {};
         const row = await transaction(ctx.db, async (tx) => {
           const created = await tx
             .insertInto("sso_connections")
@@ -329,6 +446,7 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
               id,
               agency_id: agency.id,
               ...rowValues(value),
+              ...extra,
               client_secret_enc: secret ? ctx.secretBox.encrypt(secret, secretAad(id)) : null,
             })
             .returningAll()
@@ -340,7 +458,9 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           });
           return created;
         });
-        return reply.status(201).send({ connection: connectionApi(row, null), warnings });
+        return reply
+          .status(201)
+          .send({ connection: connectionApi(row, null, siteOf(request, agency)), warnings });
       },
     );
 
@@ -358,7 +478,7 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
         const { agency } = await guards.requireAdmin(request);
         const row = await getConnectionRow(ctx.db, agency.id, request.params.id);
         const tests = await listTests(ctx.db, agency.id, row.id);
-        return { connection: connectionApi(row, tests[0] ?? null), warnings: [] };
+        return { connection: connectionApi(row, tests[0] ?? null, siteOf(request, agency)), warnings: [] };
       },
     );
 
@@ -385,6 +505,13 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           allowHttp: ctx.config.allowPrivateIdpUrls,
           defaultRedirectUrl: defaultRedirectUrl(request, agency),
         });
+        // What the kind stores besides the configuration (SAML: the fetched metadata), made before
+        // the transaction (a fetch never runs under the agency's lock).
+        const kind = kindOf(found.type);
+        const extra =
+          kind.prepare && configChanged(found, value)
+            ? await kind.prepare(ctx, { connectionId: id, value, existing: found })
+            : {};
         // Compared and written under the agency's lock, on the row as it is now: a concurrent
         // edit, enable or settings change is either wholly before this one or wholly after.
         const { row, updated } = await transaction(ctx.db, async (tx) => {
@@ -407,6 +534,7 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
             .updateTable("sso_connections")
             .set({
               ...rowValues(value),
+              ...extra,
               ...(newSecret
                 ? { client_secret_enc: ctx.secretBox.encrypt(newSecret, secretAad(row.id)) }
                 : {}),
@@ -433,7 +561,10 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
         });
         if (updated) forgetProvider(ctx, row.id);
         const tests = await listTests(ctx.db, agency.id, row.id);
-        return { connection: connectionApi(updated ?? row, tests[0] ?? null), warnings };
+        return {
+          connection: connectionApi(updated ?? row, tests[0] ?? null, siteOf(request, agency)),
+          warnings,
+        };
       },
     );
 
@@ -604,7 +735,10 @@ export function ssoAdminRoutes(ctx: AppContext, guards: Guards) {
           return r;
         });
         const tests = await listTests(ctx.db, agency.id, updated.id);
-        return { connection: connectionApi(updated, tests[0] ?? null), warnings: [] };
+        return {
+          connection: connectionApi(updated, tests[0] ?? null, siteOf(request, agency)),
+          warnings: [],
+        };
       },
     );
 

@@ -84,6 +84,7 @@ export function rowValues(v: NormalizedConnection) {
     scopes: JSON.stringify(v.scopes),
     mapping: JSON.stringify(v.mapping),
     allowed_groups: JSON.stringify(v.allowed_groups),
+    saml_certificates: v.saml_certificates === null ? null : JSON.stringify(v.saml_certificates),
   };
 }
 

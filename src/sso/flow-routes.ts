@@ -55,6 +55,8 @@ export async function finishCallback(
   method: SignInMethod,
   stateToken: string | undefined,
   target: (state: StatePayload) => Promise<CallbackTarget>,
+  /** What else is known of a flow whose state is refused (SAML: the ACS's refusal), for the audit. */
+  refusedAlso?: { cause: string; details: Record<string, string | boolean> },
 ) {
   const verified = stateToken
     ? verifyState(
@@ -74,9 +76,11 @@ export async function finishCallback(
       failure: {
         code: "sso_failed",
         step: "state",
-        cause: stateToken
-          ? `state refused: ${verified.ok ? "malformed" : verified.reason}`
-          : "no state in the callback",
+        cause:
+          (stateToken
+            ? `state refused: ${verified.ok ? "malformed" : verified.reason}`
+            : "no state in the callback") + (refusedAlso ? `; ${refusedAlso.cause}` : ""),
+        ...(refusedAlso ? { details: refusedAlso.details } : {}),
       },
     });
   }
@@ -114,7 +118,7 @@ export function flowOfState(state: StatePayload): FlowPurpose {
 }
 
 /** The agency's connection a callback's state names, for this host's agency only. */
-async function agencyTarget(
+export async function agencyTarget(
   ctx: AppContext,
   agency: Agency | null,
   state: StatePayload,

@@ -22,6 +22,7 @@ import { type CallbackTarget, finishCallback } from "./flow-routes.js";
 import { DEFAULT_SCOPES } from "./kinds/fields.js";
 import { KINDS } from "./kinds/index.js";
 import type { ConnectionRow, FlowPurpose } from "./kinds/kind.js";
+import { NO_SAML_COLUMNS } from "./kinds/saml.js";
 import { SsoStepError } from "./oidc.js";
 import { type Attempt, failSignIn } from "./settle.js";
 import type { StatePayload } from "./state.js";
@@ -59,6 +60,7 @@ function instanceConnection(ctx: AppContext, request: FastifyRequest, agency: Ag
     audience: null,
     groups_field: null,
     allowed_groups: [],
+    ...NO_SAML_COLUMNS,
     enabled: true,
     config_version: 1,
     created_at: now,

@@ -288,6 +288,38 @@ export function verifyState(
   binding: { browserBinding: string | readonly string[] | undefined },
   now: number = Date.now(),
 ): StateVerification {
+  const opened = openToken(secret, token, now);
+  if (!opened.ok) return opened;
+  const { payload, binding: boundHash } = opened;
+  const candidates =
+    typeof binding.browserBinding === "string" ? [binding.browserBinding] : binding.browserBinding;
+  const matched = candidates?.find(
+    (value) => isIssuedBrowserBinding(secret, value) && timingSafeEqualStr(bindingHash(value), boundHash),
+  );
+  if (matched === undefined) return fail("browser_mismatch");
+  return { ok: true, payload, browserBinding: matched };
+}
+
+/**
+ * The payload of a state token that is genuine and within its age, WITHOUT the browser binding:
+ * for a step where the browser's cookies cannot arrive (SAML's cross-site ACS POST, SPEC §12),
+ * which reads what the flow expects and settles nothing; the binding is checked after, on the
+ * same-origin request that settles the flow (verifyState).
+ */
+export function peekState(
+  secret: StateSecret,
+  token: string,
+  now: number = Date.now(),
+): { ok: true; payload: StatePayload } | { ok: false; reason: StateFailureReason } {
+  const opened = openToken(secret, token, now);
+  return opened.ok ? { ok: true, payload: opened.payload } : opened;
+}
+
+function openToken(
+  secret: StateSecret,
+  token: string,
+  now: number,
+): { ok: true; payload: StatePayload; binding: string } | { ok: false; reason: StateFailureReason } {
   const keys = deriveKeys(secret);
   if (typeof token !== "string" || token.length > MAX_TOKEN_LENGTH) return fail("malformed");
   const parts = token.split(".");
@@ -303,17 +335,9 @@ export function verifyState(
   const { payload } = decoded;
   if (payload.issuedAt - now > STATE_MAX_FUTURE_SKEW_MS) return fail("future");
   if (now - payload.issuedAt > STATE_MAX_AGE_MS) return fail("expired");
-
-  const candidates =
-    typeof binding.browserBinding === "string" ? [binding.browserBinding] : binding.browserBinding;
-  const matched = candidates?.find(
-    (value) =>
-      isIssuedBrowserBinding(secret, value) && timingSafeEqualStr(bindingHash(value), decoded.binding),
-  );
-  if (matched === undefined) return fail("browser_mismatch");
-  return { ok: true, payload, browserBinding: matched };
+  return { ok: true, payload, binding: decoded.binding };
 }
 
-function fail(reason: StateFailureReason): StateVerification {
+function fail(reason: StateFailureReason): { ok: false; reason: StateFailureReason } {
   return { ok: false, reason };
 }

@@ -285,6 +285,10 @@ export function redactMessage(
           source: data.source === "header" || data.source === "cookie" ? data.source : REDACTED,
           ...redactJwt(data.jwt),
         };
+      case "saml_response":
+        // The SAML library's summary is redacted by construction (saml/summary.ts: IDs, issuers,
+        // URLs, times, element and attribute NAMES, never a NameID or a value); kept as JSON.
+        return isPlainObject(data.summary) ? JSON.parse(JSON.stringify(data.summary)) : { malformed: true };
       default:
         return redactValue(message.data);
     }

@@ -71,6 +71,13 @@ describe("logs", () => {
     );
   });
 
+  it("masks SAML messages, the RelayState and the ACS's continue handle in URLs", () => {
+    expect(maskUrl("/login/saml/c1/continue?h=one-time-handle")).toBe("/login/saml/c1/continue?h=[REDACTED]");
+    expect(maskUrl("/sso?SAMLRequest=fZJN&RelayState=s1.a.b&SigAlg=x&Signature=sig")).toBe(
+      "/sso?SAMLRequest=[REDACTED]&RelayState=[REDACTED]&SigAlg=x&Signature=[REDACTED]",
+    );
+  });
+
   it("never writes cookies, authorization headers, passwords or OIDC codes", async () => {
     const login = await app.inject({
       method: "POST",

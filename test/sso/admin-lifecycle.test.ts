@@ -105,7 +105,7 @@ describe.each(storages())("SSO administration (%s)", (storage) => {
         "tokenEndpointAuthMethod",
       ],
       ["a discovery URL that is not a URL", { discoveryUrl: "idp.example.com" }, "discoveryUrl"],
-      ["an unknown type", { type: "saml" }, "type"],
+      ["an unknown type", { type: "ws-fed" }, "type"],
     ];
     it.each(invalid)("refuses %s", async (_name, patch, field, message) => {
       const res = await w.api("POST", "/api/admin/sso/connections", conn(patch));
@@ -167,7 +167,7 @@ describe.each(storages())("SSO administration (%s)", (storage) => {
   });
 
   describe("the setup wizard's description (GET /api/admin/sso/kinds)", () => {
-    it("lists the four kinds with their steps, presets and fields, whole", async () => {
+    it("lists the five kinds with their steps, presets and fields, whole", async () => {
       const res = await w.api("GET", "/api/admin/sso/kinds");
       expect(res.status, res.body).toBe(200);
       const { kinds } = res.json<{ kinds: KindDescription[] }>();
@@ -176,6 +176,7 @@ describe.each(storages())("SSO administration (%s)", (storage) => {
         ["azure", "Azure Entra ID", ["Client ID & Secret", "OIDC Configuration", "User Details Mapping"]],
         ["google", "Google", ["Client ID & Secret", "OIDC Configuration", "User Details Mapping"]],
         ["cloudflare-access", "Cloudflare Access", ["Team domain & Audience", "User Details Mapping"]],
+        ["saml", "SAML 2.0", ["Connection", "SAML configuration", "User Details Mapping"]],
       ]);
       expect(kinds.flatMap((k) => k.presets.map((p) => p.label))).toEqual([
         "Generic OIDC",
@@ -184,6 +185,10 @@ describe.each(storages())("SSO administration (%s)", (storage) => {
         "Azure Entra ID",
         "Google",
         "Cloudflare Access",
+        "SAML 2.0",
+        "Microsoft Entra ID (SAML)",
+        "Okta (SAML)",
+        "Google Workspace (SAML)",
       ]);
       const oidc = kinds[0]!;
       expect(oidc.steps[1]?.choice).toMatchObject({ name: "useConfigUrl", label: "Use OIDC Config URL" });

@@ -316,7 +316,8 @@ export interface ServedSamlIdp extends SamlIdp {
 /** The double on loopback: `/metadata`, `/sso` (HTTP-Redirect in, HTTP-POST form out). */
 export async function serveSamlIdp(options: {
   profile?: IdpProfile;
-  spEntityId: string;
+  /** The SP's entity ID (the audience); default: the Issuer of each AuthnRequest. */
+  spEntityId?: string;
   spEncryptionCertificate?: string | null;
 }): Promise<ServedSamlIdp> {
   let user: ({ nameId: string } & Partial<ResponseOptions>) | null = null;
@@ -349,7 +350,7 @@ export async function serveSamlIdp(options: {
         if (!user || !seen.acsUrl) throw new Error("no user signs in");
         const samlResponse = await idp!.responseBase64({
           acsUrl: seen.acsUrl,
-          spEntityId: options.spEntityId,
+          spEntityId: options.spEntityId ?? seen.issuer ?? "",
           inResponseTo: seen.id,
           encryptFor: options.spEncryptionCertificate ?? null,
           ...user,

@@ -310,6 +310,7 @@ describe("the wizard model on the server's real kinds", () => {
     azureTenantId: "6d3c6b0e-4f2a-4c8e-9a51-2b7f0c1d9e84",
     teamDomain: "https://MyTeam.cloudflareaccess.com/",
     audience: "aud-123",
+    samlMetadataUrl: "https://idp.example.com/saml/metadata",
   };
 
   it.each(
@@ -331,7 +332,13 @@ describe("the wizard model on the server's real kinds", () => {
       });
       expect(value.type).toBe(kind.type);
       expect(value.name).toBe(preset.defaultName);
-      expect(value.mapping).toEqual(kind.defaultMapping);
+      // The kind's default mapping, with what the preset sets differently (SAML: the email attribute).
+      const presetMapping = Object.fromEntries(
+        Object.entries(preset.defaults ?? {})
+          .filter(([k]) => k.startsWith("mapping."))
+          .map(([k, v]) => [k.slice("mapping.".length), v]),
+      );
+      expect(value.mapping).toEqual({ ...kind.defaultMapping, ...presetMapping });
     }
   });
 

@@ -32,6 +32,18 @@ export interface ConnectionInput {
   groupsField?: string | null;
   /** SPEC §13: only members of one of these groups may sign in; empty = no restriction. */
   allowedGroups?: string[] | null;
+  samlMetadataUrl?: string | null;
+  samlMetadataXml?: string | null;
+  samlEntityId?: string | null;
+  samlSsoUrl?: string | null;
+  /** PEM certificates: a list, or one text holding PEM blocks. */
+  samlCertificates?: string[] | string | null;
+  samlSpEntityId?: string | null;
+  samlSignatureRequired?: "either" | "assertion" | "response" | "both" | null;
+  samlAllowSha1?: boolean | null;
+  samlIdpInitiated?: boolean | null;
+  samlClockSkewSeconds?: number | null;
+  samlEmailTrust?: "idp" | "verified-domains" | null;
 }
 
 /**
@@ -40,7 +52,21 @@ export interface ConnectionInput {
  */
 export type NormalizedConnection = Omit<
   Selectable<SsoConnectionsTable>,
-  "id" | "agency_id" | "client_secret_enc" | "enabled" | "config_version" | "created_at" | "updated_at"
+  | "id"
+  | "agency_id"
+  | "client_secret_enc"
+  | "enabled"
+  | "config_version"
+  | "created_at"
+  | "updated_at"
+  // What the server keeps of a SAML connection besides its configuration: the IdP as last read
+  // from its metadata, and the SP key pairs it generated (kinds/saml.ts).
+  | "saml_idp"
+  | "saml_metadata_fetched_at"
+  | "saml_sp_key_enc"
+  | "saml_sp_certificate"
+  | "saml_sp_next_key_enc"
+  | "saml_sp_next_certificate"
 >;
 
 /** The group fields (SPEC §13): every kind takes them, whatever the protocol. */

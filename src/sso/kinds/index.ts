@@ -15,6 +15,7 @@ import {
 import { googleKind } from "./google.js";
 import type { ConnectionKind, NormalizeOptions } from "./kind.js";
 import { oidcKind } from "./oidc.js";
+import { samlKind } from "./saml.js";
 import type { KindDescription } from "./wizard.js";
 
 export const KINDS = {
@@ -22,6 +23,7 @@ export const KINDS = {
   azure: azureKind,
   google: googleKind,
   "cloudflare-access": cloudflareAccessKind,
+  saml: samlKind,
 } as const satisfies Record<ConnectionType, ConnectionKind>;
 
 export const CONNECTION_TYPES = Object.keys(KINDS) as ConnectionType[];
@@ -66,7 +68,7 @@ export function normalizeConnection(
   const kind = kindOf(type);
   for (const field of ALL_FIELDS) {
     const v = input[field];
-    if (v !== undefined && v !== null && v !== "" && !kind.fields.includes(field)) {
+    if (v !== undefined && v !== null && v !== "" && v !== false && !kind.fields.includes(field)) {
       throw badRequest(`${field} does not apply to ${type} connections`, field);
     }
   }
@@ -89,6 +91,17 @@ export function normalizeConnection(
     team_domain: null,
     audience: null,
     ...normalizeGroupFields(input),
+    saml_metadata_url: null,
+    saml_metadata_xml: null,
+    saml_entity_id: null,
+    saml_sso_url: null,
+    saml_certificates: null,
+    saml_sp_entity_id: null,
+    saml_signature_required: null,
+    saml_allow_sha1: false,
+    saml_idp_initiated: false,
+    saml_clock_skew_seconds: null,
+    saml_email_trust: null,
   };
   return kind.normalize(input, base, opts);
 }

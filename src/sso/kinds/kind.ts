@@ -13,7 +13,7 @@
  *                        and the protocol facts a trace records) or a typed failure
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { Selectable } from "kysely";
+import type { Insertable, Selectable } from "kysely";
 import type { AppContext } from "../../context.js";
 import type { ConnectionMapping, ConnectionType, SsoConnectionsTable } from "../../db/schema.js";
 import type { SsoErrorCode } from "../messages.js";
@@ -103,6 +103,15 @@ export interface ConnectionKind {
     base: NormalizedConnection,
     opts: NormalizeOptions,
   ): { value: NormalizedConnection; warnings: string[] };
+  /**
+   * What the kind stores besides the configuration, made when a connection is created or its
+   * configuration changes (SAML: the IdP metadata fetched through the SSRF guard, the SP key pair).
+   * Runs before the write, outside its transaction. Throws AppError 422 naming the field.
+   */
+  prepare?(
+    ctx: AppContext,
+    input: { connectionId: string; value: NormalizedConnection; existing: ConnectionRow | null },
+  ): Promise<Partial<Insertable<SsoConnectionsTable>>>;
   wizard: KindWizard;
   /** The URL the browser goes to for this flow. Throws SsoStepError when it cannot start. */
   start(ctx: AppContext, input: StartInput): Promise<string>;

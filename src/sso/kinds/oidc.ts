@@ -263,7 +263,7 @@ export function oidcCredentialsStep(...own: WizardField[]): WizardStep {
       {
         name: "method",
         label: "Method of Authentication",
-        hint: "Locked to OIDC. SAML will be supported in the future.",
+        hint: "OpenID Connect. For SAML 2.0, pick one of the SAML providers instead.",
         input: "fixed",
         options: [{ value: "oidc", label: "OIDC" }],
         default: "oidc",

@@ -5,6 +5,7 @@ import { Badge, TestStatusBadge } from "../../components/Badge.js";
 import { Button } from "../../components/Button.js";
 import { Card } from "../../components/Card.js";
 import { Collapsible } from "../../components/Collapsible.js";
+import { CopyButton } from "../../components/CopyButton.js";
 import { ConfirmDialog } from "../../components/Dialog.js";
 import { Menu } from "../../components/Menu.js";
 import { Toggle } from "../../components/Toggle.js";
@@ -79,6 +80,42 @@ export function useSettingsChange({ settings, onChanged, onUpdate }: SettingsCha
     /** "Hide other login options" switched on or off. */
     setHidden: (hidden: boolean) => apply(() => save({ ...settings, hideOtherLoginMethods: hidden })),
   };
+}
+
+/**
+ * SPEC §12: what the admin pastes into a SAML IdP (ACS URL, entity ID, SP metadata URL) with copy
+ * buttons, and the IdP's signing certificates with their expiry (flagged within 30 days). Rendered
+ * from the connection's `saml` view, which only SAML connections have.
+ */
+function SamlServiceProvider({ saml }: { saml: NonNullable<Connection["saml"]> }) {
+  const values = [
+    { label: "ACS URL", value: saml.acsUrl },
+    { label: "Entity ID", value: saml.spEntityId },
+    { label: "SP metadata URL", value: saml.spMetadataUrl },
+  ];
+  return (
+    <div className="stack">
+      <dl className="summary">
+        {values.map((v) => (
+          <div key={v.label} className="summary-row">
+            <dt>{v.label}</dt>
+            <dd className="mono">
+              {v.value} <CopyButton text={v.value} label={`Copy ${v.label}`} size="sm" />
+            </dd>
+          </div>
+        ))}
+        {saml.certificates.map((c) => (
+          <div key={c.fingerprintSha256} className="summary-row">
+            <dt>IdP certificate</dt>
+            <dd>
+              {c.subject} — expires {new Date(c.notAfter).toLocaleDateString()}
+              {c.expiresWithin30Days ? <Badge>Expires within 30 days</Badge> : null}
+            </dd>
+          </div>
+        ))}
+      </dl>
+    </div>
+  );
 }
 
 /** A saved connection: SSO Configuration, Test Status and Additional Settings, plus the ⋯ menu. */
@@ -165,6 +202,7 @@ export function ConnectionCard({
               kind ? connectionSummary(kind, connection) : [{ label: "Display name", value: connection.name }]
             }
           />
+          {connection.saml ? <SamlServiceProvider saml={connection.saml} /> : null}
         </Collapsible>
 
         <Collapsible
