@@ -69,7 +69,7 @@ export function SsoSettingsPage() {
   return (
     <SettingsPage
       title="Single Sign-On (SSO)"
-      description="Let your team sign in to CoPilot with their organisation's identity provider (OpenID Connect)."
+      description="Let your team sign in to CoPilot with their organisation's identity provider (OpenID Connect, SAML 2.0 or Cloudflare Access)."
       actions={
         data?.prerequisites.met && hasConnections && !wizard ? (
           <Button onClick={() => openWizard({ mode: "create" })}>Add connection</Button>
