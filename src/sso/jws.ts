@@ -110,6 +110,8 @@ export const CURVES: Readonly<Record<string, readonly string[]>> = {
 export const MIN_RSA_BITS = 2048;
 
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
+/** Refuses invalid UTF-8 (RFC 7515 §5.2 steps 3 and 7: the header and the JWT payload are UTF-8). */
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
 const KEY_MEMBERS = ["jku", "jwk", "x5u", "x5c", "x5t", "x5t#S256"];
 
 /** ECDSA: the OpenSSL curve name and the R‖S length in bytes (RFC 7518 §3.4). */
@@ -143,7 +145,7 @@ export function splitCompact(token: string): CompactParts {
 function parseJsonObject(bytes: Buffer): Record<string, unknown> | undefined {
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    value = JSON.parse(UTF8.decode(bytes));
   } catch {
     return undefined;
   }
