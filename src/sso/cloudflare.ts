@@ -24,17 +24,13 @@
  * loopback `host:port`. Failures are CloudflareAssertionError naming the check and a cause fit for
  * the audit log: never the token, never a claim's value other than the issuer URL.
  */
-import {
-  compactVerify,
-  decodeProtectedHeader,
-  errors as joseErrors,
-  type ProtectedHeaderParameters,
-} from "jose";
+import { errors as joseErrors } from "jose";
 import type { Selectable } from "kysely";
 import type { AppContext } from "../context.js";
 import type { SsoConnectionsTable } from "../db/schema.js";
 import { describeFetchError } from "../net/safe-fetch.js";
 import { JwksUnavailableError } from "./jwks.js";
+import { decodeJws, JwsError, type JwsHeader, parseHeader, splitCompact, verifyDecoded } from "./jws.js";
 
 type ConnectionRow = Selectable<SsoConnectionsTable>;
 
@@ -111,31 +107,40 @@ export function teamEndpoints(ctx: AppContext, row: ConnectionRow): TeamEndpoint
 }
 
 /** RFC 7515 §7.1: three base64url parts, bounded in size; the header must decode. */
-export function checkFormat(token: string): ProtectedHeaderParameters {
+export function checkFormat(token: string): JwsHeader {
   if (token.length > MAX_ASSERTION_LENGTH) {
     throw new CloudflareAssertionError(
       "format",
       `the assertion is longer than ${MAX_ASSERTION_LENGTH} characters`,
     );
   }
-  if (!/^[\w-]+\.[\w-]*\.[\w-]*$/.test(token)) {
+  let parts: ReturnType<typeof splitCompact>;
+  try {
+    parts = splitCompact(token);
+  } catch {
     throw new CloudflareAssertionError("format", "the assertion is not a compact JWS");
   }
-  let header: ProtectedHeaderParameters;
   try {
-    header = decodeProtectedHeader(token);
-  } catch {
+    return parseHeader(parts.header);
+  } catch (error) {
+    // RFC 7797 unencoded payloads and critical extensions are never used by Cloudflare.
+    if (error instanceof JwsError && (error.code === "b64" || error.code === "crit"))
+      throw new CloudflareAssertionError("format", "the assertion's header uses b64 or crit");
+    if (error instanceof JwsError && error.code === "alg_missing")
+      throw new CloudflareAssertionError("algorithm", "alg (none given) is not RS256");
+    if (error instanceof JwsError && error.code === "embedded_key")
+      throw new CloudflareAssertionError(
+        "format",
+        `the assertion's header ${error.message.replace(/^the JWS header /, "")}`,
+      );
+    if (error instanceof JwsError && error.code === "format")
+      throw new CloudflareAssertionError("format", "the assertion is not a compact JWS");
     throw new CloudflareAssertionError("format", "the assertion's header is not valid JSON");
   }
-  // RFC 7797 unencoded payloads and critical extensions are never used by Cloudflare.
-  if (header.b64 !== undefined || header.crit !== undefined) {
-    throw new CloudflareAssertionError("format", "the assertion's header uses b64 or crit");
-  }
-  return header;
 }
 
 /** SPEC §5 "RS256": `none` and HMAC (keyable with the public key) are refused before any key is used. */
-export function checkAlgorithm(header: ProtectedHeaderParameters): void {
+export function checkAlgorithm(header: JwsHeader): void {
   const alg = typeof header.alg === "string" ? header.alg : "(none given)";
   if (!(ALLOWED_ALGORITHMS as readonly string[]).includes(alg)) {
     throw new CloudflareAssertionError("algorithm", `alg ${alg.slice(0, 20)} is not RS256`);
@@ -152,25 +157,16 @@ export async function checkSignature(
   token: string,
   certsUrl: string,
 ): Promise<Record<string, unknown>> {
-  let payload: Uint8Array;
   try {
-    const verified = await compactVerify(token, (header) => ctx.jwks.getKey(certsUrl, header), {
-      algorithms: [...ALLOWED_ALGORITHMS],
-    });
-    payload = verified.payload;
+    const decoded = decodeJws(token, ALLOWED_ALGORITHMS);
+    const key = await ctx.jwks.getKey(certsUrl, decoded.header);
+    return verifyDecoded(decoded, key);
   } catch (error) {
+    if (error instanceof JwsError && error.code === "payload") {
+      throw new CloudflareAssertionError("format", "the assertion's payload is not a JSON object");
+    }
     throw signatureError(error, certsUrl);
   }
-  let claims: unknown;
-  try {
-    claims = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(payload));
-  } catch {
-    throw new CloudflareAssertionError("format", "the assertion's payload is not JSON");
-  }
-  if (typeof claims !== "object" || claims === null || Array.isArray(claims)) {
-    throw new CloudflareAssertionError("format", "the assertion's payload is not a JSON object");
-  }
-  return claims as Record<string, unknown>;
 }
 
 function hostOf(url: string): string {
@@ -201,11 +197,20 @@ function signatureError(error: unknown, certsUrl: string): CloudflareAssertionEr
       `several keys of ${host} match an assertion without kid`,
     );
   }
-  if (error instanceof joseErrors.JWSSignatureVerificationFailed) {
-    return new CloudflareAssertionError("signature", `the signature does not verify with the key of ${host}`);
-  }
-  if (error instanceof joseErrors.JOSEAlgNotAllowed) {
-    return new CloudflareAssertionError("algorithm", "the assertion's alg is not RS256");
+  if (error instanceof JwsError) {
+    if (error.code === "signature")
+      return new CloudflareAssertionError(
+        "signature",
+        `the signature does not verify with the key of ${host}`,
+      );
+    if (error.code === "alg_not_allowed")
+      return new CloudflareAssertionError("algorithm", "the assertion's alg is not RS256");
+    if (error.code === "format" || error.code === "header")
+      return new CloudflareAssertionError("format", "the assertion is not a compact JWS");
+    return new CloudflareAssertionError(
+      "signature",
+      `the assertion could not be verified (${error.message})`,
+    );
   }
   if (error instanceof joseErrors.JOSEError) {
     return new CloudflareAssertionError("signature", `the assertion could not be verified (${error.code})`);

@@ -7,8 +7,11 @@
  *     and parsed as a JWK Set (RFC 7517 §5);
  *   - members meant for encryption (`use: "enc"`, RFC 7517 §4.2) and members carrying private or
  *     symmetric key material are dropped; a remote key set only ever provides public keys;
- *   - key selection by `kid` and by a `kty` compatible with the token's `alg` (RFC 7515 §4.1.4,
- *     RFC 7518 §3.1) is jose's createLocalJWKSet; exactly one key must match;
+ *   - each usable member becomes a node:crypto KeyObject once, when the set is downloaded (a member
+ *     node:crypto cannot import is dropped), and is cached with the set;
+ *   - key selection by `kid` and by a `kty` (and `crv`) compatible with the token's `alg` (RFC 7515
+ *     §4.1.4, RFC 7518 §3.1), by the member's own `alg`, `use` and `key_ops` when it has them — the
+ *     rules of jose's createLocalJWKSet; exactly one key must match;
  *   - a token naming an unknown `kid` triggers a refetch — key rotation (OIDC Core §10.1) — but at
  *     most once per `cooldownMs` per URL, so a flood of tokens with random kids cannot make us
  *     hammer the IdP; concurrent callers share one in-flight download;
@@ -26,19 +29,27 @@
  *   - JwksUnavailableError's message says what went wrong with the last download (timeout, HTTP
  *     status, too large, not JSON, not a JWK Set): it becomes the audit cause of the sign-in.
  *
- * Algorithms are NOT decided here: callers pin them in `jwtVerify(..., { algorithms })`.
- * A token without `kid` matching several keys fails with jose's JWKSMultipleMatchingKeys.
+ * Algorithms are NOT decided here: callers pin them (jws.ts `verifyCompact(token, algorithms, …)`).
+ * No key matching fails with jose's JWKSNoMatchingKey, a token without `kid` matching several keys
+ * with JWKSMultipleMatchingKeys, an algorithm without a key type with JOSENotSupported (the error
+ * classes callers and tests already know; jose verifies nothing here).
  */
-import {
-  createLocalJWKSet,
-  errors,
-  type JSONWebKeySet,
-  type JWK,
-  type JWSHeaderParameters,
-  type JWTVerifyGetKey,
-  type LocalJWKSet,
-} from "jose";
+import { createPublicKey, type JsonWebKey, type KeyObject } from "node:crypto";
+import { errors, type JWK, type JWTVerifyGetKey } from "jose";
 import { describeFetchError } from "../net/safe-fetch.js";
+import { CURVES, keyTypeOf } from "./jws.js";
+
+/** What key selection reads of a JWS protected header. */
+export interface KeyHint {
+  kid?: unknown;
+  alg?: unknown;
+}
+
+/** One usable member of a downloaded set, with its KeyObject made once. */
+interface SetMember {
+  jwk: JWK;
+  key: KeyObject;
+}
 
 /** The subset of WHATWG fetch the cache uses; the safe fetch satisfies it. */
 export type JwksFetch = (input: string, init?: RequestInit) => Promise<Response>;
@@ -62,8 +73,8 @@ export interface JwksCacheOptions {
 
 export interface JwksCache {
   /** Resolves the public key for a JWS protected header; throws when none matches or no set is available. */
-  getKey(jwksUri: string, protectedHeader: Pick<JWSHeaderParameters, "kid" | "alg">): Promise<CryptoKey>;
-  /** A jose key resolver bound to one JWKS URL, for `jwtVerify(token, resolver, { algorithms })`. */
+  getKey(jwksUri: string, protectedHeader: KeyHint): Promise<KeyObject>;
+  /** A jose key resolver bound to one JWKS URL, for `jwtVerify(token, resolver, { algorithms })` (tests, tools). */
   keyResolver(jwksUri: string): JWTVerifyGetKey;
   /** Forgets a URL (e.g. after the connection's configuration changed); the next use downloads again. */
   invalidate(jwksUri: string): void;
@@ -76,8 +87,8 @@ export class JwksUnavailableError extends Error {
 }
 
 interface CacheEntry {
-  /** Key selector over the last successfully downloaded set. */
-  keys?: LocalJWKSet;
+  /** The usable members of the last successfully downloaded set. */
+  keys?: SetMember[];
   /** When `keys` was downloaded (ms). */
   fetchedAt: number;
   /** When the last refetch for an unknown kid began (ms); failed ones do not count. */
@@ -165,10 +176,7 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
     return entry.inflight;
   }
 
-  async function getKey(
-    jwksUri: string,
-    protectedHeader: Pick<JWSHeaderParameters, "kid" | "alg">,
-  ): Promise<CryptoKey> {
+  async function getKey(jwksUri: string, protectedHeader: KeyHint): Promise<KeyObject> {
     const entry = entryFor(jwksUri);
     // Set when this call itself waited for a download: a refetch right after it would get the same set.
     let justDownloaded = false;
@@ -185,7 +193,7 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
       });
     }
     try {
-      return await keys(protectedHeader);
+      return selectKey(keys, protectedHeader);
     } catch (error) {
       if (
         !(error instanceof errors.JWKSNoMatchingKey) ||
@@ -196,7 +204,7 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
     }
     // Unknown kid: the IdP may have rotated its keys (OIDC Core §10.1). One refetch per cooldown.
     await refresh(jwksUri, entry, "unknownKid");
-    return (entry.keys ?? keys)(protectedHeader);
+    return selectKey(entry.keys ?? keys, protectedHeader);
   }
 
   function keyResolver(jwksUri: string): JWTVerifyGetKey {
@@ -214,7 +222,7 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
  * GETs a JWK Set (RFC 7517 §5) and builds a selector over its usable members. Throws on a non-200
  * status, a body that is not JSON, or a document without a `keys` array.
  */
-async function downloadKeySet(fetchImpl: JwksFetch, uri: string): Promise<LocalJWKSet> {
+async function downloadKeySet(fetchImpl: JwksFetch, uri: string): Promise<SetMember[]> {
   const response = await fetchImpl(uri, {
     method: "GET",
     headers: { accept: "application/jwk-set+json, application/json" },
@@ -229,14 +237,45 @@ async function downloadKeySet(fetchImpl: JwksFetch, uri: string): Promise<LocalJ
   } catch {
     throw new Error(`the JWKS endpoint of ${hostOf(uri)} did not return JSON`);
   }
-  return createLocalJWKSet(usableKeySet(document, uri));
+  return usableKeySet(document, uri).flatMap((jwk): SetMember[] => {
+    try {
+      return [{ jwk, key: createPublicKey({ key: jwk as JsonWebKey, format: "jwk" }) }];
+    } catch {
+      return []; // a member node:crypto cannot import can verify nothing
+    }
+  });
+}
+
+/**
+ * The one member that may verify a token with this header: same `kty` as the alg's (and a curve
+ * of the alg), the header's `kid` when it has one, and the member's own `alg`, `use` and `key_ops`
+ * when present. None → JWKSNoMatchingKey (the caller may refetch); several → JWKSMultipleMatchingKeys.
+ */
+function selectKey(members: SetMember[], header: KeyHint): KeyObject {
+  const alg = typeof header.alg === "string" ? header.alg : "";
+  const kty = keyTypeOf(alg);
+  if (!kty) throw new errors.JOSENotSupported('Unsupported "alg" value for a JSON Web Key Set');
+  const curves = CURVES[alg];
+  const kid = typeof header.kid === "string" ? header.kid : undefined;
+  const matches = members.filter(({ jwk }) => {
+    if (jwk.kty !== kty) return false;
+    if (kid !== undefined && jwk.kid !== kid) return false;
+    if (typeof jwk.alg === "string" && jwk.alg !== alg) return false;
+    if (typeof jwk.use === "string" && jwk.use !== "sig") return false;
+    if (Array.isArray(jwk.key_ops) && !jwk.key_ops.includes("verify")) return false;
+    if (curves && !curves.includes(jwk.crv ?? "")) return false;
+    return true;
+  });
+  if (matches.length === 0) throw new errors.JWKSNoMatchingKey();
+  if (matches.length > 1) throw new errors.JWKSMultipleMatchingKeys();
+  return matches[0]!.key;
 }
 
 /**
  * Keeps the members of a JWK Set that can verify signatures: objects with a string `kty`, not
  * marked `use: "enc"`, without private or symmetric key material.
  */
-function usableKeySet(document: unknown, uri: string): JSONWebKeySet {
+function usableKeySet(document: unknown, uri: string): JWK[] {
   const keys = (document as { keys?: unknown } | null)?.keys;
   if (typeof document !== "object" || document === null || !Array.isArray(keys)) {
     throw new Error(`the JWKS endpoint of ${hostOf(uri)} did not return a JWK Set`);
@@ -248,7 +287,7 @@ function usableKeySet(document: unknown, uri: string): JSONWebKeySet {
     if (jwk.use === "enc") return false;
     return !PRIVATE_MEMBERS.some((member) => member in jwk);
   });
-  return { keys: usable };
+  return usable;
 }
 
 /** Host of a URL for messages (never the path or query); "JWKS URL" when unparsable. */

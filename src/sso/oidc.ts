@@ -1,6 +1,6 @@
 /**
  * The OpenID Connect relying party, one protocol step per function (openid-client v6 for the
- * protocol, jose for our own ID token signature check):
+ * protocol, jws.ts — node:crypto — for our own ID token signature check):
  *
  *   discover            OpenID Connect Discovery 1.0 §4 (issuer must match, §4.3)
  *   authorizationUrl    RFC 6749 §4.1.1, RFC 7636 §4.3 (PKCE S256), OIDC Core §3.1.2.1 (nonce)
@@ -17,13 +17,14 @@
  * SsoStepError naming the step, the cause (for the audit log) and the IdP's own error if any.
  */
 import { hash } from "node:crypto";
-import { decodeProtectedHeader, type JWTPayload, errors as joseErrors, jwtVerify } from "jose";
+import { errors as joseErrors } from "jose";
 import type { Selectable } from "kysely";
 import * as client from "openid-client";
 import type { AppContext } from "../context.js";
 import type { SsoConnectionsTable } from "../db/schema.js";
 import { describeFetchError, SafeFetchError } from "../net/safe-fetch.js";
 import { connectionSecret } from "./connections.js";
+import { decodeJws, JwsError, verifyDecoded } from "./jws.js";
 import type { ProtocolMessage } from "./kinds/kind.js";
 import { claim } from "./resolve-user.js";
 
@@ -428,9 +429,19 @@ export interface FlowChecks {
   flowStartedAt: number;
 }
 
+/** The claims of an ID token after verifyIdToken's checks (OIDC Core §2), plus whatever else it carries. */
+export interface IdTokenClaims extends Record<string, unknown> {
+  iss: string;
+  sub: string;
+  aud: string | string[];
+  exp: number;
+  iat: number;
+}
+
 /**
- * OIDC Core §3.1.3.7: our own check of the signature, with the algorithms pinned, and of the
- * claims: `iat` neither in the future nor before the flow began (both with the clock skew).
+ * OIDC Core §3.1.3.7: our own check of the signature (jws.ts: node:crypto, synchronous, with the
+ * algorithms pinned and the key from the IdP's JWKS) and of the claims, each below with its rule.
+ * `iat` must be neither in the future nor before the flow began (both with the clock skew).
  */
 export async function verifyIdToken(
   ctx: AppContext,
@@ -438,62 +449,74 @@ export async function verifyIdToken(
   row: ConnectionRow,
   idToken: string,
   flow: FlowChecks,
-): Promise<JWTPayload> {
+): Promise<IdTokenClaims> {
   const { nonce } = flow;
-  let alg: string | undefined;
+  let payload: Record<string, unknown>;
   try {
-    alg = decodeProtectedHeader(idToken).alg;
-  } catch {
-    throw new SsoStepError("id_token", "the ID token is not a JWS");
-  }
-  if (!alg || !provider.algorithms.includes(alg)) {
-    throw new SsoStepError(
-      "id_token",
-      `the ID token's algorithm ${alg ?? "(none)"} is not allowed (allowed: ${provider.algorithms.join(", ")})`,
-    );
-  }
-  let payload: JWTPayload;
-  try {
-    ({ payload } = await jwtVerify(idToken, ctx.jwks.keyResolver(provider.jwksUri), {
-      algorithms: provider.algorithms,
-      issuer: provider.issuer,
-      audience: row.client_id!,
-      clockTolerance: CLOCK_TOLERANCE_SECONDS,
-      currentDate: ctx.now(),
-      requiredClaims: ["sub", "iat", "exp"],
-    }));
+    // §3.1.3.7 steps 6–8: a JWS (never unsigned, never encrypted), an alg the IdP may use and we
+    // pinned (asymmetric only), the signature against the IdP's published key.
+    const decoded = decodeJws(idToken, provider.algorithms);
+    const key = await ctx.jwks.getKey(provider.jwksUri, decoded.header);
+    payload = verifyDecoded(decoded, key);
   } catch (err) {
-    if (err instanceof joseErrors.JWSSignatureVerificationFailed)
-      throw new SsoStepError("id_token", "the ID token's signature is invalid");
-    if (err instanceof joseErrors.JWKSNoMatchingKey)
-      throw new SsoStepError("id_token", "no key of the IdP's JWKS matches the ID token");
-    const msg = err instanceof Error ? err.message : String(err);
-    throw new SsoStepError("id_token", `the ID token was refused: ${msg}`);
+    throw idTokenRefusal(err, provider);
   }
+  const now = Math.floor(ctx.now().getTime() / 1000);
+  // §3.1.3.7 step 2, RFC 7519 §4.1.1: the issuer exactly the provider's (after discovery's check).
+  if (payload.iss === undefined) throw refused('missing required "iss" claim');
+  if (payload.iss !== provider.issuer) throw refused('unexpected "iss" claim value');
+  // Step 3, RFC 7519 §4.1.3: `aud` is this client or an array containing it.
+  const aud = audienceOf(payload.aud);
+  if (payload.aud === undefined) throw refused('missing required "aud" claim');
+  if (!aud?.includes(row.client_id!)) throw refused('unexpected "aud" claim value');
+  // Step 9, RFC 7519 §4.1.4: not expired (60 s of clock skew, on the application's clock).
+  if (payload.exp === undefined) throw refused('missing required "exp" claim');
+  if (typeof payload.exp !== "number" || !Number.isFinite(payload.exp))
+    throw refused('"exp" claim must be a number');
+  if (payload.exp <= now - CLOCK_TOLERANCE_SECONDS) throw refused('"exp" claim timestamp check failed');
+  // RFC 7519 §4.1.5: not before `nbf`, when the IdP set one.
+  if (payload.nbf !== undefined) {
+    if (typeof payload.nbf !== "number" || !Number.isFinite(payload.nbf))
+      throw refused('"nbf" claim must be a number');
+    if (payload.nbf > now + CLOCK_TOLERANCE_SECONDS) throw refused('"nbf" claim timestamp check failed');
+  }
+  // Step 10, RFC 7519 §4.1.6: `iat` is required by OIDC Core §2 and must be a number.
+  if (payload.iat === undefined) throw refused('missing required "iat" claim');
+  if (typeof payload.iat !== "number" || !Number.isFinite(payload.iat))
+    throw new SsoStepError("id_token", "the ID token's iat is not a number");
+  // OIDC Core §2: `sub` is required, a non-empty string.
+  if (payload.sub === undefined) throw refused('missing required "sub" claim');
+  if (typeof payload.sub !== "string" || payload.sub === "")
+    throw refused('"sub" claim must be a non-empty string');
+  // Step 11: the nonce of this flow's authorization request.
   if (payload.nonce !== nonce) throw new SsoStepError("id_token", "the ID token's nonce does not match");
-  if (
-    typeof payload.iat === "number" &&
-    payload.iat * 1000 > ctx.now().getTime() + CLOCK_TOLERANCE_SECONDS * 1000
-  ) {
+  if (payload.iat * 1000 > ctx.now().getTime() + CLOCK_TOLERANCE_SECONDS * 1000) {
     throw new SsoStepError("id_token", "the ID token was issued in the future");
   }
   // An ID token issued before the authorization request was made cannot be its answer (a replayed
   // or pre-minted token whose exp is still in the future).
   const earliest = flow.flowStartedAt - CLOCK_TOLERANCE_SECONDS * 1000;
-  if (typeof payload.iat !== "number")
-    throw new SsoStepError("id_token", "the ID token's iat is not a number");
   if (payload.iat * 1000 < earliest) {
     throw new SsoStepError(
       "id_token",
       `the ID token was issued (iat ${new Date(payload.iat * 1000).toISOString()}) before this flow began (${new Date(flow.flowStartedAt).toISOString()}, ${CLOCK_TOLERANCE_SECONDS} s of clock skew allowed)`,
     );
   }
-  const audiences = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
-  if ((audiences.length > 1 || payload.azp !== undefined) && payload.azp !== row.client_id) {
+  const claims: IdTokenClaims = {
+    ...payload,
+    iss: payload.iss,
+    sub: payload.sub,
+    aud: typeof payload.aud === "string" ? payload.aud : aud,
+    exp: payload.exp,
+    iat: payload.iat,
+  };
+  // Steps 4–5: with several audiences (or an azp at all), azp must be this client.
+  const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+  if ((audiences.length > 1 || claims.azp !== undefined) && claims.azp !== row.client_id) {
     throw new SsoStepError("id_token", "the ID token's azp is not this client");
   }
   for (const required of provider.requiredClaims) {
-    const got = typeof payload[required.claim] === "string" ? String(payload[required.claim]) : null;
+    const got = typeof claims[required.claim] === "string" ? String(claims[required.claim]) : null;
     if (got?.toLowerCase() !== required.value.toLowerCase()) {
       throw new SsoStepError(
         "id_token",
@@ -501,7 +524,53 @@ export async function verifyIdToken(
       );
     }
   }
-  return payload;
+  return claims;
+}
+
+/** RFC 7519 §4.1.3: `aud` is a string or an array of strings; anything else is no audience. */
+function audienceOf(aud: unknown): string[] | undefined {
+  if (typeof aud === "string") return [aud];
+  if (Array.isArray(aud) && aud.every((a): a is string => typeof a === "string")) return aud;
+  return undefined;
+}
+
+/** A claim check that failed, worded as jose worded it (tests and audit readers know these). */
+function refused(what: string): SsoStepError {
+  return new SsoStepError("id_token", `the ID token was refused: ${what}`);
+}
+
+/** The cause of a refusal by jws.ts or the JWKS cache, for the audit log (never the token). */
+function idTokenRefusal(err: unknown, provider: Provider): SsoStepError {
+  if (err instanceof JwsError) {
+    switch (err.code) {
+      case "format":
+      case "header":
+        return new SsoStepError("id_token", `the ID token is not a JWS (${err.message})`);
+      case "alg_missing":
+        return new SsoStepError(
+          "id_token",
+          `the ID token's algorithm (none) is not allowed (allowed: ${provider.algorithms.join(", ")})`,
+        );
+      case "alg_not_allowed":
+        return new SsoStepError(
+          "id_token",
+          `the ID token's ${err.message.replace(/ \(allowed: .*$/, "")} (allowed: ${provider.algorithms.join(", ")})`,
+        );
+      case "signature":
+        return new SsoStepError("id_token", "the ID token's signature is invalid");
+      default:
+        return new SsoStepError("id_token", `the ID token was refused: ${err.message}`);
+    }
+  }
+  if (err instanceof joseErrors.JWKSNoMatchingKey)
+    return new SsoStepError("id_token", "no key of the IdP's JWKS matches the ID token");
+  if (err instanceof joseErrors.JWKSMultipleMatchingKeys)
+    return new SsoStepError(
+      "id_token",
+      "several keys of the IdP's JWKS match the ID token, which names no kid",
+    );
+  const msg = err instanceof Error ? err.message : String(err);
+  return new SsoStepError("id_token", `the ID token was refused: ${msg}`);
 }
 
 /** OIDC Core §5.3: the user-info claims; their `sub` must equal the ID token's (§5.3.2). */

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from "node:crypto";
 // verifyAccessAssertion on its own (no HTTP app): where the keys come from, the exact issuer, and
 // the 60 s skew boundaries on a fixed clock.
 import type { Selectable } from "kysely";
@@ -133,6 +134,22 @@ describe("verifyAccessAssertion", () => {
     nowMs = Date.now() + 25 * 3600 * 1000; // the default assertion lives 24 h
     expect((await refusal(verifyAccessAssertion(ctx, row(cf.teamDomain), token))).check).toBe("expiry");
     nowMs = Date.now();
+  });
+
+  it("never takes a key from the assertion's header (jwk, x5c, jku): refused before any key is used", async () => {
+    const ctx = context(true, clock);
+    const foreign = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const embedded = foreign.publicKey.export({ format: "jwk" });
+    for (const header of [
+      { jwk: embedded },
+      { x5c: [foreign.publicKey.export({ type: "spki", format: "der" }).toString("base64")] },
+      { jku: "https://attacker.example/certs" },
+    ]) {
+      const token = await cf.sign({}, { key: foreign.privateKey, header });
+      const refused = await refusal(verifyAccessAssertion(ctx, row(cf.teamDomain), token));
+      expect(refused.check).toBe("format");
+      expect(refused.detail).toMatch(/carries a key source/);
+    }
   });
 
   it("names the claims only once the signature is verified", async () => {

@@ -155,6 +155,17 @@ describe.each(storages())("OIDC flow security (%s)", (storage) => {
       ],
       ["a token from the future", { iat: Math.floor(Date.now() / 1000) + 3600 }, /iat|future/],
       ["another client as azp", { aud: ["CLIENT", "other"], azp: "other" }, /azp/],
+      ["a token not valid before an hour from now", { nbf: Math.floor(Date.now() / 1000) + 3600 }, /"nbf"/],
+      ["an nbf that is not a number", { nbf: "now" }, /"nbf"/],
+      ["a null sub", { sub: null }, /"sub"/],
+      ["a sub that is not a string", { sub: 42 }, /"sub"/],
+      ["an empty sub", { sub: "" }, /"sub"/],
+      ["a null iss", { iss: null }, /"iss"/],
+      ["a null aud", { aud: null }, /"aud"/],
+      ["an aud that is not a string", { aud: 7 }, /"aud"/],
+      ["a null exp", { exp: null }, /"exp"/],
+      ["an exp that is not a number", { exp: "tomorrow" }, /"exp"/],
+      ["a null iat", { iat: null }, /iat/],
     ];
     it.each(cases)("refuses %s", async (_name, patch, cause) => {
       const resolved = { ...patch };

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { generateKeyPairSync, KeyObject, randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { errors, exportJWK, generateKeyPair, type JWK, jwtVerify, SignJWT } from "jose";
@@ -432,5 +432,47 @@ describe("createJwksCache", () => {
       .catch((e) => e);
     expect(error).toBeInstanceOf(JwksUnavailableError);
     expect((error as Error & { cause: { code: string } }).cause.code).toBe("blocked_address");
+  });
+
+  it("serves each key as one node:crypto KeyObject, made once per download", async () => {
+    const server = await startJwksServer([rsa1.jwk, ec1.jwk]);
+    const cache = createJwksCache({ fetch: safeFetch });
+    const first = await cache.getKey(server.url, { kid: "rsa-1", alg: "RS256" });
+    expect(first).toBeInstanceOf(KeyObject);
+    expect(first.type).toBe("public");
+    expect(first.export({ format: "jwk" })).toEqual({ kty: "RSA", n: rsa1.jwk.n, e: rsa1.jwk.e });
+    expect(await cache.getKey(server.url, { kid: "rsa-1", alg: "RS256" })).toBe(first);
+    expect(server.hits).toBe(1);
+  });
+
+  it("selects by curve, the member's alg, use and key_ops, and refuses several matches without kid", async () => {
+    const { publicKey } = generateKeyPairSync("ec", { namedCurve: "P-384" });
+    const realP384 = { ...publicKey.export({ format: "jwk" }), kid: "p384" };
+    const pinnedToPs = { ...rsa2.jwk, alg: "PS256" };
+    const encryptOnly = { ...rsa3.jwk, alg: undefined, use: undefined, key_ops: ["encrypt"] };
+    const server = await startJwksServer([realP384, pinnedToPs, encryptOnly, rsa1.jwk]);
+    const cache = createJwksCache({ fetch: safeFetch, cooldownMs: 0, retryMs: 0 });
+    // a P-384 key cannot serve ES256 (RFC 7518 §3.4), only ES384
+    await expect(cache.getKey(server.url, { kid: "p384", alg: "ES256" })).rejects.toBeInstanceOf(
+      errors.JWKSNoMatchingKey,
+    );
+    await expect(cache.getKey(server.url, { kid: "p384", alg: "ES384" })).resolves.toBeInstanceOf(KeyObject);
+    // a member that says alg PS256 does not serve RS256; one whose key_ops lack verify serves nothing
+    await expect(cache.getKey(server.url, { kid: "rsa-2", alg: "RS256" })).rejects.toBeInstanceOf(
+      errors.JWKSNoMatchingKey,
+    );
+    await expect(cache.getKey(server.url, { kid: "rsa-2", alg: "PS256" })).resolves.toBeInstanceOf(KeyObject);
+    await expect(cache.getKey(server.url, { kid: "rsa-3", alg: "RS256" })).rejects.toBeInstanceOf(
+      errors.JWKSNoMatchingKey,
+    );
+    // without kid: rsa-1 alone fits RS256 (rsa-2 is PS256-only, rsa-3 encrypt-only) → that one
+    await expect(cache.getKey(server.url, { alg: "RS256" })).resolves.toBe(
+      await cache.getKey(server.url, { kid: "rsa-1", alg: "RS256" }),
+    );
+    // without kid and two fitting keys: exactly one must match
+    const two = await startJwksServer([rsa1.jwk, { ...rsa2.jwk, alg: undefined }]);
+    await expect(cache.getKey(two.url, { alg: "RS256" })).rejects.toBeInstanceOf(
+      errors.JWKSMultipleMatchingKeys,
+    );
   });
 });
