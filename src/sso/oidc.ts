@@ -24,7 +24,7 @@ import type { AppContext } from "../context.js";
 import type { SsoConnectionsTable } from "../db/schema.js";
 import { describeFetchError, SafeFetchError } from "../net/safe-fetch.js";
 import { connectionSecret } from "./connections.js";
-import { decodeJws, JwsError, verifyDecoded } from "./jws.js";
+import { decodeJws, JwsError, SUPPORTED_ALGORITHMS, verifyDecoded } from "./jws.js";
 import type { ProtocolMessage } from "./kinds/kind.js";
 import { claim } from "./resolve-user.js";
 
@@ -53,19 +53,11 @@ export class SsoStepError extends Error {
   }
 }
 
-/** Asymmetric algorithms only: never `none`, never HMAC (which a public key could forge). */
-export const ALLOWED_ID_TOKEN_ALGORITHMS = [
-  "RS256",
-  "RS384",
-  "RS512",
-  "PS256",
-  "PS384",
-  "PS512",
-  "ES256",
-  "ES384",
-  "ES512",
-  "EdDSA",
-];
+/**
+ * Asymmetric algorithms only: never `none`, never HMAC (which a public key could forge) — every
+ * algorithm jws.ts verifies.
+ */
+export const ALLOWED_ID_TOKEN_ALGORITHMS: readonly string[] = SUPPORTED_ALGORITHMS;
 const CLOCK_TOLERANCE_SECONDS = 60;
 const METADATA_TTL_MS = 60 * 60_000;
 

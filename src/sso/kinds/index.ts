@@ -15,7 +15,7 @@ import {
 import { googleKind } from "./google.js";
 import type { ConnectionKind, NormalizeOptions } from "./kind.js";
 import { oidcKind } from "./oidc.js";
-import { samlKind } from "./saml.js";
+import { NO_SAML_CONFIG, samlKind } from "./saml.js";
 import type { KindDescription } from "./wizard.js";
 
 export const KINDS = {
@@ -91,17 +91,7 @@ export function normalizeConnection(
     team_domain: null,
     audience: null,
     ...normalizeGroupFields(input),
-    saml_metadata_url: null,
-    saml_metadata_xml: null,
-    saml_entity_id: null,
-    saml_sso_url: null,
-    saml_certificates: null,
-    saml_sp_entity_id: null,
-    saml_signature_required: null,
-    saml_allow_sha1: false,
-    saml_idp_initiated: false,
-    saml_clock_skew_seconds: null,
-    saml_email_trust: null,
+    ...NO_SAML_CONFIG,
   };
   return kind.normalize(input, base, opts);
 }

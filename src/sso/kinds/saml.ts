@@ -49,8 +49,8 @@ import { GROUP_FIELDS, text, urlField } from "./fields.js";
 import type { CompleteInput, Completion, ConnectionKind, ConnectionRow, StartInput } from "./kind.js";
 import { DISPLAY_NAME_FIELD, type KindWizard, mappingStep, type WizardStep } from "./wizard.js";
 
-/** The columns of a connection that is not SAML (a row built in code, e.g. the instance's Google). */
-export const NO_SAML_COLUMNS = {
+/** The SAML configuration of a connection of another kind (what normalizeConnection starts from). */
+export const NO_SAML_CONFIG = {
   saml_metadata_url: null,
   saml_metadata_xml: null,
   saml_entity_id: null,
@@ -62,6 +62,11 @@ export const NO_SAML_COLUMNS = {
   saml_idp_initiated: false,
   saml_clock_skew_seconds: null,
   saml_email_trust: null,
+} as const;
+
+/** The columns of a connection that is not SAML (a row built in code, e.g. the instance's Google). */
+export const NO_SAML_COLUMNS = {
+  ...NO_SAML_CONFIG,
   saml_idp: null,
   saml_metadata_fetched_at: null,
   saml_sp_key_enc: null,
