@@ -322,12 +322,15 @@ export async function settle(
   // email, no groups to apply; the instance's Google sign-in never writes the user) needs no
   // transaction: the session and its audit record are one statement; the trace, an observation,
   // follows it.
+  // With groups to apply the sign-in always writes (in the transaction below): no dry run then.
   const known =
     attempt.origin === "instance"
       ? await instanceUser(ctx.db, attempt.agency, identity.email)
-      : await resolveUser(ctx, attempt.agency, attempt.connection.id, identity, { dryRun: true });
+      : groups
+        ? null
+        : await resolveUser(ctx, attempt.agency, attempt.connection.id, identity, { dryRun: true });
   const result =
-    known.ok && !groups && (attempt.origin === "instance" || changesNothing(known, identity))
+    known?.ok && (attempt.origin === "instance" || changesNothing(known, identity))
       ? await (async () => {
           const outcome = await signIn(ctx, known, false);
           await trace(ctx.db, known, outcome, null);
@@ -337,7 +340,7 @@ export async function settle(
           // The user (created, linked or updated), its groups, its audit records, the session (or
           // pending 2FA step) and the trace commit together.
           const resolved =
-            attempt.origin === "instance"
+            attempt.origin === "instance" && known
               ? known
               : await resolveUser(tx, attempt.agency, attempt.connection.id, identity, { dryRun: false });
           if (!resolved.ok) return { ok: false, failure: resolved } as const;
